@@ -1,0 +1,89 @@
+/**
+ * E-ID accounts: password login against the registry-bound account.
+ *
+ * Threat note: every failure (malformed number, unknown number, no account, wrong password, disabled account or
+ * resident no longer active) returns the same rejection after the same argon2 work; the precise reason is returned
+ * separately for the audit log only.
+ */
+import type { Kysely } from 'kysely';
+import { MAX_PASSWORD_LENGTH, type PasswordHasher } from '../credentials/index.ts';
+import type { DB } from '../db/index.ts';
+import { AppError } from '../errors.ts';
+import { findResident, isPinShape, type Resident } from '../registry/index.ts';
+import { countAccounts, insertAccount, selectAccount, selectLoginRecord } from './accounts.repository.ts';
+
+/** Why a login failed (for the audit log, never for the citizen). */
+export type LoginFailure =
+  | 'malformed_pin'
+  | 'unknown_account'
+  | 'wrong_password'
+  | 'account_disabled'
+  | 'resident_inactive';
+
+/** Outcome of a password check. */
+export type LoginResult = { ok: true; accountId: string; level: number } | { ok: false; reason: LoginFailure };
+
+/** Checks a personal identification number and password. Always runs argon2 once. */
+export async function verifyPassword(
+  db: Kysely<DB>,
+  hasher: PasswordHasher,
+  pin: string,
+  password: string,
+): Promise<LoginResult> {
+  const wellFormed = isPinShape(pin) && password.length > 0 && password.length <= MAX_PASSWORD_LENGTH;
+  const record = wellFormed ? await selectLoginRecord(db, pin) : undefined;
+  const ok = await hasher.verifyOrDummy(record?.passwordHash ?? null, wellFormed ? password : '');
+  if (!wellFormed) return { ok: false, reason: 'malformed_pin' };
+  if (!record) return { ok: false, reason: 'unknown_account' };
+  if (!ok) return { ok: false, reason: 'wrong_password' };
+  if (record.accountStatus !== 'active') return { ok: false, reason: 'account_disabled' };
+  if (record.residentStatus !== 'active') return { ok: false, reason: 'resident_inactive' };
+  return { ok: true, accountId: record.accountId, level: record.level };
+}
+
+/** An account with the resident it belongs to, for claims. */
+export interface AccountProfile {
+  accountId: string;
+  level: number;
+  status: string;
+  email: string | null;
+  phoneNumber: string | null;
+  resident: Resident;
+}
+
+/** Loads an account and its resident; undefined when either is gone. */
+export async function findAccountProfile(db: Kysely<DB>, accountId: string): Promise<AccountProfile | undefined> {
+  if (!/^[0-9a-f-]{36}$/.test(accountId)) return undefined;
+  const account = await selectAccount(db, accountId);
+  if (!account) return undefined;
+  const resident = await findResident(db, { id: account.residentId });
+  if (!resident) return undefined;
+  return {
+    accountId: account.id,
+    level: account.level,
+    status: account.status,
+    email: account.email,
+    phoneNumber: account.phoneNumber,
+    resident,
+  };
+}
+
+/** Creates an account for an existing resident (used by the demo seed; enrollment comes with the registry issue). */
+export async function createAccount(
+  db: Kysely<DB>,
+  hasher: PasswordHasher,
+  input: { pin: string; password: string; level?: number; email?: string },
+): Promise<string> {
+  if (input.password.length < 8 || input.password.length > MAX_PASSWORD_LENGTH)
+    throw new AppError('invalid_input', `password must be 8 to ${MAX_PASSWORD_LENGTH} characters`);
+  const resident = await findResident(db, { pin: input.pin });
+  if (!resident) throw new AppError('not_found', 'no resident has this personal identification number');
+  return insertAccount(db, {
+    residentId: resident.id,
+    passwordHash: await hasher.hash(input.password),
+    level: input.level ?? 1,
+    email: input.email ?? null,
+  });
+}
+
+export { countAccounts };

@@ -1,0 +1,102 @@
+/**
+ * Relying portals: registration by security staff, lookup for the provider. A portal's secret is shown once, at
+ * registration, and stored only as SHA-256; the provider compares presented secrets against that hash.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { hashSecret, newSecret } from '../credentials/index.ts';
+import type { DB } from '../db/index.ts';
+import { AppError } from '../errors.ts';
+import { insertClient, type StoredClient, selectClient, selectClients } from './clients.repository.ts';
+
+/** What security staff give to register a portal. */
+export interface NewClient {
+  name: string;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[];
+  backchannelLogoutUri?: string;
+  /** `none` registers a public client (PKCE only, no secret). */
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  clientId?: string;
+}
+
+/** A registered portal as printed by the CLI. The secret is present only right after registration. */
+export interface ClientView {
+  client_id: string;
+  client_name: string;
+  client_secret?: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  backchannel_logout_uri?: string;
+  token_endpoint_auth_method: string;
+  created_at?: string;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function checkUri(what: string, value: string): string {
+  if (!URL.canParse(value)) throw new AppError('invalid_input', `${what} is not a URL: ${value}`);
+  const u = new URL(value);
+  if (u.hash) throw new AppError('invalid_input', `${what} must not have a fragment: ${value}`);
+  if (u.protocol === 'https:') return value;
+  if (u.protocol === 'http:' && LOOPBACK.has(u.hostname)) return value;
+  throw new AppError('invalid_input', `${what} must be https (http only on localhost): ${value}`);
+}
+
+/** Registers a portal; returns it with its secret (once). */
+export async function addClient(db: Kysely<DB>, input: NewClient): Promise<ClientView> {
+  const name = input.name?.trim();
+  if (!name || name.length > 200) throw new AppError('invalid_input', 'name must be 1 to 200 characters');
+  if (!input.redirectUris.length) throw new AppError('invalid_input', 'at least one redirect URI is required');
+  const redirectUris = input.redirectUris.map((u) => checkUri('redirect URI', u));
+  const postLogout = (input.postLogoutRedirectUris ?? []).map((u) => checkUri('post-logout redirect URI', u));
+  const backchannel = input.backchannelLogoutUri && checkUri('back-channel logout URI', input.backchannelLogoutUri);
+  const clientId = input.clientId ?? `portal-${randomBytes(9).toString('base64url')}`;
+  if (!/^[A-Za-z0-9._-]{3,64}$/.test(clientId))
+    throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
+  const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
+  const secret = method === 'none' ? undefined : newSecret();
+  const metadata: Record<string, unknown> = {
+    client_name: name,
+    redirect_uris: redirectUris,
+    post_logout_redirect_uris: postLogout,
+    token_endpoint_auth_method: method,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
+  };
+  if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
+  await insertClient(db, { clientId, name, metadata, secretSha256: secret ? hashSecret(secret) : null });
+  return { ...view({ clientId, name, metadata }), ...(secret ? { client_secret: secret } : {}) };
+}
+
+/** Every registered portal, without secrets. */
+export async function listClients(db: Kysely<DB>): Promise<ClientView[]> {
+  return (await selectClients(db)).map((c) => ({ ...view(c), created_at: c.createdAt.toISOString() }));
+}
+
+/**
+ * Client metadata for oidc-provider's Client model. `client_secret` carries the stored SHA-256, never the secret;
+ * the provider's secret comparison is replaced to hash what the portal presents (see oidc/provider.ts).
+ */
+export async function findClientMetadata(
+  db: Kysely<DB>,
+  clientId: string,
+): Promise<Record<string, unknown> | undefined> {
+  if (clientId.length > 200) return undefined;
+  const c = await selectClient(db, clientId);
+  if (!c) return undefined;
+  return { ...c.metadata, client_id: c.clientId, ...(c.secretSha256 ? { client_secret: c.secretSha256 } : {}) };
+}
+
+function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'>): ClientView {
+  const m = c.metadata;
+  return {
+    client_id: c.clientId,
+    client_name: c.name,
+    redirect_uris: m.redirect_uris as string[],
+    post_logout_redirect_uris: (m.post_logout_redirect_uris as string[]) ?? [],
+    ...(m.backchannel_logout_uri ? { backchannel_logout_uri: m.backchannel_logout_uri as string } : {}),
+    token_endpoint_auth_method: m.token_endpoint_auth_method as string,
+  };
+}

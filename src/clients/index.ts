@@ -1,0 +1,2 @@
+/** Relying portals. */
+export { addClient, type ClientView, findClientMetadata, listClients, type NewClient } from './clients.service.ts';

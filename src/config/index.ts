@@ -1,0 +1,211 @@
+/**
+ * The only reader of `process.env`. Every setting of dinhdanh is declared here once: its meaning, unit, default and
+ * validation rule. `loadConfig` reports every problem at once, one line per variable, and the process exits before
+ * it listens. The README's configuration table is checked against `describeConfig()` by a test.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const httpUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), 'must be an http(s) URL')
+  .refine((v) => !URL.canParse(v) || (!new URL(v).search && !new URL(v).hash), 'must have no query or fragment')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+interface Field {
+  /** What the setting means, its unit and any security note. */
+  doc: string;
+  /** Default as written in the environment; undefined means "unset" (optional or derived). */
+  default?: string;
+  schema: z.ZodType;
+}
+
+/** Every environment variable dinhdanh reads. Order is the README table's order. */
+export const fields = {
+  NODE_ENV: {
+    doc: '`production` turns warnings about development shortcuts into start-up errors.',
+    default: 'development',
+    schema: z.enum(['development', 'production', 'test']),
+  },
+  PORT: { doc: 'TCP port the HTTP server listens on (0 picks a free port).', default: '3000', schema: int(0, 65535) },
+  HOST: {
+    doc: 'Address to listen on. `0.0.0.0` in containers; loopback by default.',
+    default: '127.0.0.1',
+    schema: z.string().min(1, 'must not be empty'),
+  },
+  ISSUER: {
+    doc: 'Public issuer URL (as portals see it). Default `http://localhost:$PORT`. Must be https in production.',
+    schema: httpUrl,
+  },
+  DATABASE_URL: {
+    doc: 'External PostgreSQL (`postgres://user:pass@host:port/db`). Unset: an embedded PostgreSQL in DATA_DIR.',
+    schema: z
+      .string()
+      .refine(
+        (v) => URL.canParse(v) && ['postgres:', 'postgresql:'].includes(new URL(v).protocol),
+        'must be a postgres:// URL',
+      ),
+  },
+  DATA_DIR: {
+    doc: 'Folder for the embedded PostgreSQL data and its generated password (created 0700).',
+    default: './data',
+    schema: z.string().min(1, 'must not be empty'),
+  },
+  EMBEDDED_PG_PORT: {
+    doc: 'Loopback port of the embedded PostgreSQL; 0 picks a free one on first start and remembers it.',
+    default: '0',
+    schema: int(0, 65535),
+  },
+  DB_POOL_SIZE: { doc: 'Connections per process to PostgreSQL.', default: '10', schema: int(1, 200) },
+  MASTER_KEY: {
+    doc: 'Master key (32 bytes, base64) that encrypts signing keys at rest. Overrides MASTER_KEY_FILE. Secret.',
+    schema: z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes encoded in base64'),
+  },
+  MASTER_KEY_FILE: {
+    doc: 'File holding the master key; created 0600 on first start when missing (not in production).',
+    default: './keys/master.key',
+    schema: z.string().min(1, 'must not be empty'),
+  },
+  COOKIE_KEYS: {
+    doc: 'Comma-separated cookie signing keys, newest first, each >= 32 chars. Unset: derived from the master key.',
+    schema: z
+      .string()
+      .transform((v) => v.split(',').map((k) => k.trim()))
+      .refine((keys) => keys.every((k) => k.length >= 32), 'every key must be at least 32 characters'),
+  },
+  LOG_LEVEL: {
+    doc: 'pino log level.',
+    default: 'info',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+  TRUST_PROXY: {
+    doc: 'Trust X-Forwarded-* headers (set behind a load balancer that sets them).',
+    default: 'false',
+    schema: bool,
+  },
+  ARGON2_MEMORY_KIB: { doc: 'argon2id memory cost in KiB (OWASP: 19456).', default: '19456', schema: int(8, 4194304) },
+  ARGON2_TIME_COST: { doc: 'argon2id iterations (OWASP: 2).', default: '2', schema: int(1, 100) },
+  ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1).', default: '1', schema: int(1, 16) },
+  DEMO_SEED: {
+    doc: '`auto`: seed demo residents, a citizen and a portal into an empty embedded database. `always`, `never`.',
+    default: 'auto',
+    schema: z.enum(['auto', 'always', 'never']),
+  },
+  SESSION_TTL_SECONDS: { doc: 'Absolute lifetime of an SSO session.', default: '28800', schema: int(60, 2592000) },
+  ACCESS_TOKEN_TTL_SECONDS: { doc: 'Access token lifetime.', default: '600', schema: int(30, 86400) },
+  ID_TOKEN_TTL_SECONDS: { doc: 'ID token lifetime.', default: '600', schema: int(30, 86400) },
+  REFRESH_TOKEN_TTL_SECONDS: { doc: 'Refresh token lifetime.', default: '86400', schema: int(60, 31536000) },
+  PURGE_INTERVAL_SECONDS: {
+    doc: 'How often expired protocol rows (codes, tokens, sessions) are deleted.',
+    default: '300',
+    schema: int(5, 86400),
+  },
+} satisfies Record<string, Field>;
+
+type FieldName = keyof typeof fields;
+type Raw = { [K in FieldName]: z.output<(typeof fields)[K]['schema']> | undefined };
+
+/** Validated configuration, the only shape the rest of the code sees. */
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  issuer: string;
+  databaseUrl: string | null;
+  dataDir: string;
+  embeddedPgPort: number;
+  dbPoolSize: number;
+  masterKey: string | null;
+  masterKeyFile: string;
+  cookieKeys: string[] | null;
+  logLevel: string;
+  trustProxy: boolean;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  demoSeed: 'auto' | 'always' | 'never';
+  ttl: { session: number; accessToken: number; idToken: number; refreshToken: number };
+  purgeIntervalSeconds: number;
+}
+
+/** Thrown when the environment is invalid; `problems` holds one line per variable. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+const show = (v: string) => (v.length > 40 ? `${v.slice(0, 37)}...` : v);
+
+/** Reads and validates configuration from `env` (default: process.env). Throws ConfigError listing all problems. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const raw = {} as Record<string, unknown>;
+  for (const [name, field] of Object.entries(fields) as [FieldName, Field][]) {
+    const given = env[name];
+    const value = given === undefined || given === '' ? field.default : given;
+    if (value === undefined) continue;
+    const parsed = field.schema.safeParse(value);
+    if (parsed.success) raw[name] = parsed.data;
+    else {
+      const secret = name === 'MASTER_KEY' || name === 'COOKIE_KEYS' || name === 'DATABASE_URL';
+      const message = parsed.error.issues[0]?.message ?? 'is invalid';
+      problems.push(`${name}: ${message}${secret ? '' : ` (got "${show(value)}")`}`);
+    }
+  }
+  const r = raw as Raw;
+  const port = r.PORT ?? 3000;
+  const issuer = r.ISSUER ?? `http://localhost:${port}`;
+  if (r.NODE_ENV === 'production') {
+    if (!issuer.startsWith('https://')) problems.push('ISSUER: must be an https URL when NODE_ENV=production');
+    if (!r.DATABASE_URL) problems.push('DATABASE_URL: must be set when NODE_ENV=production (no embedded database)');
+    if (!r.MASTER_KEY && env.MASTER_KEY_FILE === undefined)
+      problems.push('MASTER_KEY: set MASTER_KEY or MASTER_KEY_FILE when NODE_ENV=production');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const dataDir = path.resolve(r.DATA_DIR ?? './data');
+  return {
+    env: r.NODE_ENV ?? 'development',
+    port,
+    host: r.HOST ?? '127.0.0.1',
+    issuer,
+    databaseUrl: r.DATABASE_URL ?? null,
+    dataDir,
+    embeddedPgPort: r.EMBEDDED_PG_PORT ?? 0,
+    dbPoolSize: r.DB_POOL_SIZE ?? 10,
+    masterKey: r.MASTER_KEY ?? null,
+    masterKeyFile: path.resolve(r.MASTER_KEY_FILE ?? './keys/master.key'),
+    cookieKeys: r.COOKIE_KEYS ?? null,
+    logLevel: r.LOG_LEVEL ?? 'info',
+    trustProxy: r.TRUST_PROXY ?? false,
+    argon2: {
+      memoryCost: r.ARGON2_MEMORY_KIB ?? 19456,
+      timeCost: r.ARGON2_TIME_COST ?? 2,
+      parallelism: r.ARGON2_PARALLELISM ?? 1,
+    },
+    demoSeed: r.DEMO_SEED ?? 'auto',
+    ttl: {
+      session: r.SESSION_TTL_SECONDS ?? 28800,
+      accessToken: r.ACCESS_TOKEN_TTL_SECONDS ?? 600,
+      idToken: r.ID_TOKEN_TTL_SECONDS ?? 600,
+      refreshToken: r.REFRESH_TOKEN_TTL_SECONDS ?? 86400,
+    },
+    purgeIntervalSeconds: r.PURGE_INTERVAL_SECONDS ?? 300,
+  };
+}
+
+/** The documented fields, for the README table and `dinhdanh config`. */
+export function describeConfig(): { name: string; default: string; doc: string }[] {
+  return Object.entries(fields).map(([name, f]) => ({
+    name,
+    default: (f as Field).default ?? '',
+    doc: (f as Field).doc,
+  }));
+}

@@ -1,0 +1,3 @@
+/** Credentials: passwords (argon2id) and high-entropy secrets (SHA-256). */
+export { type Argon2Options, argon2idHasher, MAX_PASSWORD_LENGTH, type PasswordHasher } from './password.ts';
+export { hashSecret, newSecret, secretMatches } from './secrets.ts';

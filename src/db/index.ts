@@ -1,0 +1,49 @@
+/**
+ * The database door: one `pg` code path for the embedded default and an external PostgreSQL.
+ */
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config/index.ts';
+import { startEmbedded } from './embedded.ts';
+import type { DB } from './schema.ts';
+
+export { migrateToLatest, pendingMigrations } from './migrate.ts';
+export type * from './schema.ts';
+
+/** An open database: a Kysely instance and how to close it (and the embedded server, if this process owns it). */
+export interface Database {
+  db: Kysely<DB>;
+  /** Connection URL (contains a password: never log it). */
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+// DATE columns stay 'YYYY-MM-DD' strings: no time-zone shift of birth dates.
+pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+
+/** Creates a Kysely instance over a pg pool for `url`. */
+export function connect(url: string, poolSize = 10): Kysely<DB> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  pool.on('error', () => {}); // an idle client lost its server; the next query reports it
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Opens the configured database: DATABASE_URL, or the embedded server in DATA_DIR (started or joined). */
+export async function openDatabase(config: Config, onLog?: (line: string) => void): Promise<Database> {
+  if (config.databaseUrl) {
+    const db = connect(config.databaseUrl, config.dbPoolSize);
+    return { db, url: config.databaseUrl, embedded: false, close: () => db.destroy() };
+  }
+  const server = await startEmbedded(config.dataDir, config.embeddedPgPort, onLog);
+  const db = connect(server.url, config.dbPoolSize);
+  return {
+    db,
+    url: server.url,
+    embedded: true,
+    close: async () => {
+      await db.destroy();
+      await server.stop();
+    },
+  };
+}

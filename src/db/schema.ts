@@ -1,0 +1,86 @@
+/** Row types of every table, as Kysely sees them. Only `*.repository.ts` files use these. */
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+/** One oidc-provider model instance (session, grant, code, token, interaction, ...). */
+export interface OidcPayloadTable {
+  model: string;
+  id: string;
+  payload: JSONColumnType<Record<string, unknown>>;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  expires_at: Timestamp | null;
+  consumed_at: Timestamp | null;
+}
+
+/** Structured residence: province, district/ward, street line. */
+export interface Residence {
+  province: string;
+  district?: string;
+  ward?: string;
+  street?: string;
+}
+
+/** A resident of the national population database. */
+export interface ResidentTable {
+  id: Generated<string>;
+  pin: string;
+  full_name: string;
+  family_name: string;
+  middle_name: string | null;
+  given_name: string;
+  birth_date: ColumnType<string, string, string>;
+  sex: 'male' | 'female';
+  nationality: Generated<string>;
+  place_of_origin: string | null;
+  permanent_residence: JSONColumnType<Residence> | null;
+  current_residence: JSONColumnType<Residence> | null;
+  status: Generated<string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** An e-ID account, bound to one resident by internal id. */
+export interface AccountTable {
+  id: Generated<string>;
+  resident_id: string;
+  password_hash: string;
+  level: Generated<number>;
+  status: Generated<string>;
+  email: string | null;
+  phone_number: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** A relying portal. */
+export interface ClientTable {
+  client_id: string;
+  name: string;
+  metadata: JSONColumnType<Record<string, unknown>>;
+  secret_sha256: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** A signing key; the private JWK is sealed under the master key. */
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  state: string;
+  public_jwk: JSONColumnType<Record<string, unknown>>;
+  private_jwk_sealed: string;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  activated_at: Timestamp | null;
+  retired_at: Timestamp | null;
+}
+
+/** The whole database. */
+export interface DB {
+  oidc_payloads: OidcPayloadTable;
+  residents: ResidentTable;
+  accounts: AccountTable;
+  clients: ClientTable;
+  signing_keys: SigningKeyTable;
+}

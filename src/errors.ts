@@ -1,0 +1,37 @@
+/**
+ * The one domain error. Services throw it with a code from a closed set; the HTTP layer maps codes to statuses and
+ * renders one message per code (HTML for people, JSON for APIs); the CLI prints the message. `cause` is logged,
+ * never shown.
+ */
+export type ErrorCode =
+  | 'invalid_input' // the caller sent something malformed (message says what)
+  | 'not_found'
+  | 'conflict'
+  | 'credentials_rejected' // one answer for unknown id, wrong password, locked or disabled account
+  | 'csrf'
+  | 'payload_too_large'
+  | 'unavailable';
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_input: 400,
+  not_found: 404,
+  conflict: 409,
+  credentials_rejected: 401,
+  csrf: 403,
+  payload_too_large: 413,
+  unavailable: 503,
+};
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  /** Whether `message` may be shown to the caller. */
+  readonly expose: boolean;
+  constructor(code: ErrorCode, message: string, options: { expose?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.expose = options.expose ?? code !== 'unavailable';
+  }
+  get status(): number {
+    return STATUS[this.code];
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The Koa application that hosts everything: security headers, request logging, errors, health, static files,
+ * interaction pages and, last, oidc-provider mounted at the root.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import helmet from 'koa-helmet';
+import mount from 'koa-mount';
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { Provider } from 'oidc-provider';
+import type { Logger } from 'pino';
+import { type DB, pendingMigrations } from '../db/index.ts';
+import { errorRenderer } from './errors.ts';
+
+/** What the app needs. */
+export interface AppDeps {
+  provider: Provider;
+  db: Kysely<DB>;
+  log: Logger;
+  trustProxy: boolean;
+  routers: Router[];
+}
+
+const css = readFileSync(new URL('../../static/app.css', import.meta.url));
+
+/** One JSON log line per request; the path without its query (which may hold codes or tokens). */
+function requestLog(log: Logger) {
+  return async (ctx: Context, next: Next) => {
+    const start = process.hrtime.bigint();
+    ctx.state.reqId =
+      ctx
+        .get('x-request-id')
+        .slice(0, 64)
+        .replace(/[^\w.-]/g, '') || randomUUID();
+    ctx.set('x-request-id', ctx.state.reqId);
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      log.info(
+        {
+          reqId: ctx.state.reqId,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(ms * 10) / 10,
+        },
+        'request',
+      );
+    }
+  };
+}
+
+function healthRoutes(db: Kysely<DB>): Router {
+  const r = new Router();
+  r.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  r.get('/readyz', async (ctx) => {
+    try {
+      await sql`select 1`.execute(db);
+      const pending = await pendingMigrations(db);
+      ctx.status = pending.length ? 503 : 200;
+      ctx.body = {
+        status: pending.length ? 'migrations_pending' : 'ready',
+        database: 'ok',
+        pendingMigrations: pending,
+      };
+    } catch {
+      ctx.status = 503;
+      ctx.body = { status: 'unavailable', database: 'unreachable' };
+    }
+  });
+  r.get('/static/app.css', (ctx) => {
+    ctx.type = 'text/css';
+    ctx.set('cache-control', 'public, max-age=3600');
+    ctx.body = css;
+  });
+  return r;
+}
+
+/** Builds the Koa app. */
+export function createApp({ provider, db, log, trustProxy, routers }: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = trustProxy;
+  // koa-mount runs the provider's middleware in this app's context: cookies must be signed with the same keys.
+  app.keys = provider.keys as string[];
+  app.silent = true; // errors are logged by errorRenderer
+  app.use(requestLog(log));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          'default-src': ["'none'"],
+          'style-src': ["'self'"],
+          'img-src': ["'self'"],
+          'base-uri': ["'none'"],
+          'frame-ancestors': ["'none'"],
+          // no form-action: after a form post the browser follows redirects to the portal's redirect_uri
+        },
+      },
+      strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
+      referrerPolicy: { policy: 'no-referrer' },
+      crossOriginResourcePolicy: false,
+    }),
+  );
+  app.use(async (ctx, next) => {
+    await next();
+    if (!ctx.secure) ctx.remove('strict-transport-security'); // HSTS only over https
+  });
+  app.use(errorRenderer(log));
+  for (const r of [healthRoutes(db), ...routers]) app.use(r.routes()).use(r.allowedMethods());
+  app.use(mount(provider as unknown as Koa));
+  return app;
+}

@@ -1,0 +1,58 @@
+/**
+ * The one error renderer: HTML for people, JSON for APIs. Internals are never shown: a 5xx says only
+ * "server_error" and the cause is logged with the request id.
+ */
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+import { AppError } from '../errors.ts';
+import { langOf } from '../oidc/index.ts';
+import { errorPage, t } from '../ui/index.ts';
+
+interface HttpishError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  error?: string;
+  error_description?: string;
+  type?: string;
+  message?: string;
+}
+
+function classify(err: unknown): { status: number; code: string; message?: string } {
+  if (err instanceof AppError)
+    return { status: err.status, code: err.code, message: err.expose ? err.message : undefined };
+  const e = err as HttpishError;
+  const status = e?.status ?? e?.statusCode ?? 500;
+  if (status >= 500) return { status: 500, code: 'server_error' };
+  if (e.type === 'entity.too.large') return { status: 413, code: 'payload_too_large' };
+  if (e.error) return { status, code: e.error, message: e.error_description };
+  return { status, code: 'invalid_request', message: e.expose ? e.message : undefined };
+}
+
+/** Koa middleware that renders any error thrown below it. */
+export function errorRenderer(log: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (err) {
+      const { status, code, message } = classify(err);
+      if (status >= 500) log.error({ err, reqId: ctx.state.reqId }, 'request failed');
+      else log.info({ reqId: ctx.state.reqId, code, status }, 'request rejected');
+      ctx.status = status;
+      ctx.set('cache-control', 'no-store');
+      if (ctx.accepts('json', 'html') === 'html') {
+        const lang = langOf(ctx);
+        const text =
+          code === 'csrf'
+            ? t(lang, 'csrfFailed')
+            : code === 'payload_too_large'
+              ? t(lang, 'requestTooLarge')
+              : undefined;
+        ctx.type = 'html';
+        ctx.body = errorPage(lang, code, text);
+      } else {
+        ctx.body = { error: code, ...(message ? { error_description: message } : {}) };
+      }
+    }
+  };
+}

@@ -1,0 +1,3 @@
+/** HTTP: the Koa app, errors, health. */
+export { type AppDeps, createApp } from './app.ts';
+export { errorRenderer } from './errors.ts';

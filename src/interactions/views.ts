@@ -1,0 +1,55 @@
+/** Login and consent pages. */
+import { h, hasMessage, type Lang, page, t } from '../ui/index.ts';
+
+interface FormBase {
+  lang: Lang;
+  uid: string;
+  csrf: string;
+  clientName: string;
+}
+
+const langLink = (lang: Lang, uid: string) =>
+  `/interaction/${encodeURIComponent(uid)}?lang=${lang === 'vi' ? 'en' : 'vi'}`;
+
+/** The password login form. `error` is shown above it. */
+export function loginPage(f: FormBase & { pin?: string; error?: string }): string {
+  const { lang } = f;
+  return page(
+    lang,
+    t(lang, 'loginTitle'),
+    `<p>${h(t(lang, 'loginLead'))} <strong>${h(f.clientName)}</strong></p>
+${f.error ? `<p class="error" role="alert">${h(f.error)}</p>` : ''}
+<form method="post" action="/interaction/${h(encodeURIComponent(f.uid))}/login" autocomplete="on">
+<input type="hidden" name="csrf" value="${h(f.csrf)}">
+<input type="hidden" name="lang" value="${lang}">
+<label for="pin">${h(t(lang, 'pin'))}</label>
+<input type="text" id="pin" name="pin" inputmode="numeric" autocomplete="username" maxlength="20" required value="${h(f.pin ?? '')}">
+<label for="password">${h(t(lang, 'password'))}</label>
+<input type="password" id="password" name="password" autocomplete="current-password" maxlength="256" required>
+<button type="submit">${h(t(lang, 'submitLogin'))}</button>
+</form>`,
+    langLink(lang, f.uid),
+  );
+}
+
+/** The consent page listing what the portal will receive. */
+export function consentPage(f: FormBase & { scopes: string[] }): string {
+  const { lang } = f;
+  const items = f.scopes
+    .map((s) => `scope_${s}`)
+    .filter(hasMessage)
+    .map((k) => `<li>${h(t(lang, k))}</li>`)
+    .join('');
+  const form = (action: string, label: string, cls = '') =>
+    `<form method="post" action="/interaction/${h(encodeURIComponent(f.uid))}/${action}">
+<input type="hidden" name="csrf" value="${h(f.csrf)}"><input type="hidden" name="lang" value="${lang}">
+<button type="submit"${cls ? ` class="${cls}"` : ''}>${h(label)}</button></form>`;
+  return page(
+    lang,
+    t(lang, 'consentTitle'),
+    `<p>${h(t(lang, 'consentLead'))} <strong>${h(f.clientName)}</strong></p>
+<ul class="scopes">${items}</ul>
+${form('consent', t(lang, 'allow'))}${form('abort', t(lang, 'deny'), 'secondary')}`,
+    langLink(lang, f.uid),
+  );
+}

@@ -1,0 +1,50 @@
+/**
+ * The master key: 32 bytes that seal signing keys at rest (AES-256-GCM). It never enters the database.
+ * From MASTER_KEY, or from MASTER_KEY_FILE (created 0600 on first start outside production).
+ */
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+
+/** Loads (or, outside production, creates) the master key. */
+export function loadMasterKey(config: Config): Buffer {
+  if (config.masterKey) return Buffer.from(config.masterKey, 'base64');
+  const file = config.masterKeyFile;
+  if (!fs.existsSync(file)) {
+    if (config.env === 'production') throw new Error(`MASTER_KEY_FILE: ${file} does not exist`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    try {
+      fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process created it first
+    }
+  }
+  const key = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
+  if (key.length !== 32) throw new Error(`MASTER_KEY_FILE: ${file} must hold 32 bytes in base64`);
+  return key;
+}
+
+/** Encrypts `plaintext` with AES-256-GCM; `aad` binds the ciphertext to its row (e.g. the kid). */
+export function seal(key: Buffer, plaintext: string, aad: string): string {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  c.setAAD(Buffer.from(aad));
+  const body = Buffer.concat([c.update(plaintext, 'utf8'), c.final()]);
+  return ['v1', iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join('.');
+}
+
+/** Decrypts what `seal` produced; throws if the key, aad or ciphertext is wrong. */
+export function unseal(key: Buffer, sealed: string, aad: string): string {
+  const [v, iv, body, tag] = sealed.split('.');
+  if (v !== 'v1' || !iv || !body || !tag) throw new Error('sealed value has an unknown format');
+  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  d.setAAD(Buffer.from(aad));
+  d.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
+}
+
+/** Cookie signing keys derived from the master key (shared by every node that shares the master key). */
+export function deriveCookieKeys(master: Buffer): string[] {
+  return [Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh cookie key v1', 32)).toString('base64url')];
+}

@@ -1,0 +1,94 @@
+/**
+ * Wiring: configuration -> database -> keys -> provider -> app -> listen. Nothing else lives here.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Kysely } from 'kysely';
+import type Provider from 'oidc-provider';
+import { type Logger, pino } from 'pino';
+import type { Config } from './config/index.ts';
+import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
+import { type DB, migrateToLatest, openDatabase } from './db/index.ts';
+import { createApp } from './http/index.ts';
+import { interactionRoutes } from './interactions/index.ts';
+import { deriveCookieKeys, loadMasterKey, loadSigningJwks } from './keys/index.ts';
+import { createProvider, purgeExpired } from './oidc/index.ts';
+import { countResidents } from './registry/index.ts';
+import { seedDemo } from './seed/demo.ts';
+
+/** A running dinhdanh node. */
+export interface Service {
+  url: string;
+  server: Server;
+  provider: Provider;
+  db: Kysely<DB>;
+  seeded: boolean;
+  close(): Promise<void>;
+}
+
+/** Creates the JSON logger; secrets are redacted wherever they might appear. */
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({
+    level: config.logLevel,
+    redact: {
+      paths: ['password', '*.password', 'client_secret', '*.client_secret', 'authorization', '*.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/** Starts one node: opens (or starts) the database, migrates, seeds when asked, listens. */
+export async function startService(
+  config: Config,
+  opts: { log?: Logger; hasher?: PasswordHasher } = {},
+): Promise<Service> {
+  const log = opts.log ?? createLogger(config);
+  const master = loadMasterKey(config);
+  const database = await openDatabase(config, (line) => log.debug({ pg: line.trim() }, 'embedded postgres'));
+  try {
+    const applied = await migrateToLatest(database.db);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+    const hasher = opts.hasher ?? (await argon2idHasher(config.argon2));
+    const seed =
+      config.demoSeed === 'always' ||
+      (config.demoSeed === 'auto' && database.embedded && (await countResidents(database.db)) === 0);
+    if (seed) log.info(await seedDemo(database.db, hasher), 'demo data seeded');
+    const cookieKeys = config.cookieKeys ?? deriveCookieKeys(master);
+    const server = createServer();
+    server.listen(config.port, config.host);
+    await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+    const { port } = server.address() as AddressInfo;
+    // PORT=0 (tests): the issuer learns the port the system picked.
+    const issuer = config.issuer.replace(/:0$/, `:${port}`);
+    const jwks = await loadSigningJwks(database.db, master);
+    const provider = createProvider({ config: { ...config, issuer }, db: database.db, jwks, cookieKeys });
+    const app = createApp({
+      provider,
+      db: database.db,
+      log,
+      trustProxy: config.trustProxy,
+      routers: [interactionRoutes({ provider, db: database.db, hasher, csrfSecret: cookieKeys[0] as string })],
+    });
+    server.on('request', app.callback());
+    const purge = setInterval(() => {
+      purgeExpired(database.db).catch((err) => log.warn({ err }, 'purge of expired rows failed'));
+    }, config.purgeIntervalSeconds * 1000);
+    purge.unref();
+    return {
+      url: issuer,
+      server,
+      provider,
+      db: database.db,
+      seeded: seed,
+      async close() {
+        clearInterval(purge);
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,84 @@
+/** Queries over `oidc_payloads`, the one table behind every oidc-provider model. */
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../db/index.ts';
+
+type Payload = Record<string, unknown>;
+
+/** Inserts or replaces one model instance. */
+export async function upsertPayload(
+  db: Kysely<DB>,
+  model: string,
+  id: string,
+  payload: Payload,
+  expiresIn: number | undefined,
+): Promise<void> {
+  const row = {
+    payload: JSON.stringify(payload),
+    grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+    uid: typeof payload.uid === 'string' ? payload.uid : null,
+    user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
+    expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+  };
+  await db
+    .insertInto('oidc_payloads')
+    .values({ model, id, ...row })
+    .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet({ ...row, consumed_at: null }))
+    .execute();
+}
+
+const live = sql<boolean>`(expires_at is null or expires_at > now())`;
+
+/** Finds a live instance by a column; the payload gains `consumed: true` once consumed. */
+export async function findPayload(
+  db: Kysely<DB>,
+  model: string,
+  column: 'id' | 'uid' | 'user_code',
+  value: string,
+): Promise<Payload | undefined> {
+  const row = await db
+    .selectFrom('oidc_payloads')
+    .select(['payload', 'consumed_at'])
+    .where('model', '=', model)
+    .where(column, '=', value)
+    .where(live)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return row.consumed_at ? { ...row.payload, consumed: true } : row.payload;
+}
+
+/** Marks an instance consumed; true only for the one caller that consumed it (atomic across nodes). */
+export async function consumePayload(db: Kysely<DB>, model: string, id: string): Promise<boolean> {
+  const res = await db
+    .updateTable('oidc_payloads')
+    .set({ consumed_at: sql`now()` })
+    .where('model', '=', model)
+    .where('id', '=', id)
+    .where('consumed_at', 'is', null)
+    .executeTakeFirst();
+  return res.numUpdatedRows === 1n;
+}
+
+/** Deletes one instance. */
+export async function destroyPayload(db: Kysely<DB>, model: string, id: string): Promise<void> {
+  await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+}
+
+/** Deletes every instance of `model` that belongs to a grant. */
+export async function revokePayloadsByGrant(db: Kysely<DB>, model: string, grantId: string): Promise<void> {
+  await db.deleteFrom('oidc_payloads').where('model', '=', model).where('grant_id', '=', grantId).execute();
+}
+
+/** Deletes at most `limit` expired rows; returns how many. Small batches keep locks short. */
+export async function purgeExpiredPayloads(db: Kysely<DB>, limit = 1000): Promise<number> {
+  const res = await db
+    .deleteFrom('oidc_payloads')
+    .where(({ eb, selectFrom }) =>
+      eb(
+        sql.raw('(model, id)'),
+        'in',
+        selectFrom('oidc_payloads').select(['model', 'id']).where('expires_at', '<', sql<Date>`now()`).limit(limit),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

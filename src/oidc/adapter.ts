@@ -1,0 +1,72 @@
+/**
+ * oidc-provider storage adapter over PostgreSQL.
+ *
+ * Threat note: this table holds sessions, grants, codes and tokens. `consume` is atomic (a conditional UPDATE), so
+ * when two nodes race to redeem one authorization code or refresh token exactly one wins and the other gets
+ * invalid_grant. Expired rows are invisible to `find` even before the purge job deletes them. Clients are not stored
+ * here: the `Client` model reads the `clients` table through the clients domain.
+ */
+import type { Kysely } from 'kysely';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
+import { findClientMetadata } from '../clients/index.ts';
+import type { DB } from '../db/index.ts';
+import {
+  consumePayload,
+  destroyPayload,
+  findPayload,
+  purgeExpiredPayloads,
+  revokePayloadsByGrant,
+  upsertPayload,
+} from './adapter.repository.ts';
+
+/** Builds the adapter class oidc-provider instantiates once per model name. */
+export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter {
+  return class PostgresAdapter implements Adapter {
+    readonly model: string;
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (this.model === 'Client') throw new Error('clients are managed with `dinhdanh clients`');
+      await upsertPayload(db, this.model, id, payload as Record<string, unknown>, expiresIn);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'Client') return (await findClientMetadata(db, id)) as AdapterPayload | undefined;
+      return (await findPayload(db, this.model, 'id', id)) as AdapterPayload | undefined;
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return (await findPayload(db, this.model, 'uid', uid)) as AdapterPayload | undefined;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return (await findPayload(db, this.model, 'user_code', userCode)) as AdapterPayload | undefined;
+    }
+
+    async consume(id: string): Promise<void> {
+      if (!(await consumePayload(db, this.model, id))) {
+        throw new errors.InvalidGrant(`${this.model} already consumed`);
+      }
+    }
+
+    async destroy(id: string): Promise<void> {
+      await destroyPayload(db, this.model, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await revokePayloadsByGrant(db, this.model, grantId);
+    }
+  };
+}
+
+/** Deletes expired rows in small batches until none are left; safe to run on every node at once. */
+export async function purgeExpired(db: Kysely<DB>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await purgeExpiredPayloads(db);
+    total += n;
+    if (n === 0) return total;
+  }
+}

@@ -1,0 +1,5 @@
+/** The OpenID Provider: configuration, storage adapter, accounts and claims. */
+export { postgresAdapter, purgeExpired } from './adapter.ts';
+export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
+export { langOf } from './pages.ts';
+export { ACR, createProvider, type ProviderDeps } from './provider.ts';

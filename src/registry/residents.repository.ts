@@ -1,0 +1,101 @@
+/** Queries over `residents`. */
+import type { Kysely } from 'kysely';
+import type { DB, Residence } from '../db/index.ts';
+
+/** A resident as the rest of dinhdanh sees them. */
+export interface Resident {
+  id: string;
+  pin: string;
+  fullName: string;
+  familyName: string;
+  middleName: string | null;
+  givenName: string;
+  birthDate: string;
+  sex: 'male' | 'female';
+  nationality: string;
+  placeOfOrigin: string | null;
+  permanentResidence: Residence | null;
+  currentResidence: Residence | null;
+  status: string;
+}
+
+/** What is needed to insert a resident. */
+export type NewResident = Omit<Resident, 'id' | 'status' | 'nationality'> & { status?: string; nationality?: string };
+
+/** Inserts residents whose number is not yet present; returns how many were inserted. */
+export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Promise<number> {
+  if (!rows.length) return 0;
+  const res = await db
+    .insertInto('residents')
+    .values(
+      rows.map((r) => ({
+        pin: r.pin,
+        full_name: r.fullName,
+        family_name: r.familyName,
+        middle_name: r.middleName,
+        given_name: r.givenName,
+        birth_date: r.birthDate,
+        sex: r.sex,
+        nationality: r.nationality ?? 'VN',
+        place_of_origin: r.placeOfOrigin,
+        permanent_residence: r.permanentResidence ? JSON.stringify(r.permanentResidence) : null,
+        current_residence: r.currentResidence ? JSON.stringify(r.currentResidence) : null,
+        status: r.status ?? 'active',
+      })),
+    )
+    .onConflict((oc) => oc.column('pin').doNothing())
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0n);
+}
+
+const columns = [
+  'id',
+  'pin',
+  'full_name',
+  'family_name',
+  'middle_name',
+  'given_name',
+  'birth_date',
+  'sex',
+  'nationality',
+  'place_of_origin',
+  'permanent_residence',
+  'current_residence',
+  'status',
+] as const;
+
+/** Finds a resident by internal id or by number. */
+export async function selectResident(
+  db: Kysely<DB>,
+  by: { id: string } | { pin: string },
+): Promise<Resident | undefined> {
+  let q = db.selectFrom('residents').select(columns);
+  q = 'id' in by ? q.where('id', '=', by.id) : q.where('pin', '=', by.pin);
+  const r = await q.executeTakeFirst();
+  return (
+    r && {
+      id: r.id,
+      pin: r.pin,
+      fullName: r.full_name,
+      familyName: r.family_name,
+      middleName: r.middle_name,
+      givenName: r.given_name,
+      birthDate: r.birth_date,
+      sex: r.sex,
+      nationality: r.nationality,
+      placeOfOrigin: r.place_of_origin,
+      permanentResidence: r.permanent_residence,
+      currentResidence: r.current_residence,
+      status: r.status,
+    }
+  );
+}
+
+/** Number of residents. */
+export async function countResidents(db: Kysely<DB>): Promise<number> {
+  const r = await db
+    .selectFrom('residents')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

@@ -1,0 +1,66 @@
+/** Citizen-facing text: Vietnamese first, English second. One table, so a missing translation is a type error. */
+export type Lang = 'vi' | 'en';
+
+const messages = {
+  service: { vi: 'Định danh điện tử quốc gia', en: 'National electronic identification' },
+  loginTitle: { vi: 'Đăng nhập', en: 'Sign in' },
+  loginLead: { vi: 'Đăng nhập để tiếp tục tới', en: 'Sign in to continue to' },
+  pin: { vi: 'Số định danh cá nhân (12 chữ số)', en: 'Personal identification number (12 digits)' },
+  password: { vi: 'Mật khẩu', en: 'Password' },
+  submitLogin: { vi: 'Đăng nhập', en: 'Sign in' },
+  loginFailed: {
+    vi: 'Không xác minh được thông tin này. Vui lòng kiểm tra số định danh và mật khẩu rồi thử lại.',
+    en: 'We could not verify these details. Check the identification number and password and try again.',
+  },
+  pinFormat: { vi: 'Số định danh cá nhân gồm đúng 12 chữ số.', en: 'The identification number has exactly 12 digits.' },
+  consentTitle: { vi: 'Chia sẻ thông tin', en: 'Share information' },
+  consentLead: {
+    vi: 'Cổng dịch vụ sau đề nghị được nhận các thông tin của bạn:',
+    en: 'The following portal asks to receive this information about you:',
+  },
+  allow: { vi: 'Đồng ý', en: 'Allow' },
+  deny: { vi: 'Từ chối', en: 'Deny' },
+  scope_openid: { vi: 'Mã định danh của bạn tại cổng này', en: 'Your identifier at this portal' },
+  scope_profile: { vi: 'Họ tên, ngày sinh, giới tính', en: 'Name, date of birth, sex' },
+  scope_address: { vi: 'Địa chỉ thường trú', en: 'Permanent address' },
+  scope_email: { vi: 'Thư điện tử', en: 'Email address' },
+  scope_phone: { vi: 'Số điện thoại', en: 'Phone number' },
+  scope_offline_access: { vi: 'Duy trì truy cập khi bạn không trực tuyến', en: 'Access while you are offline' },
+  errorTitle: { vi: 'Đã có lỗi', en: 'Something went wrong' },
+  errorLead: {
+    vi: 'Yêu cầu không thể thực hiện. Hãy quay lại cổng dịch vụ và thử lại.',
+    en: 'The request could not be completed. Go back to the portal and try again.',
+  },
+  errorCode: { vi: 'Mã lỗi', en: 'Error code' },
+  logoutTitle: { vi: 'Đăng xuất', en: 'Sign out' },
+  logoutLead: { vi: 'Bạn có muốn đăng xuất khỏi mọi cổng dịch vụ?', en: 'Do you want to sign out of every portal?' },
+  logoutYes: { vi: 'Đăng xuất', en: 'Sign me out' },
+  logoutNo: { vi: 'Giữ đăng nhập', en: 'Stay signed in' },
+  loggedOut: { vi: 'Bạn đã đăng xuất.', en: 'You have signed out.' },
+  otherLang: { vi: 'English', en: 'Tiếng Việt' },
+  requestTooLarge: { vi: 'Dữ liệu gửi lên quá lớn.', en: 'The submitted data is too large.' },
+  csrfFailed: {
+    vi: 'Phiên làm việc của biểu mẫu đã hết hạn. Hãy tải lại trang và thử lại.',
+    en: 'This form has expired. Reload the page and try again.',
+  },
+} as const satisfies Record<string, Record<Lang, string>>;
+
+export type MessageKey = keyof typeof messages;
+
+/** The text for `key` in `lang`. */
+export function t(lang: Lang, key: MessageKey): string {
+  return messages[key][lang];
+}
+
+/** True when `key` names a message (for keys built at run time, like scope names). */
+export function hasMessage(key: string): key is MessageKey {
+  return Object.hasOwn(messages, key);
+}
+
+/** Picks the language: `?lang=`, then the `lang` cookie, then Accept-Language; Vietnamese by default. */
+export function pickLang(query: unknown, cookie: string | undefined, acceptLanguage: string | undefined): Lang {
+  if (query === 'vi' || query === 'en') return query;
+  if (cookie === 'vi' || cookie === 'en') return cookie;
+  const first = acceptLanguage?.split(',')[0]?.trim().toLowerCase() ?? '';
+  return first.startsWith('en') ? 'en' : 'vi';
+}

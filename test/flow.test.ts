@@ -1,0 +1,218 @@
+/**
+ * End to end: a relying portal (openid-client) completes authorization code + PKCE against a real dinhdanh node on
+ * PostgreSQL; the ID token verifies against the JWKS; userinfo answers; failures get precise errors, never a 500.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { sql } from 'kysely';
+import type { Service } from '../src/main.ts';
+import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import {
+  authorizationRequest,
+  DEMO_PASSWORD,
+  DEMO_PIN,
+  DEMO_REDIRECT,
+  demoPortal,
+  follow,
+  loginThrough,
+  submitLogin,
+} from './helpers/flow.ts';
+import { startTestService } from './helpers/service.ts';
+
+let database: TestDatabase;
+let service: Service;
+let portal: oidc.Configuration;
+
+before(async () => {
+  database = await freshDatabase();
+  service = await startTestService(database.url);
+  portal = await demoPortal(service.url);
+});
+after(async () => {
+  await service?.close();
+  await database?.drop();
+});
+
+describe('authorization code + PKCE', () => {
+  it('logs a citizen in, issues a verifiable ID token and answers userinfo', async () => {
+    const agent = new Agent();
+    const { url, verifier, state } = await authorizationRequest(portal);
+    const callback = await loginThrough(agent, url.toString());
+    const tokens = await oidc.authorizationCodeGrant(portal, new URL(callback), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    assert.ok(tokens.access_token);
+    const idToken = tokens.id_token as string;
+    const jwks = createRemoteJWKSet(new URL(`${service.url}/jwks`));
+    const { payload, protectedHeader } = await jwtVerify(idToken, jwks, { issuer: service.url, audience: 'demo-portal' });
+    assert.equal(protectedHeader.alg, 'ES256');
+    assert.equal(payload.acr, 'urn:dinhdanh:loa:1');
+    assert.deepEqual(payload.amr, ['pwd']);
+    assert.equal(typeof payload.auth_time, 'number');
+    assert.match(String(payload.sub), /^[0-9a-f-]{36}$/, 'sub is the internal account id');
+    assert.notEqual(payload.sub, DEMO_PIN, 'the personal identification number is never the sub');
+    const { rows } = await sql<{ id: string }>`select id from accounts`.execute(service.db);
+    assert.equal(payload.sub, rows[0]?.id);
+
+    const info = await oidc.fetchUserInfo(portal, tokens.access_token, String(payload.sub));
+    assert.equal(info.name, 'Nguyễn Văn An');
+    assert.equal(info.family_name, 'Nguyễn');
+    assert.equal(info.given_name, 'An');
+    assert.equal(info.birthdate, '1990-05-12');
+    assert.equal(info.gender, 'male');
+    assert.equal(info.address, undefined, 'no address without the address scope');
+
+    const session = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(service.db);
+    assert.equal(Number(session.rows[0]?.n), 1, 'the SSO session is stored in PostgreSQL');
+  });
+
+  it('remembers consent and keeps the SSO session: a second authorization needs no login', async () => {
+    const agent = new Agent();
+    await loginThrough(agent, (await authorizationRequest(portal)).url.toString());
+    const again = await authorizationRequest(portal);
+    const { url } = await follow(agent, again.url.toString());
+    assert.ok(url.startsWith(DEMO_REDIRECT), 'straight back to the portal');
+    assert.ok(new URL(url).searchParams.get('code'));
+  });
+
+  it('rejects a reused authorization code with invalid_grant', async () => {
+    const agent = new Agent();
+    const { url, verifier, state } = await authorizationRequest(portal);
+    const callback = await loginThrough(agent, url.toString());
+    await oidc.authorizationCodeGrant(portal, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
+    await assert.rejects(
+      oidc.authorizationCodeGrant(portal, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state }),
+      (err: { error?: string }) => err.error === 'invalid_grant',
+    );
+  });
+
+  it('rejects a wrong PKCE verifier with invalid_grant', async () => {
+    const agent = new Agent();
+    const { url, state } = await authorizationRequest(portal);
+    const callback = await loginThrough(agent, url.toString());
+    await assert.rejects(
+      oidc.authorizationCodeGrant(portal, new URL(callback), {
+        pkceCodeVerifier: oidc.randomPKCECodeVerifier(),
+        expectedState: state,
+      }),
+      (err: { error?: string }) => err.error === 'invalid_grant',
+    );
+  });
+});
+
+describe('bad requests get precise errors', () => {
+  it('refuses an authorization request without PKCE', async () => {
+    const u = new URL(`${service.url}/auth`);
+    u.search = new URLSearchParams({
+      client_id: 'demo-portal',
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: DEMO_REDIRECT,
+      state: 's1',
+    }).toString();
+    const res = await new Agent().get(u);
+    assert.equal(res.status, 303);
+    const back = new URL(location(res, u.toString()));
+    assert.equal(back.origin + back.pathname, DEMO_REDIRECT);
+    assert.equal(back.searchParams.get('error'), 'invalid_request');
+    assert.match(back.searchParams.get('error_description') ?? '', /PKCE/);
+  });
+
+  it('refuses a plain PKCE method', async () => {
+    const { url } = await authorizationRequest(portal, { code_challenge_method: 'plain' });
+    const res = await new Agent().get(url);
+    const back = new URL(location(res, url.toString()));
+    assert.equal(back.searchParams.get('error'), 'invalid_request');
+  });
+
+  it('refuses an unregistered redirect_uri on a page, never redirecting to it', async () => {
+    const { url } = await authorizationRequest(portal, { redirect_uri: 'https://evil.example/cb' });
+    const res = await new Agent().request(url, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('location'), null);
+    const html = await res.text();
+    assert.match(html, /invalid_redirect_uri/);
+    assert.doesNotMatch(html, /evil\.example/);
+  });
+
+  it('refuses an unknown client', async () => {
+    const { url } = await authorizationRequest(portal, { client_id: 'no-such-portal' });
+    const res = await new Agent().get(url);
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /invalid_client/);
+  });
+
+  for (const [label, pin, password, message] of [
+    ['a wrong password', DEMO_PIN, 'not-the-password', 'không xác minh được'],
+    ['an unknown personal ID', '001090099999', DEMO_PASSWORD, 'không xác minh được'],
+    ['a resident without an account', '079195004321', DEMO_PASSWORD, 'không xác minh được'],
+    ['a malformed personal ID', '12345', DEMO_PASSWORD, '12 chữ số'],
+  ] as const) {
+    it(`answers ${label} with 401 and the same clear page`, async () => {
+      const agent = new Agent();
+      const { url } = await authorizationRequest(portal);
+      const start = await follow(agent, url.toString());
+      const res = await submitLogin(agent, start.url, pin, password);
+      assert.equal(res.status, 401);
+      const html = await res.text();
+      assert.match(html.toLowerCase(), new RegExp(message.toLowerCase()));
+      assert.match(html, /name="csrf"/, 'the form is shown again');
+    });
+  }
+
+  it('refuses a login post without the CSRF token (403) and one from another site', async () => {
+    const agent = new Agent();
+    const { url } = await authorizationRequest(portal);
+    const start = await follow(agent, url.toString());
+    const html = await start.res.text();
+    const action = new URL(actionOf(html, 'login'), start.url);
+    const noToken = await agent.post(action, { pin: DEMO_PIN, password: DEMO_PASSWORD }, { accept: 'text/html' });
+    assert.equal(noToken.status, 403);
+    const crossSite = await agent.post(
+      action,
+      { csrf: csrfOf(html), pin: DEMO_PIN, password: DEMO_PASSWORD },
+      { 'sec-fetch-site': 'cross-site' },
+    );
+    assert.equal(crossSite.status, 403);
+    assert.deepEqual(await crossSite.json(), { error: 'csrf', error_description: 'cross-site form post refused' });
+  });
+
+  it('refuses an oversized login form with 413 and a malformed one with 400, never 500', async () => {
+    const agent = new Agent();
+    const { url } = await authorizationRequest(portal);
+    const start = await follow(agent, url.toString());
+    const html = await start.res.text();
+    const action = new URL(actionOf(html, 'login'), start.url);
+    const big = await agent.post(action, { csrf: csrfOf(html), pin: DEMO_PIN, password: 'x'.repeat(20000) });
+    assert.equal(big.status, 413);
+    const bad = await agent.request(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '%E0%A4%A=%',
+    });
+    assert.ok(bad.status >= 400 && bad.status < 500, `got ${bad.status}`);
+  });
+
+  it('answers an interaction without its cookie with a 400 page, not a 500', async () => {
+    const { url } = await authorizationRequest(portal);
+    const start = await follow(new Agent(), url.toString());
+    const res = await new Agent().request(start.url, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /invalid_request|session/i);
+  });
+
+  it('serves pages with a strict CSP and no inline script', async () => {
+    const agent = new Agent();
+    const { url } = await authorizationRequest(portal);
+    const start = await follow(agent, url.toString());
+    const csp = start.res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(start.res.headers.get('cache-control'), 'no-store');
+    assert.doesNotMatch(await start.res.text(), /<script/i);
+  });
+});

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import * as oidc from 'openid-client';
 import { sql } from 'kysely';
+import * as oidc from 'openid-client';
 import type { Service } from '../src/main.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
@@ -48,7 +48,10 @@ describe('authorization code + PKCE', () => {
     assert.ok(tokens.access_token);
     const idToken = tokens.id_token as string;
     const jwks = createRemoteJWKSet(new URL(`${service.url}/jwks`));
-    const { payload, protectedHeader } = await jwtVerify(idToken, jwks, { issuer: service.url, audience: 'demo-portal' });
+    const { payload, protectedHeader } = await jwtVerify(idToken, jwks, {
+      issuer: service.url,
+      audience: 'demo-portal',
+    });
     assert.equal(protectedHeader.alg, 'ES256');
     assert.equal(payload.acr, 'urn:dinhdanh:loa:1');
     assert.deepEqual(payload.amr, ['pwd']);
@@ -66,7 +69,9 @@ describe('authorization code + PKCE', () => {
     assert.equal(info.gender, 'male');
     assert.equal(info.address, undefined, 'no address without the address scope');
 
-    const session = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(service.db);
+    const session = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(
+      service.db,
+    );
     assert.equal(Number(session.rows[0]?.n), 1, 'the SSO session is stored in PostgreSQL');
   });
 

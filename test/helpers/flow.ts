@@ -1,7 +1,7 @@
 /** Drives the authorization code + PKCE flow with openid-client as the portal and an Agent as the browser. */
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { Agent, actionOf, csrfOf, location } from './agent.ts';
+import { type Agent, actionOf, csrfOf, location } from './agent.ts';
 
 export const DEMO_PIN = '001090012345';
 export const DEMO_PASSWORD = 'demo-password-2026';

@@ -84,6 +84,18 @@ async function loadEmbeddedPostgres() {
   return mod.default;
 }
 
+/** As root, PostgreSQL runs as the `postgres` user, who must be able to traverse every folder above DATA_DIR. */
+async function assertTraversable(dir: string): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const { mode } = await fs.stat(d);
+    if (!(mode & 0o001))
+      throw new Error(
+        `DATA_DIR: ${dir} is inside ${d}, which the postgres system user cannot enter (mode ${(mode & 0o777).toString(8)}); choose a DATA_DIR outside it or chmod o+x ${d}`,
+      );
+    if (d === path.dirname(d)) return;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -98,6 +110,7 @@ export async function startEmbedded(
   await fs.mkdir(dataDir, { recursive: true });
   // 0711: the postgres system user must traverse into DATA_DIR; nobody may list it.
   await fs.chmod(dataDir, 0o711);
+  if (process.getuid?.() === 0) await assertTraversable(dataDir);
   const stateFile = path.join(dataDir, 'embedded-postgres.json');
   const clusterDir = path.join(dataDir, 'pg');
   let state = await readState(stateFile);

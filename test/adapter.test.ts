@@ -1,0 +1,104 @@
+/**
+ * The PostgreSQL storage adapter: every method oidc-provider calls, expiry, revokeByGrantId and, above all, atomic
+ * consume: when two connections race to redeem one code, exactly one wins.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Kysely, sql } from 'kysely';
+import type { Adapter as OidcAdapter } from 'oidc-provider';
+import { connect, type DB } from '../src/db/index.ts';
+import { postgresAdapter, purgeExpired } from '../src/oidc/index.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+
+let database: TestDatabase;
+let db: Kysely<DB>;
+let other: Kysely<DB>; // a second pool: another node
+let Adapter: new (model: string) => OidcAdapter;
+
+before(async () => {
+  database = await freshDatabase();
+  db = connect(database.url, 4);
+  other = connect(database.url, 4);
+  Adapter = postgresAdapter(db);
+});
+after(async () => {
+  await db?.destroy();
+  await other?.destroy();
+  await database?.drop();
+});
+
+describe('storage adapter', () => {
+  it('upserts, finds and replaces a payload', async () => {
+    const a = new Adapter('AccessToken');
+    await a.upsert('at1', { jti: 'at1', grantId: 'g1', accountId: 'x' }, 60);
+    assert.deepEqual(await a.find('at1'), { jti: 'at1', grantId: 'g1', accountId: 'x' });
+    await a.upsert('at1', { jti: 'at1', grantId: 'g1', accountId: 'y' }, 60);
+    assert.equal((await a.find('at1'))?.accountId, 'y');
+    assert.equal(await a.find('missing'), undefined);
+    assert.equal(await new Adapter('RefreshToken').find('at1'), undefined, 'models are separate');
+  });
+
+  it('finds by uid and by user code', async () => {
+    await new Adapter('Session').upsert('s1', { jti: 's1', uid: 'uid-1', accountId: 'a' }, 60);
+    assert.equal((await new Adapter('Session').findByUid('uid-1'))?.jti, 's1');
+    await new Adapter('DeviceCode').upsert('d1', { jti: 'd1', userCode: 'ABCD-EFGH', grantId: 'g9' }, 60);
+    assert.equal((await new Adapter('DeviceCode').findByUserCode('ABCD-EFGH'))?.jti, 'd1');
+  });
+
+  it('hides expired rows and the purge deletes them', async () => {
+    const a = new Adapter('AuthorizationCode');
+    await a.upsert('old', { jti: 'old', grantId: 'g2' }, 60);
+    await sql`update oidc_payloads set expires_at = now() - interval '1 second' where id = 'old'`.execute(db);
+    assert.equal(await a.find('old'), undefined);
+    assert.ok((await purgeExpired(db)) >= 1);
+    const { rows } = await sql`select 1 from oidc_payloads where id = 'old'`.execute(db);
+    assert.equal(rows.length, 0);
+  });
+
+  it('marks a consumed row', async () => {
+    const a = new Adapter('AuthorizationCode');
+    await a.upsert('c1', { jti: 'c1', grantId: 'g3' }, 60);
+    await a.consume('c1');
+    assert.equal((await a.find('c1'))?.consumed, true);
+    await assert.rejects(a.consume('c1'), (e: { error?: string }) => e.error === 'invalid_grant');
+  });
+
+  it('consume is atomic: of many racing nodes exactly one wins', async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = `race-${round}`;
+      await new Adapter('AuthorizationCode').upsert(id, { jti: id, grantId: 'g4' }, 60);
+      const nodes = [postgresAdapter(db), postgresAdapter(other), postgresAdapter(db), postgresAdapter(other)];
+      const results = await Promise.allSettled(nodes.map((A) => new A('AuthorizationCode').consume(id)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}: one winner`);
+    }
+  });
+
+  it('destroys one row', async () => {
+    const a = new Adapter('Interaction');
+    await a.upsert('i1', { jti: 'i1' }, 60);
+    await a.destroy('i1');
+    assert.equal(await a.find('i1'), undefined);
+  });
+
+  it('revokes every row of a grant in a model, and nothing else', async () => {
+    const rt = new Adapter('RefreshToken');
+    await rt.upsert('r1', { jti: 'r1', grantId: 'gx' }, 60);
+    await rt.upsert('r2', { jti: 'r2', grantId: 'gx' }, 60);
+    await rt.upsert('r3', { jti: 'r3', grantId: 'gy' }, 60);
+    await rt.revokeByGrantId('gx');
+    assert.equal(await rt.find('r1'), undefined);
+    assert.equal(await rt.find('r2'), undefined);
+    assert.ok(await rt.find('r3'));
+  });
+
+  it('stores rows without expiry', async () => {
+    const a = new Adapter('Grant');
+    await a.upsert('gr1', { jti: 'gr1' }, 0);
+    assert.ok(await a.find('gr1'));
+  });
+
+  it('never writes clients through the adapter', async () => {
+    await assert.rejects(new Adapter('Client').upsert('c', { client_id: 'c' }, 0));
+    assert.equal(await new Adapter('Client').find('no-such-client'), undefined);
+  });
+});

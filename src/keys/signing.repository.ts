@@ -1,5 +1,5 @@
 /** Queries over `signing_keys`. */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/index.ts';
 
 export interface SigningKeyRow {
@@ -32,7 +32,8 @@ export async function insertActiveKeyIfNone(
   k: { kid: string; alg: string; publicJwk: Record<string, unknown>; privateJwkSealed: string },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.selectFrom('signing_keys').select('kid').forUpdate().execute(); // serialize first-start races
+    // Serialize first starts of several nodes: only one creates the key.
+    await sql`select pg_advisory_xact_lock(hashtext('dinhdanh:signing-keys'))`.execute(trx);
     const existing = await trx
       .selectFrom('signing_keys')
       .select('kid')

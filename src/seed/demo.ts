@@ -2,7 +2,7 @@
  * Demo data for a fresh installation: a few synthetic residents (the project ships no real personal data), one
  * enrolled citizen and one public demo portal. Idempotent: running it twice changes nothing.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { countAccounts, createAccount } from '../accounts/index.ts';
 import { addClient, findClientMetadata } from '../clients/index.ts';
 import type { PasswordHasher } from '../credentials/index.ts';
@@ -61,6 +61,14 @@ export async function seedDemo(
   db: Kysely<DB>,
   hasher: PasswordHasher,
 ): Promise<{ residents: number; account: boolean; client: boolean }> {
+  // Nodes starting together on one database seed one at a time.
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('dinhdanh:seed'))`.execute(trx);
+    return seedWith(trx, hasher);
+  });
+}
+
+async function seedWith(db: Kysely<DB>, hasher: PasswordHasher) {
   const inserted = await insertResidents(db, residents);
   const resident = await findResident(db, { pin: DEMO.pin });
   let account = false;

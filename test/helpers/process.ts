@@ -1,0 +1,55 @@
+/** Runs `dinhdanh start` as a separate process and waits until it listens. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+/** A free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A node started with `env`; `stop()` sends SIGTERM and waits for the exit. */
+export interface NodeProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startNode(env: Record<string, string>): Promise<NodeProcess> {
+  let out = '';
+  const child = spawn(process.execPath, ['src/cli/main.ts', 'start'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const t0 = Date.now();
+  while (!/listening on/.test(out)) {
+    if (child.exitCode !== null) throw new Error(`node exited:\n${out}`);
+    if (Date.now() - t0 > 20_000) throw new Error(`node did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

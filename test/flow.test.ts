@@ -210,6 +210,15 @@ describe('bad requests get precise errors', () => {
     assert.match(await res.text(), /invalid_request|session/i);
   });
 
+  it('answers health checks and unknown paths precisely', async () => {
+    assert.deepEqual(await (await fetch(`${service.url}/healthz`)).json(), { status: 'ok' });
+    const ready = await fetch(`${service.url}/readyz`);
+    assert.equal(ready.status, 200);
+    const missing = await fetch(`${service.url}/no/such/page`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(await missing.json(), { error: 'not_found', error_description: 'no such page' });
+  });
+
   it('serves pages with a strict CSP and no inline script', async () => {
     const agent = new Agent();
     const { url } = await authorizationRequest(portal);

@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import type { Provider } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { type DB, pendingMigrations } from '../db/index.ts';
+import { AppError } from '../errors.ts';
 import { errorRenderer } from './errors.ts';
 
 /** What the app needs. */
@@ -115,5 +116,8 @@ export function createApp({ provider, db, log, trustProxy, routers }: AppDeps): 
   app.use(errorRenderer(log));
   for (const r of [healthRoutes(db), ...routers]) app.use(r.routes()).use(r.allowedMethods());
   app.use(mount(provider as unknown as Koa));
+  app.use(() => {
+    throw new AppError('not_found', 'no such page');
+  });
   return app;
 }

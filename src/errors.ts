@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'credentials_rejected' // one answer for unknown id, wrong password, locked or disabled account
   | 'csrf'
   | 'payload_too_large'
+  | 'rate_limited' // too many attempts; `retryAfter` says for how long
   | 'unavailable';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -19,6 +20,7 @@ const STATUS: Record<ErrorCode, number> = {
   credentials_rejected: 401,
   csrf: 403,
   payload_too_large: 413,
+  rate_limited: 429,
   unavailable: 503,
 };
 
@@ -26,10 +28,17 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   /** Whether `message` may be shown to the caller. */
   readonly expose: boolean;
-  constructor(code: ErrorCode, message: string, options: { expose?: boolean; cause?: unknown } = {}) {
+  /** Seconds before trying again (rate_limited). */
+  readonly retryAfter: number | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { expose?: boolean; cause?: unknown; retryAfter?: number } = {},
+  ) {
     super(message, { cause: options.cause });
     this.code = code;
     this.expose = options.expose ?? code !== 'unavailable';
+    this.retryAfter = options.retryAfter;
   }
   get status(): number {
     return STATUS[this.code];

@@ -11,8 +11,9 @@ import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
 import { type DB, migrateToLatest, openDatabase } from './db/index.ts';
 import { createApp } from './http/index.ts';
 import { interactionRoutes } from './interactions/index.ts';
-import { deriveCookieKeys, loadMasterKey, loadSigningJwks } from './keys/index.ts';
-import { createProvider, purgeExpired } from './oidc/index.ts';
+import { deriveCookieKeys, loadMasterKey, loadSigningJwks, pinPseudonymizer } from './keys/index.ts';
+import { createLimiter } from './limits/index.ts';
+import { auditProviderEvents, createProvider, purgeExpired } from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
 
@@ -62,12 +63,22 @@ export async function startService(
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
     const jwks = await loadSigningJwks(database.db, master);
     const provider = createProvider({ config: { ...config, issuer }, db: database.db, jwks, cookieKeys });
+    auditProviderEvents(provider, database.db, (err) => log.error({ err }, 'audit write failed'));
     const app = createApp({
       provider,
       db: database.db,
       log,
       trustProxy: config.trustProxy,
-      routers: [interactionRoutes({ provider, db: database.db, hasher, csrfSecret: cookieKeys[0] as string })],
+      routers: [
+        interactionRoutes({
+          provider,
+          db: database.db,
+          hasher,
+          csrfSecret: cookieKeys[0] as string,
+          loginLimiter: createLimiter(database.pool, 'login', config.loginLimits),
+          pseudonym: pinPseudonymizer(master),
+        }),
+      ],
     });
     server.on('request', app.callback());
     const purge = setInterval(() => {

@@ -2,14 +2,24 @@
  * `dinhdanh` command line: start, migrate, seed, clients. Every command validates configuration first and prints
  * one clear line per problem; errors never print a stack trace.
  */
+import { once } from 'node:events';
+import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import { archiveEvents, exportEvents, recordEvent, verifyChain } from '../audit/index.ts';
 import { addClient, listClients } from '../clients/index.ts';
-import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
 import { argon2idHasher } from '../credentials/index.ts';
 import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import { loadMasterKey, pinPseudonymizer } from '../keys/index.ts';
+import { createLimiter } from '../limits/index.ts';
 import { startService } from '../main.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
+
+/** The person running a command: `--operator`, else the OS user. */
+function operatorOf(o: { operator?: string }): string {
+  return (o.operator ?? os.userInfo().username).slice(0, 100);
+}
 
 /** Opens the configured database (joining or starting the embedded server), runs `fn`, closes. */
 async function withDatabase<T>(config: Config, fn: (d: Database) => Promise<T>): Promise<T> {
@@ -90,19 +100,26 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         .choices(['client_secret_basic', 'client_secret_post', 'none'])
         .default('client_secret_basic'),
     )
+    .option('--operator <name>', 'who is registering (default: the OS user)')
     .action(async (o) => {
-      await withDatabase(getConfig(), async ({ db }) =>
-        print(
-          await addClient(db, {
-            name: o.name,
-            redirectUris: o.redirectUri,
-            postLogoutRedirectUris: o.postLogoutRedirectUri,
-            backchannelLogoutUri: o.backchannelLogoutUri,
-            tokenEndpointAuthMethod: o.authMethod,
-            clientId: o.clientId,
-          }),
-        ),
-      );
+      await withDatabase(getConfig(), async ({ db }) => {
+        const client = await addClient(db, {
+          name: o.name,
+          redirectUris: o.redirectUri,
+          postLogoutRedirectUris: o.postLogoutRedirectUri,
+          backchannelLogoutUri: o.backchannelLogoutUri,
+          tokenEndpointAuthMethod: o.authMethod,
+          clientId: o.clientId,
+        });
+        await recordEvent(db, {
+          actor: { type: 'operator', id: operatorOf(o) },
+          action: 'client.registered',
+          outcome: 'success',
+          clientId: client.client_id,
+          details: { name: client.client_name, redirectUris: client.redirect_uris },
+        });
+        print(client);
+      });
     });
   clients
     .command('list')
@@ -111,7 +128,109 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       await withDatabase(getConfig(), async ({ db }) => print(await listClients(db)));
     });
 
+  cli
+    .command('config')
+    .description('print the configuration reference as a Markdown table (the README table)')
+    .action(() => {
+      for (const f of describeConfig()) {
+        process.stdout.write(`| \`${f.name}\` | ${f.default ? `\`${f.default}\`` : '—'} | ${f.doc.replace(/\|/g, '\\|')} |\n`);
+      }
+    });
+
+  const audit = cli.command('audit').description('the tamper-evident audit trail');
+  audit
+    .command('verify')
+    .description('walk the hash chain; name the first row altered, deleted or reordered')
+    .action(async () => {
+      await withDatabase(getConfig(), async ({ db }) => {
+        const r = await verifyChain(db);
+        if (r.ok) process.stdout.write(`audit chain intact: ${r.rows} events, last seq ${r.lastSeq}\n`);
+        else {
+          const what = {
+            altered: 'was altered',
+            missing_before: 'follows a deleted row',
+            reordered: 'is out of order',
+          }[r.problem];
+          throw new AppError('conflict', `audit chain broken: row seq ${r.seq} ${what}`);
+        }
+      });
+    });
+  audit
+    .command('export')
+    .description('write events as NDJSON to stdout')
+    .option('--since <time>', 'only events at or after this ISO time')
+    .addOption(
+      new Option('--actor <type>', 'only this actor type').choices([
+        'citizen',
+        'officer',
+        'operator',
+        'client',
+        'system',
+      ]),
+    )
+    .action(async (o) => {
+      const since = o.since === undefined ? undefined : parseTime('--since', o.since);
+      await withDatabase(getConfig(), async ({ db }) => {
+        await exportEvents(db, { since, actorType: o.actor }, async (line) => {
+          if (!process.stdout.write(line)) await once(process.stdout, 'drain');
+        });
+      });
+    });
+  audit
+    .command('archive')
+    .description('move events older than the retention period (or --before) to an NDJSON file, keeping a checkpoint')
+    .requiredOption('--out <file>', 'archive file to create (must not exist)')
+    .option('--before <time>', 'archive events before this ISO time (default: now - AUDIT_RETENTION_DAYS)')
+    .option('--operator <name>', 'who is archiving (default: the OS user)')
+    .action(async (o) => {
+      const config = getConfig();
+      const before =
+        o.before === undefined
+          ? new Date(Date.now() - config.auditRetentionDays * 86400_000)
+          : parseTime('--before', o.before);
+      await withDatabase(config, async ({ db }) => {
+        const r = await archiveEvents(db, before, o.out);
+        await recordEvent(db, {
+          actor: { type: 'operator', id: operatorOf(o) },
+          action: 'audit.archived',
+          outcome: 'success',
+          details: { ...r, before: before.toISOString() },
+        });
+        print(r);
+      });
+    });
+
+  const accounts = cli.command('accounts').description('citizen e-ID accounts (officer operations)');
+  accounts
+    .command('unlock')
+    .description('lift a temporary login lock on a personal ID')
+    .requiredOption('--personal-id <pin>', '12-digit personal identification number')
+    .option('--operator <name>', 'officer id (default: the OS user)')
+    .action(async (o) => {
+      const config = getConfig();
+      if (!/^\d{12}$/.test(o.personalId)) throw new AppError('invalid_input', '--personal-id must be 12 digits');
+      await withDatabase(config, async ({ db, pool }) => {
+        const key = pinPseudonymizer(loadMasterKey(config))(o.personalId);
+        await createLimiter(pool, 'login', config.loginLimits).unlock(key);
+        await recordEvent(db, {
+          actor: { type: 'officer', id: operatorOf(o) },
+          action: 'account.unlocked',
+          outcome: 'success',
+          subject: key,
+        });
+        process.stdout.write('unlocked\n');
+      });
+    });
+
   return cli;
+}
+
+function parseTime(flag: string, value: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    throw new AppError('invalid_input', `${flag} must be an ISO date or time, e.g. 2026-01-31 or 2026-01-31T08:00:00Z`);
+  }
+  return d;
 }
 
 /** Runs the CLI and maps failures to one line on stderr and an exit code. `start` keeps the process running. */

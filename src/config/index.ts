@@ -102,6 +102,26 @@ export const fields = {
   ACCESS_TOKEN_TTL_SECONDS: { doc: 'Access token lifetime.', default: '600', schema: int(30, 86400) },
   ID_TOKEN_TTL_SECONDS: { doc: 'ID token lifetime.', default: '600', schema: int(30, 86400) },
   REFRESH_TOKEN_TTL_SECONDS: { doc: 'Refresh token lifetime.', default: '86400', schema: int(60, 31536000) },
+  LOGIN_MAX_FAILURES: {
+    doc: 'Consecutive failed logins for one personal ID before a temporary lock.',
+    default: '5',
+    schema: int(1, 100),
+  },
+  LOGIN_LOCK_SECONDS: {
+    doc: 'First lock duration; doubles with each further lock within 24 h (capped at 24 h). Never permanent.',
+    default: '900',
+    schema: int(1, 86400),
+  },
+  LOGIN_IP_FAILURES: {
+    doc: 'Failed logins allowed per client IP per 15 minutes (shared addresses: keep generous).',
+    default: '100',
+    schema: int(1, 1000000),
+  },
+  AUDIT_RETENTION_DAYS: {
+    doc: 'Audit events older than this may be archived with `dinhdanh audit archive` (0: keep forever).',
+    default: '400',
+    schema: int(0, 36500),
+  },
   PURGE_INTERVAL_SECONDS: {
     doc: 'How often expired protocol rows (codes, tokens, sessions) are deleted.',
     default: '300',
@@ -131,6 +151,8 @@ export interface Config {
   demoSeed: 'auto' | 'always' | 'never';
   ttl: { session: number; accessToken: number; idToken: number; refreshToken: number };
   purgeIntervalSeconds: number;
+  loginLimits: { maxFailures: number; lockSeconds: number; ipFailures: number };
+  auditRetentionDays: number;
 }
 
 /** Thrown when the environment is invalid; `problems` holds one line per variable. */
@@ -198,6 +220,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshToken: r.REFRESH_TOKEN_TTL_SECONDS ?? 86400,
     },
     purgeIntervalSeconds: r.PURGE_INTERVAL_SECONDS ?? 300,
+    loginLimits: {
+      maxFailures: r.LOGIN_MAX_FAILURES ?? 5,
+      lockSeconds: r.LOGIN_LOCK_SECONDS ?? 900,
+      ipFailures: r.LOGIN_IP_FAILURES ?? 100,
+    },
+    auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
   };
 }
 

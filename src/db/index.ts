@@ -13,6 +13,8 @@ export type * from './schema.ts';
 /** An open database: a Kysely instance and how to close it (and the embedded server, if this process owns it). */
 export interface Database {
   db: Kysely<DB>;
+  /** The pool under `db` (for libraries that take a pg pool, such as the rate limiter). */
+  pool: pg.Pool;
   /** Connection URL (contains a password: never log it). */
   url: string;
   embedded: boolean;
@@ -22,23 +24,32 @@ export interface Database {
 // DATE columns stay 'YYYY-MM-DD' strings: no time-zone shift of birth dates.
 pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
 
-/** Creates a Kysely instance over a pg pool for `url`. */
-export function connect(url: string, poolSize = 10): Kysely<DB> {
+/** A pg pool for `url`. */
+export function createPool(url: string, poolSize = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   pool.on('error', () => {}); // an idle client lost its server; the next query reports it
+  return pool;
+}
+
+/** Creates a Kysely instance over a pg pool (given, or made for `url`). */
+export function connect(url: string | pg.Pool, poolSize = 10): Kysely<DB> {
+  const pool = typeof url === 'string' ? createPool(url, poolSize) : url;
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
 /** Opens the configured database: DATABASE_URL, or the embedded server in DATA_DIR (started or joined). */
 export async function openDatabase(config: Config, onLog?: (line: string) => void): Promise<Database> {
   if (config.databaseUrl) {
-    const db = connect(config.databaseUrl, config.dbPoolSize);
-    return { db, url: config.databaseUrl, embedded: false, close: () => db.destroy() };
+    const pool = createPool(config.databaseUrl, config.dbPoolSize);
+    const db = connect(pool);
+    return { db, pool, url: config.databaseUrl, embedded: false, close: () => db.destroy() };
   }
   const server = await startEmbedded(config.dataDir, config.embeddedPgPort, onLog);
-  const db = connect(server.url, config.dbPoolSize);
+  const pool = createPool(server.url, config.dbPoolSize);
+  const db = connect(pool);
   return {
     db,
+    pool,
     url: server.url,
     embedded: true,
     close: async () => {

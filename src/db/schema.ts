@@ -76,6 +76,32 @@ export interface SigningKeyTable {
   retired_at: Timestamp | null;
 }
 
+/** One audit event, chained to the previous by `prev_hash`. */
+export interface AuditEventTable {
+  seq: ColumnType<string, number | string, never>;
+  at: ColumnType<Date, Date, never>;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  subject: string | null;
+  client_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  outcome: string;
+  reason: string | null;
+  details: JSONColumnType<Record<string, unknown>>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The chain's starting point after archiving. */
+export interface AuditCheckpointTable {
+  seq: ColumnType<string, number | string, never>;
+  hash: string;
+  archived_at: ColumnType<Date, Date | undefined, never>;
+  archive_sha256: string;
+}
+
 /** The whole database. */
 export interface DB {
   oidc_payloads: OidcPayloadTable;
@@ -83,4 +109,6 @@ export interface DB {
   accounts: AccountTable;
   clients: ClientTable;
   signing_keys: SigningKeyTable;
+  audit_events: AuditEventTable;
+  audit_checkpoints: AuditCheckpointTable;
 }

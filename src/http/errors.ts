@@ -40,6 +40,7 @@ export function errorRenderer(log: Logger) {
       else log.info({ reqId: ctx.state.reqId, code, status }, 'request rejected');
       ctx.status = status;
       ctx.set('cache-control', 'no-store');
+      if (err instanceof AppError && err.retryAfter) ctx.set('retry-after', String(err.retryAfter));
       if (ctx.accepts('json', 'html') === 'html') {
         const lang = langOf(ctx);
         const text =

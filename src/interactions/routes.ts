@@ -8,9 +8,11 @@ import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { errors, type InteractionResults, type Provider } from 'oidc-provider';
 import { verifyPassword } from '../accounts/index.ts';
+import { recordEvent } from '../audit/index.ts';
 import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import type { Limiter } from '../limits/index.ts';
 import { ACR } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
 import { csrfToken, requireCsrf } from './csrf.ts';
@@ -22,8 +24,10 @@ export interface InteractionDeps {
   db: Kysely<DB>;
   hasher: PasswordHasher;
   csrfSecret: string;
-  /** Called with every login outcome (the audit trail subscribes here). */
-  onLogin?: (event: { ok: boolean; reason?: string; accountId?: string; clientId: string; ip: string }) => void;
+  /** Failed-login limits, shared by all nodes. */
+  loginLimiter: Limiter;
+  /** Keyed pseudonym of a personal ID, for limits and the audit trail. */
+  pseudonym: (pin: string) => string;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -33,7 +37,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** Builds the router for `/interaction/*`. */
 export function interactionRoutes(deps: InteractionDeps): Router {
-  const { provider, db, hasher, csrfSecret } = deps;
+  const { provider, db, hasher, csrfSecret, loginLimiter, pseudonym } = deps;
   const router = new Router({ prefix: '/interaction' });
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
   const csrf = requireCsrf(csrfSecret);
@@ -85,14 +89,43 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const details = await load(ctx, 'login');
     const body = form(ctx);
     const pin = str(body.pin).replace(/[\s.-]/g, '');
-    const result = await verifyPassword(db, hasher, pin, str(body.password));
     const clientId = String(details.params.client_id);
-    deps.onLogin?.(
-      result.ok
-        ? { ok: true, accountId: result.accountId, clientId, ip: ctx.ip }
-        : { ok: false, reason: result.reason, clientId, ip: ctx.ip },
-    );
+    const key = pseudonym(pin.slice(0, 32));
+    const who = { clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') };
+    const blocked = await loginLimiter.blockedFor(key, ctx.ip);
+    if (blocked) {
+      await recordEvent(db, {
+        actor: { type: 'citizen' },
+        action: 'login',
+        outcome: 'failure',
+        reason: 'locked',
+        subject: key,
+        ...who,
+      });
+      throw new AppError('rate_limited', 'too many failed attempts', { retryAfter: blocked });
+    }
+    const result = await verifyPassword(db, hasher, pin, str(body.password));
     if (!result.ok) {
+      const { delayMs, lockedFor } = await loginLimiter.fail(key, ctx.ip);
+      await recordEvent(db, {
+        actor: { type: 'citizen' },
+        action: 'login',
+        outcome: 'failure',
+        reason: result.reason,
+        subject: key,
+        ...who,
+      });
+      if (lockedFor) {
+        await recordEvent(db, {
+          actor: { type: 'system' },
+          action: 'lockout',
+          outcome: 'success',
+          subject: key,
+          details: { seconds: lockedFor },
+          ...who,
+        });
+      }
+      await new Promise((r) => setTimeout(r, delayMs));
       const l = lang(ctx);
       ctx.status = 401;
       ctx.body = loginPage({
@@ -105,6 +138,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       });
       return;
     }
+    await loginLimiter.succeed(key);
+    await recordEvent(db, {
+      actor: { type: 'citizen', id: result.accountId },
+      action: 'login',
+      outcome: 'success',
+      subject: result.accountId,
+      details: { acr: ACR.level1, amr: ['pwd'] },
+      ...who,
+    });
     const results: InteractionResults = {
       login: { accountId: result.accountId, acr: ACR.level1, amr: ['pwd'], remember: true },
     };
@@ -129,11 +171,29 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {}))
       grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
+    await recordEvent(db, {
+      actor: { type: 'citizen', id: session.accountId },
+      action: 'consent.given',
+      outcome: 'success',
+      subject: session.accountId,
+      clientId: String(params.client_id),
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+      details: { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [] },
+    });
     await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 
   router.post('/:uid/abort', remember, parseForm, csrf, async (ctx) => {
-    await load(ctx);
+    const details = await load(ctx);
+    await recordEvent(db, {
+      actor: { type: 'citizen', id: details.session?.accountId },
+      action: 'consent.denied',
+      outcome: 'success',
+      subject: details.session?.accountId,
+      clientId: String(details.params.client_id),
+      ip: ctx.ip,
+    });
     await provider.interactionFinished(
       ctx.req,
       ctx.res,

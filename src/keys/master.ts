@@ -2,7 +2,7 @@
  * The master key: 32 bytes that seal signing keys at rest (AES-256-GCM). It never enters the database.
  * From MASTER_KEY, or from MASTER_KEY_FILE (created 0600 on first start outside production).
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -47,4 +47,13 @@ export function unseal(key: Buffer, sealed: string, aad: string): string {
 /** Cookie signing keys derived from the master key (shared by every node that shares the master key). */
 export function deriveCookieKeys(master: Buffer): string[] {
   return [Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh cookie key v1', 32)).toString('base64url')];
+}
+
+/**
+ * A keyed pseudonym of a personal identification number (HMAC-SHA-256 under a key derived from the master key):
+ * lets rate limits and the audit trail follow one number without storing it.
+ */
+export function pinPseudonymizer(master: Buffer): (pin: string) => string {
+  const key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh pin pseudonym v1', 32));
+  return (pin) => `pid:${createHmac('sha256', key).update(pin).digest('base64url').slice(0, 22)}`;
 }

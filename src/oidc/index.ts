@@ -1,5 +1,6 @@
 /** The OpenID Provider: configuration, storage adapter, accounts and claims. */
 export { postgresAdapter, purgeExpired } from './adapter.ts';
 export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
+export { auditProviderEvents } from './events.ts';
 export { langOf } from './pages.ts';
 export { ACR, createProvider, type ProviderDeps } from './provider.ts';

@@ -38,6 +38,10 @@ const messages = {
   logoutNo: { vi: 'Giữ đăng nhập', en: 'Stay signed in' },
   loggedOut: { vi: 'Bạn đã đăng xuất.', en: 'You have signed out.' },
   otherLang: { vi: 'English', en: 'Tiếng Việt' },
+  tooManyAttempts: {
+    vi: 'Bạn đã nhập sai quá nhiều lần. Vì an toàn, vui lòng thử lại sau {minutes} phút hoặc liên hệ cơ quan công an nơi cư trú.',
+    en: 'Too many failed attempts. For your safety, try again in {minutes} minutes or contact your local police office.',
+  },
   requestTooLarge: { vi: 'Dữ liệu gửi lên quá lớn.', en: 'The submitted data is too large.' },
   csrfFailed: {
     vi: 'Phiên làm việc của biểu mẫu đã hết hạn. Hãy tải lại trang và thử lại.',

@@ -1,0 +1,171 @@
+/** Queries over `audit_events` and `audit_checkpoints`. Appends are serialized by an advisory lock. */
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { DB } from '../db/index.ts';
+import { type ChainedContent, chainHash, GENESIS } from './chain.ts';
+
+/** A stored event: its content and both hashes. */
+export interface StoredEvent extends ChainedContent {
+  prevHash: string;
+  hash: string;
+}
+
+const LOCK = sql`select pg_advisory_xact_lock(hashtext('dinhdanh:audit'))`;
+
+/** The last link of the chain: the newest row, else the newest checkpoint, else genesis. */
+async function lastLink(trx: Kysely<DB>): Promise<{ seq: number; hash: string }> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (row) return { seq: Number(row.seq), hash: row.hash };
+  const cp = await trx
+    .selectFrom('audit_checkpoints')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return cp ? { seq: Number(cp.seq), hash: cp.hash } : { seq: 0, hash: GENESIS };
+}
+
+/** Appends one event at the end of the chain, in its own transaction (or the caller's). */
+export async function appendEvent(db: Kysely<DB>, e: Omit<ChainedContent, 'seq' | 'at'>): Promise<StoredEvent> {
+  const run = async (trx: Transaction<DB> | Kysely<DB>) => {
+    await LOCK.execute(trx);
+    const last = await lastLink(trx);
+    const content: ChainedContent = { ...e, seq: last.seq + 1, at: new Date() };
+    const hash = chainHash(last.hash, content);
+    await trx
+      .insertInto('audit_events')
+      .values({
+        seq: content.seq,
+        at: content.at,
+        actor_type: content.actorType,
+        actor_id: content.actorId,
+        action: content.action,
+        subject: content.subject,
+        client_id: content.clientId,
+        ip: content.ip,
+        user_agent: content.userAgent,
+        outcome: content.outcome,
+        reason: content.reason,
+        details: JSON.stringify(content.details),
+        prev_hash: last.hash,
+        hash,
+      })
+      .execute();
+    return { ...content, prevHash: last.hash, hash };
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+type Row = {
+  seq: string;
+  at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  subject: string | null;
+  client_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  outcome: string;
+  reason: string | null;
+  details: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+};
+
+function toEvent(r: Row): StoredEvent {
+  return {
+    seq: Number(r.seq),
+    at: r.at,
+    actorType: r.actor_type,
+    actorId: r.actor_id,
+    action: r.action,
+    subject: r.subject,
+    clientId: r.client_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    outcome: r.outcome,
+    reason: r.reason,
+    details: r.details,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+/** Filters for reading events. */
+export interface EventFilter {
+  afterSeq?: number;
+  since?: Date;
+  before?: Date;
+  actorType?: string;
+  subject?: string;
+  action?: string;
+}
+
+/** Reads events in chain order, in pages of `pageSize` (constant memory for any table size). */
+export async function* readEvents(db: Kysely<DB>, f: EventFilter = {}, pageSize = 1000): AsyncGenerator<StoredEvent> {
+  let after = f.afterSeq ?? 0;
+  for (;;) {
+    let q = db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('seq', '>', String(after) as never);
+    if (f.since) q = q.where('at', '>=', f.since as never);
+    if (f.before) q = q.where('at', '<', f.before as never);
+    if (f.actorType) q = q.where('actor_type', '=', f.actorType);
+    if (f.subject) q = q.where('subject', '=', f.subject);
+    if (f.action) q = q.where('action', '=', f.action);
+    const rows = (await q.orderBy('seq').limit(pageSize).execute()) as Row[];
+    for (const r of rows) yield toEvent(r);
+    if (rows.length < pageSize) return;
+    after = Number(rows.at(-1)!.seq);
+  }
+}
+
+/** Newest events for one subject, newest first. */
+export async function latestForSubject(db: Kysely<DB>, subject: string, limit: number): Promise<StoredEvent[]> {
+  const rows = (await db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('subject', '=', subject)
+    .orderBy('seq', 'desc')
+    .limit(limit)
+    .execute()) as Row[];
+  return rows.map(toEvent);
+}
+
+/** The newest checkpoint, if old rows were archived. */
+export async function latestCheckpoint(db: Kysely<DB>): Promise<{ seq: number; hash: string } | undefined> {
+  const cp = await db
+    .selectFrom('audit_checkpoints')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return cp && { seq: Number(cp.seq), hash: cp.hash };
+}
+
+/** Records a checkpoint and deletes the archived rows up to it, atomically, under the append lock. */
+export async function archiveUpTo(
+  db: Kysely<DB>,
+  upTo: { seq: number; hash: string },
+  archiveSha256: string,
+): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await LOCK.execute(trx);
+    await trx
+      .insertInto('audit_checkpoints')
+      .values({ seq: upTo.seq, hash: upTo.hash, archive_sha256: archiveSha256 })
+      .execute();
+    await sql`set local dinhdanh.audit_archive = 'on'`.execute(trx);
+    const res = await trx
+      .deleteFrom('audit_events')
+      .where('seq', '<=', String(upTo.seq) as never)
+      .executeTakeFirst();
+    return Number(res.numDeletedRows);
+  });
+}

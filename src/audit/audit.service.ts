@@ -1,0 +1,148 @@
+/**
+ * The audit trail: who did what to whom, when, from where, with what outcome. Append-only and tamper-evident.
+ *
+ * Threat note: details never hold a password, code, token or secret: keys that look like one are dropped before
+ * writing, whatever the caller passes. Subjects are pseudonymous (account ids, or a keyed hash of a personal ID).
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/index.ts';
+import { AppError } from '../errors.ts';
+import {
+  appendEvent,
+  archiveUpTo,
+  type EventFilter,
+  latestCheckpoint,
+  latestForSubject,
+  readEvents,
+  type StoredEvent,
+} from './audit.repository.ts';
+import { chainHash, GENESIS } from './chain.ts';
+
+/** Who acted. */
+export type ActorType = 'citizen' | 'officer' | 'operator' | 'client' | 'system';
+
+/** An event to record. */
+export interface AuditEvent {
+  actor: { type: ActorType; id?: string | null };
+  action: string;
+  outcome: 'success' | 'failure';
+  subject?: string | null;
+  clientId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  reason?: string | null;
+  details?: Record<string, unknown>;
+}
+
+const SECRETISH = /pass(word)?|secret|token|code|otp|cookie|authorization|key/i;
+
+function scrub(value: unknown, depth = 0): unknown {
+  if (depth > 5) return '[deep]';
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => scrub(v, depth + 1));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([k]) => !SECRETISH.test(k))
+        .map(([k, v]) => [k, scrub(v, depth + 1)]),
+    );
+  }
+  return typeof value === 'string' ? value.slice(0, 500) : value;
+}
+
+const clip = (s: string | null | undefined, n: number) => (s ? s.slice(0, n) : null);
+
+/** Appends an event to the chain. */
+export async function recordEvent(db: Kysely<DB>, e: AuditEvent): Promise<StoredEvent> {
+  return appendEvent(db, {
+    actorType: e.actor.type,
+    actorId: clip(e.actor.id, 200),
+    action: e.action,
+    subject: clip(e.subject, 200),
+    clientId: clip(e.clientId, 200),
+    ip: clip(e.ip, 100),
+    userAgent: clip(e.userAgent, 500),
+    outcome: e.outcome,
+    reason: clip(e.reason, 200),
+    details: scrub(e.details ?? {}) as Record<string, unknown>,
+  });
+}
+
+/** Result of walking the chain. */
+export type VerifyResult =
+  | { ok: true; rows: number; lastSeq: number }
+  | { ok: false; rows: number; seq: number; problem: 'altered' | 'missing_before' | 'reordered' };
+
+/** Walks the whole chain from genesis (or the newest archive checkpoint) and names the first broken row. */
+export async function verifyChain(db: Kysely<DB>): Promise<VerifyResult> {
+  const cp = await latestCheckpoint(db);
+  let prev = cp?.hash ?? GENESIS;
+  let expectedSeq = (cp?.seq ?? 0) + 1;
+  let rows = 0;
+  for await (const e of readEvents(db, { afterSeq: cp?.seq ?? 0 })) {
+    rows++;
+    if (e.seq !== expectedSeq) {
+      return { ok: false, rows, seq: e.seq, problem: e.seq > expectedSeq ? 'missing_before' : 'reordered' };
+    }
+    const { prevHash, hash, ...content } = e;
+    if (prevHash !== prev) return { ok: false, rows, seq: e.seq, problem: 'reordered' };
+    if (chainHash(prev, content) !== hash) return { ok: false, rows, seq: e.seq, problem: 'altered' };
+    prev = hash;
+    expectedSeq++;
+  }
+  return { ok: true, rows, lastSeq: expectedSeq - 1 };
+}
+
+/** One NDJSON line for an event. */
+export const eventLine = (e: StoredEvent) => `${JSON.stringify({ ...e, at: e.at.toISOString() })}\n`;
+
+/** Streams events matching `filter` as NDJSON lines to `write`; returns how many. */
+export async function exportEvents(
+  db: Kysely<DB>,
+  filter: EventFilter,
+  write: (line: string) => Promise<void> | void,
+): Promise<number> {
+  let n = 0;
+  for await (const e of readEvents(db, filter)) {
+    await write(eventLine(e));
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Archives events older than `before`: writes them to `file` (NDJSON), records a checkpoint (last seq and hash,
+ * and the file's SHA-256) and only then deletes them. The chain keeps verifying from the checkpoint.
+ */
+export async function archiveEvents(
+  db: Kysely<DB>,
+  before: Date,
+  file: string,
+): Promise<{ archived: number; upToSeq: number }> {
+  const verified = await verifyChain(db);
+  if (!verified.ok) throw new AppError('conflict', `audit chain is broken at row ${verified.seq}; archive refused`);
+  const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  const digest = createHash('sha256');
+  let last: StoredEvent | undefined;
+  try {
+    for await (const e of readEvents(db, { before })) {
+      const line = eventLine(e);
+      digest.update(line);
+      if (!out.write(line)) await once(out, 'drain');
+      last = e;
+    }
+  } finally {
+    out.end();
+    await once(out, 'close');
+  }
+  if (!last) return { archived: 0, upToSeq: 0 };
+  const archived = await archiveUpTo(db, { seq: last.seq, hash: last.hash }, digest.digest('hex'));
+  return { archived, upToSeq: last.seq };
+}
+
+/** The newest events about one subject (a citizen's own sign-in history). */
+export async function subjectHistory(db: Kysely<DB>, subject: string, limit = 20): Promise<StoredEvent[]> {
+  return latestForSubject(db, subject, limit);
+}

@@ -1,0 +1,94 @@
+/**
+ * Brute-force protection for secrets a person types (password now; TOTP and activation codes reuse it), with
+ * rate-limiter-flexible's PostgreSQL store so that every node counts the same attempts.
+ *
+ * Per key (a pseudonym of the personal ID, whether or not an account exists, so a lock reveals nothing): each failure
+ * adds a growing delay; after `maxFailures` the key is locked for `lockSeconds`, doubling with each lock in a day,
+ * capped at 24 h; never permanent. Per IP: a looser limit (many citizens share a commune office's address).
+ * Officers unlock a key.
+ */
+
+import type pg from 'pg';
+import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible';
+
+/** Limits for one kind of secret. */
+export interface LimitPolicy {
+  /** Consecutive failures before a lock (default 5). */
+  maxFailures: number;
+  /** First lock duration in seconds (default 900); doubles for each further lock within 24 h. */
+  lockSeconds: number;
+  /** Failures allowed per IP per 15 minutes (default 100). */
+  ipFailures: number;
+}
+
+/** What a caller learns before and after an attempt. */
+export interface Limiter {
+  /** Seconds the key or IP is still locked, or 0. */
+  blockedFor(key: string, ip: string): Promise<number>;
+  /** Records a failure; returns the delay to apply now and, if this failure caused a lock, its length. */
+  fail(key: string, ip: string): Promise<{ delayMs: number; lockedFor: number }>;
+  /** Clears the key's consecutive failures (after a success). */
+  succeed(key: string): Promise<void>;
+  /** Clears every counter and lock of the key (officer action). */
+  unlock(key: string): Promise<void>;
+}
+
+export const DEFAULT_POLICY: LimitPolicy = { maxFailures: 5, lockSeconds: 900, ipFailures: 100 };
+
+const DAY = 86400;
+
+/** A limiter named `kind` (login, totp, activation) over the `rate_limits` table. */
+export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy = DEFAULT_POLICY): Limiter {
+  const base = {
+    storeClient: pool,
+    storeType: 'pool',
+    tableName: 'rate_limits',
+    tableCreated: true,
+    clearExpiredByTimeout: false,
+  };
+  const failures = new RateLimiterPostgres({
+    ...base,
+    keyPrefix: `${kind}:key`,
+    points: policy.maxFailures,
+    duration: DAY,
+  });
+  const locks = new RateLimiterPostgres({ ...base, keyPrefix: `${kind}:lock`, points: 1, duration: 1 });
+  const lockCount = new RateLimiterPostgres({ ...base, keyPrefix: `${kind}:locks`, points: 1000, duration: DAY });
+  const perIp = new RateLimiterPostgres({
+    ...base,
+    keyPrefix: `${kind}:ip`,
+    points: policy.ipFailures,
+    duration: 900,
+    blockDuration: 900,
+  });
+
+  /** Seconds left when `r` has consumed more than `limit` points. */
+  const remaining = (r: RateLimiterRes | null, limit: number) =>
+    r && r.consumedPoints > limit ? Math.max(1, Math.ceil(r.msBeforeNext / 1000)) : 0;
+
+  return {
+    async blockedFor(key, ip) {
+      const [lock, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
+      return Math.max(remaining(lock, 0), remaining(ipRes, policy.ipFailures));
+    },
+    async fail(key, ip) {
+      const ipRes = await perIp.penalty(ip, 1);
+      if (ipRes.consumedPoints > policy.ipFailures) await perIp.block(ip, 900);
+      const res = await failures.penalty(key, 1);
+      const n = res.consumedPoints;
+      const delayMs = Math.min(250 * 2 ** (n - 1), 4000);
+      if (n < policy.maxFailures) return { delayMs, lockedFor: 0 };
+      const count = (await lockCount.penalty(key, 1)).consumedPoints;
+      const lockedFor = Math.min(policy.lockSeconds * 2 ** (count - 1), DAY);
+      await locks.set(key, 1, lockedFor);
+      await failures.delete(key);
+      return { delayMs, lockedFor };
+    },
+    async succeed(key) {
+      await failures.delete(key);
+    },
+    async unlock(key) {
+      await Promise.all([failures.delete(key), locks.delete(key), lockCount.delete(key)]);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/** Records oidc-provider's protocol events (tokens, revocation, logout, back-channel delivery) in the audit trail. */
+import type { Kysely } from 'kysely';
+import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
+import { type AuditEvent, recordEvent } from '../audit/index.ts';
+import type { DB } from '../db/index.ts';
+
+type Ctx = KoaContextWithOIDC;
+
+function from(ctx: Ctx | undefined): Pick<AuditEvent, 'clientId' | 'ip' | 'userAgent' | 'subject'> {
+  const e = ctx?.oidc?.entities as Record<string, { accountId?: string }> | undefined;
+  const subject =
+    e?.Account?.accountId ?? e?.AuthorizationCode?.accountId ?? e?.RefreshToken?.accountId ?? e?.Session?.accountId;
+  return { clientId: ctx?.oidc?.client?.clientId, ip: ctx?.ip, userAgent: ctx?.get?.('user-agent'), subject };
+}
+
+/** Subscribes the audit trail to the provider; failures to record are reported to `onError`, never thrown. */
+export function auditProviderEvents(provider: Provider, db: Kysely<DB>, onError: (err: unknown) => void): void {
+  const record = (e: AuditEvent) => {
+    recordEvent(db, e).catch(onError);
+  };
+  provider.on('grant.success', (ctx: Ctx) => {
+    const grantType = String(ctx.oidc.params?.grant_type ?? '');
+    const action = grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued';
+    record({
+      actor: { type: 'client', id: ctx.oidc.client?.clientId },
+      action,
+      outcome: 'success',
+      details: { grantType },
+      ...from(ctx),
+    });
+  });
+  provider.on('grant.error', (ctx: Ctx, err: { error?: string }) => {
+    record({
+      actor: { type: 'client', id: ctx.oidc?.client?.clientId },
+      action: 'token.request',
+      outcome: 'failure',
+      reason: err.error,
+      ...from(ctx),
+    });
+  });
+  provider.on('grant.revoked', (ctx: Ctx, grantId: string) => {
+    record({
+      actor: { type: 'system' },
+      action: 'grant.revoked',
+      outcome: 'success',
+      details: { grantId },
+      ...from(ctx),
+    });
+  });
+  provider.on('end_session.success', (ctx: Ctx) => {
+    record({ actor: { type: 'citizen' }, action: 'logout', outcome: 'success', ...from(ctx) });
+  });
+  provider.on('backchannel.success', (ctx: Ctx, client: { clientId: string }, accountId: string) => {
+    record({
+      actor: { type: 'system' },
+      action: 'backchannel_logout',
+      outcome: 'success',
+      ...from(ctx),
+      clientId: client.clientId,
+      subject: accountId,
+    });
+  });
+  provider.on(
+    'backchannel.error',
+    (ctx: Ctx, err: { message?: string }, client: { clientId: string }, accountId: string) => {
+      record({
+        actor: { type: 'system' },
+        action: 'backchannel_logout',
+        outcome: 'failure',
+        reason: err.message?.slice(0, 200),
+        ...from(ctx),
+        clientId: client.clientId,
+        subject: accountId,
+      });
+    },
+  );
+}

@@ -6,14 +6,15 @@ import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
 import { type Logger, pino } from 'pino';
+import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
 import { type DB, migrateToLatest, openDatabase } from './db/index.ts';
 import { createApp } from './http/index.ts';
-import { interactionRoutes } from './interactions/index.ts';
+import { accountRoutes, interactionRoutes } from './interactions/index.ts';
 import { deriveCookieKeys, loadMasterKey, loadSigningJwks, pinPseudonymizer } from './keys/index.ts';
 import { createLimiter } from './limits/index.ts';
-import { auditProviderEvents, createProvider, purgeExpired } from './oidc/index.ts';
+import { ACCOUNT_CLIENT_ID, auditProviderEvents, createProvider, purgeExpired } from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
 
@@ -63,6 +64,13 @@ export async function startService(
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
     const jwks = await loadSigningJwks(database.db, master);
     const provider = createProvider({ config: { ...config, issuer }, db: database.db, jwks, cookieKeys });
+    const pseudonym = pinPseudonymizer(master);
+    await ensureFirstPartyClient(database.db, {
+      clientId: ACCOUNT_CLIENT_ID,
+      name: 'Tài khoản định danh (dinhdanh)',
+      redirectUris: [`${issuer}/account/callback`],
+      postLogoutRedirectUris: [`${issuer}/account`],
+    });
     auditProviderEvents(provider, database.db, (err) => log.error({ err }, 'audit write failed'));
     const app = createApp({
       provider,
@@ -76,8 +84,9 @@ export async function startService(
           hasher,
           csrfSecret: cookieKeys[0] as string,
           loginLimiter: createLimiter(database.pool, 'login', config.loginLimits),
-          pseudonym: pinPseudonymizer(master),
+          pseudonym,
         }),
+        accountRoutes({ provider, db: database.db, issuer, pseudonym }),
       ],
     });
     server.on('request', app.callback());

@@ -210,6 +210,34 @@ describe('bad requests get precise errors', () => {
     assert.match(await res.text(), /invalid_request|session/i);
   });
 
+  it('puts a strict CSP on every page and a CSRF token in every form', async () => {
+    const agent = new Agent();
+    const { url } = await authorizationRequest(portal, { scope: 'openid profile address' });
+    const login = await follow(agent, url.toString());
+    const loginHtml = await login.res.text();
+    const posted = await agent.post(new URL(actionOf(loginHtml, 'login'), login.url), {
+      csrf: csrfOf(loginHtml),
+      pin: DEMO_PIN,
+      password: DEMO_PASSWORD,
+    });
+    const consent = await follow(agent, location(posted, login.url));
+    const logout = await agent.get(`${service.url}/session/end`);
+    const error = await agent.request(`${service.url}/auth?client_id=nope`, { headers: { accept: 'text/html' } });
+    for (const [name, res, html] of [
+      ['login', login.res, loginHtml],
+      ['consent', consent.res, await consent.res.text()],
+      ['logout', logout, await logout.text()],
+      ['error', error, await error.text()],
+    ] as const) {
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /default-src 'none'/, `${name}: CSP`);
+      assert.doesNotMatch(html, /<script/i, `${name}: no script`);
+      const forms = html.match(/<form/g)?.length ?? 0;
+      const tokens = html.match(/name="(csrf|xsrf)"/g)?.length ?? 0;
+      assert.equal(tokens, forms, `${name}: every form carries a CSRF token`);
+    }
+  });
+
   it('answers health checks and unknown paths precisely', async () => {
     assert.deepEqual(await (await fetch(`${service.url}/healthz`)).json(), { status: 'ok' });
     const ready = await fetch(`${service.url}/readyz`);

@@ -133,7 +133,9 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     .description('print the configuration reference as a Markdown table (the README table)')
     .action(() => {
       for (const f of describeConfig()) {
-        process.stdout.write(`| \`${f.name}\` | ${f.default ? `\`${f.default}\`` : '—'} | ${f.doc.replace(/\|/g, '\\|')} |\n`);
+        process.stdout.write(
+          `| \`${f.name}\` | ${f.default ? `\`${f.default}\`` : '—'} | ${f.doc.replace(/\|/g, '\\|')} |\n`,
+        );
       }
     });
 

@@ -26,6 +26,18 @@ export async function insertClient(
     .execute();
 }
 
+export async function upsertClient(
+  db: Kysely<DB>,
+  c: { clientId: string; name: string; metadata: Record<string, unknown>; secretSha256: string | null },
+): Promise<void> {
+  const row = { name: c.name, metadata: JSON.stringify(c.metadata), secret_sha256: c.secretSha256 };
+  await db
+    .insertInto('clients')
+    .values({ client_id: c.clientId, ...row })
+    .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...row, updated_at: new Date() }))
+    .execute();
+}
+
 export async function selectClient(db: Kysely<DB>, clientId: string): Promise<StoredClient | undefined> {
   const r = await db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
   return r && toClient(r);

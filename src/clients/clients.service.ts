@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import { hashSecret, newSecret } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
-import { insertClient, type StoredClient, selectClient, selectClients } from './clients.repository.ts';
+import { insertClient, type StoredClient, selectClient, selectClients, upsertClient } from './clients.repository.ts';
 
 /** What security staff give to register a portal. */
 export interface NewClient {
@@ -68,6 +68,22 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
   if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
   await insertClient(db, { clientId, name, metadata, secretSha256: secret ? hashSecret(secret) : null });
   return { ...view({ clientId, name, metadata }), ...(secret ? { client_secret: secret } : {}) };
+}
+
+/** Creates or updates a first-party public client (dinhdanh's own pages), e.g. when the issuer URL changes. */
+export async function ensureFirstPartyClient(
+  db: Kysely<DB>,
+  c: { clientId: string; name: string; redirectUris: string[]; postLogoutRedirectUris: string[] },
+): Promise<void> {
+  const metadata = {
+    client_name: c.name,
+    redirect_uris: c.redirectUris,
+    post_logout_redirect_uris: c.postLogoutRedirectUris,
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+  };
+  await upsertClient(db, { clientId: c.clientId, name: c.name, metadata, secretSha256: null });
 }
 
 /** Every registered portal, without secrets. */

@@ -1,2 +1,9 @@
 /** Relying portals. */
-export { addClient, type ClientView, findClientMetadata, listClients, type NewClient } from './clients.service.ts';
+export {
+  addClient,
+  type ClientView,
+  ensureFirstPartyClient,
+  findClientMetadata,
+  listClients,
+  type NewClient,
+} from './clients.service.ts';

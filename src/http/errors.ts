@@ -43,14 +43,14 @@ export function errorRenderer(log: Logger) {
       if (err instanceof AppError && err.retryAfter) ctx.set('retry-after', String(err.retryAfter));
       if (ctx.accepts('json', 'html') === 'html') {
         const lang = langOf(ctx);
-        const text =
-          code === 'csrf'
-            ? t(lang, 'csrfFailed')
-            : code === 'payload_too_large'
-              ? t(lang, 'requestTooLarge')
-              : undefined;
+        const minutes = String(Math.max(1, Math.ceil(((err as AppError).retryAfter ?? 60) / 60)));
+        const text: Record<string, string> = {
+          csrf: t(lang, 'csrfFailed'),
+          payload_too_large: t(lang, 'requestTooLarge'),
+          rate_limited: t(lang, 'tooManyAttempts').replace('{minutes}', minutes),
+        };
         ctx.type = 'html';
-        ctx.body = errorPage(lang, code, text);
+        ctx.body = errorPage(lang, code, text[code]);
       } else {
         ctx.body = { error: code, ...(message ? { error_description: message } : {}) };
       }

@@ -3,4 +3,4 @@ export { postgresAdapter, purgeExpired } from './adapter.ts';
 export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
 export { auditProviderEvents } from './events.ts';
 export { langOf } from './pages.ts';
-export { ACR, createProvider, type ProviderDeps } from './provider.ts';
+export { ACCOUNT_CLIENT_ID, ACR, createProvider, type ProviderDeps } from './provider.ts';

@@ -12,6 +12,9 @@ import { postgresAdapter } from './adapter.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 
+/** dinhdanh's own account pages sign in through the provider as this first-party client (no consent screen). */
+export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
+
 /** Assurance levels as `acr` values. */
 export const ACR = { level1: 'urn:dinhdanh:loa:1', level2: 'urn:dinhdanh:loa:2' } as const;
 
@@ -76,6 +79,19 @@ export function createProvider({ config, db, jwks, cookieKeys }: ProviderDeps): 
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Existing grants as usual; the first-party account client needs no consent (it only learns `sub`).
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      if (ctx.oidc.client!.clientId !== ACCOUNT_CLIENT_ID) return undefined;
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ACCOUNT_CLIENT_ID,
+        accountId: ctx.oidc.session!.accountId,
+      });
+      grant.addOIDCScope('openid');
+      await grant.save();
+      return grant;
+    },
     renderError,
     rotateRefreshToken: true,
     ttl: {

@@ -1,0 +1,136 @@
+/**
+ * Tamper-evident audit trail. Invariant: any change to a stored event (content altered, a row deleted, rows
+ * reordered) is detected by walking the chain, and the first broken row is named; concurrent writers on several
+ * nodes still produce one valid chain; the application cannot update or delete rows.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type Kysely, sql } from 'kysely';
+import { archiveEvents, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
+import { connect, type DB } from '../src/db/index.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+
+const run = promisify(execFile);
+let database: TestDatabase;
+let db: Kysely<DB>;
+
+before(async () => {
+  database = await freshDatabase();
+  db = connect(database.url, 4);
+});
+after(async () => {
+  await db?.destroy();
+  await database?.drop();
+});
+beforeEach(async () => {
+  await sql`truncate audit_events, audit_checkpoints`.execute(db);
+});
+
+async function writeFive() {
+  for (let i = 1; i <= 5; i++) {
+    await recordEvent(db, { actor: { type: 'system' }, action: 'test', outcome: 'success', details: { i } });
+  }
+}
+
+/** Tampering as an attacker with database access would: with the append-only trigger disabled. */
+async function tamper(statement: ReturnType<typeof sql>) {
+  await db.transaction().execute(async (trx) => {
+    await sql`alter table audit_events disable trigger audit_events_append_only`.execute(trx);
+    await statement.execute(trx);
+    await sql`alter table audit_events enable trigger audit_events_append_only`.execute(trx);
+  });
+}
+
+describe('audit chain', () => {
+  it('verifies an intact chain', async () => {
+    await writeFive();
+    assert.deepEqual(await verifyChain(db), { ok: true, rows: 5, lastSeq: 5 });
+  });
+
+  it('never stores secrets in details', async () => {
+    const e = await recordEvent(db, {
+      actor: { type: 'citizen' },
+      action: 'login',
+      outcome: 'failure',
+      details: { password: 'hunter2', access_token: 't', code: 'c', client_secret: 's', nested: { otp: '1' }, kept: 1 },
+    });
+    assert.deepEqual(e.details, { nested: {}, kept: 1 });
+    const { rows } = await sql<{ details: unknown }>`select details from audit_events`.execute(db);
+    assert.doesNotMatch(JSON.stringify(rows), /hunter2/);
+  });
+
+  it('detects and locates an altered row', async () => {
+    await writeFive();
+    await tamper(sql`update audit_events set outcome = 'failure' where seq = 3`);
+    assert.deepEqual(await verifyChain(db), { ok: false, rows: 3, seq: 3, problem: 'altered' });
+  });
+
+  it('detects and locates a deleted row', async () => {
+    await writeFive();
+    await tamper(sql`delete from audit_events where seq = 3`);
+    const r = await verifyChain(db);
+    assert.equal(r.ok, false);
+    assert.equal(r.ok === false && r.seq, 4);
+    assert.equal(r.ok === false && r.problem, 'missing_before');
+  });
+
+  it('detects a deleted first row', async () => {
+    await writeFive();
+    await tamper(sql`delete from audit_events where seq = 1`);
+    const r = await verifyChain(db);
+    assert.equal(r.ok === false && r.seq, 2);
+  });
+
+  it('detects reordered rows', async () => {
+    await writeFive();
+    await tamper(sql`update audit_events set seq = -2 where seq = 2`);
+    await tamper(sql`update audit_events set seq = 2 where seq = 3`);
+    await tamper(sql`update audit_events set seq = 3 where seq = -2`);
+    const r = await verifyChain(db);
+    assert.equal(r.ok, false);
+    assert.equal(r.ok === false && r.seq, 2);
+  });
+
+  it('is append-only for the application: update and delete are refused by the database', async () => {
+    await writeFive();
+    await assert.rejects(sql`update audit_events set outcome = 'x' where seq = 1`.execute(db), /append-only/);
+    await assert.rejects(sql`delete from audit_events where seq = 1`.execute(db), /append-only/);
+  });
+
+  it('keeps one valid chain with concurrent writers in two processes', async () => {
+    const writer = path.resolve(import.meta.dirname, 'fixtures/audit-writer.ts');
+    await Promise.all([
+      run(process.execPath, [writer, database.url, '60', 'A']),
+      run(process.execPath, [writer, database.url, '60', 'B']),
+    ]);
+    assert.deepEqual(await verifyChain(db), { ok: true, rows: 120, lastSeq: 120 });
+  });
+
+  it('archives old events to a file and still verifies from the checkpoint', async () => {
+    await writeFive();
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'audit-')), 'archive.ndjson');
+    const r = await archiveEvents(db, new Date(Date.now() + 1000), file);
+    assert.deepEqual(r, { archived: 5, upToSeq: 5 });
+    const text = readFileSync(file, 'utf8');
+    assert.equal(text.trim().split('\n').length, 5);
+    const [cp] = (await sql<{ archive_sha256: string }>`select archive_sha256 from audit_checkpoints`.execute(db)).rows;
+    assert.equal(cp?.archive_sha256, createHash('sha256').update(text).digest('hex'));
+    await recordEvent(db, { actor: { type: 'system' }, action: 'after', outcome: 'success' });
+    assert.deepEqual(await verifyChain(db), { ok: true, rows: 1, lastSeq: 6 });
+  });
+
+  it('exports with filters as NDJSON', async () => {
+    await writeFive();
+    await recordEvent(db, { actor: { type: 'officer', id: 'cb-01' }, action: 'account.unlocked', outcome: 'success' });
+    const lines: string[] = [];
+    assert.equal(await exportEvents(db, { actorType: 'officer' }, (l) => void lines.push(l)), 1);
+    assert.equal(JSON.parse(lines[0]!).actorId, 'cb-01');
+    assert.equal(await exportEvents(db, { since: new Date(Date.now() + 60_000) }, () => {}), 0);
+  });
+});

@@ -50,6 +50,14 @@ export interface AccountTable {
   status: Generated<string>;
   email: string | null;
   phone_number: string | null;
+  verified_in_person_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  verified_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** TOTP secret sealed under the master key (level 2). */
+  totp_secret_sealed: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A TOTP secret being enrolled, not yet confirmed. */
+  totp_pending_sealed: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The last accepted TOTP time step (codes at or before it are refused: replay). */
+  totp_last_step: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -102,6 +110,40 @@ export interface AuditCheckpointTable {
   archive_sha256: string;
 }
 
+/** A personal ID cancelled and reissued (Circular 59/2021): the resident keeps its internal id. */
+export interface ResidentPinHistoryTable {
+  id: Generated<string>;
+  resident_id: string;
+  old_pin: string;
+  new_pin: string;
+  changed_at: Generated<Date>;
+}
+
+/** Numbers seen by one import run. */
+export interface RegistryImportSeenTable {
+  run_id: string;
+  pin: string;
+}
+
+/** One-time code an officer gives after verifying a citizen in person. */
+export interface ActivationCodeTable {
+  id: Generated<string>;
+  account_id: string;
+  code_sha256: string;
+  officer: string;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+/** Single-use recovery code (second factor fallback), stored as SHA-256. */
+export interface RecoveryCodeTable {
+  id: Generated<string>;
+  account_id: string;
+  code_sha256: string;
+  used_at: Date | null;
+}
+
 /** The whole database. */
 export interface DB {
   oidc_payloads: OidcPayloadTable;
@@ -111,4 +153,8 @@ export interface DB {
   signing_keys: SigningKeyTable;
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
+  resident_pin_history: ResidentPinHistoryTable;
+  registry_import_seen: RegistryImportSeenTable;
+  activation_codes: ActivationCodeTable;
+  recovery_codes: RecoveryCodeTable;
 }

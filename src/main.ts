@@ -11,7 +11,7 @@ import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
 import { type DB, migrateToLatest, openDatabase } from './db/index.ts';
 import { createApp } from './http/index.ts';
-import { accountRoutes, interactionRoutes } from './interactions/index.ts';
+import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
 import { deriveCookieKeys, loadMasterKey, loadSigningJwks, pinPseudonymizer } from './keys/index.ts';
 import { createLimiter } from './limits/index.ts';
 import { ACCOUNT_CLIENT_ID, auditProviderEvents, createProvider, purgeExpired } from './oidc/index.ts';
@@ -65,6 +65,7 @@ export async function startService(
     const jwks = await loadSigningJwks(database.db, master);
     const provider = createProvider({ config: { ...config, issuer }, db: database.db, jwks, cookieKeys });
     const pseudonym = pinPseudonymizer(master);
+    const csrfSecret = cookieKeys[0] as string;
     await ensureFirstPartyClient(database.db, {
       clientId: ACCOUNT_CLIENT_ID,
       name: 'Tài khoản định danh (dinhdanh)',
@@ -82,11 +83,27 @@ export async function startService(
           provider,
           db: database.db,
           hasher,
-          csrfSecret: cookieKeys[0] as string,
+          csrfSecret,
           loginLimiter: createLimiter(database.pool, 'login', config.loginLimits),
           pseudonym,
         }),
-        accountRoutes({ provider, db: database.db, issuer, pseudonym }),
+        accountRoutes({
+          provider,
+          db: database.db,
+          issuer,
+          pseudonym,
+          hasher,
+          master,
+          csrfSecret,
+          codeLimiter: createLimiter(database.pool, 'codes', config.loginLimits),
+        }),
+        enrollRoutes({
+          db: database.db,
+          hasher,
+          csrfSecret,
+          limiter: createLimiter(database.pool, 'enroll', config.loginLimits),
+          pseudonym,
+        }),
       ],
     });
     server.on('request', app.callback());

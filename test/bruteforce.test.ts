@@ -39,6 +39,7 @@ before(async () => {
   // Counts argon2 work per call: the unknown-ID path must do it too.
   const counting: PasswordHasher = {
     hash: real.hash,
+    needsRehash: real.needsRehash,
     verifyOrDummy: (hash, pw) => {
       argonCalls.push(hash ? 'real' : 'dummy');
       return real.verifyOrDummy(hash, pw);

@@ -82,3 +82,201 @@ export async function countAccounts(db: Kysely<DB>): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(r.n);
 }
+
+export async function updatePasswordHash(db: Kysely<DB>, accountId: string, hash: string): Promise<void> {
+  await db
+    .updateTable('accounts')
+    .set({ password_hash: hash, updated_at: new Date() })
+    .where('id', '=', accountId)
+    .execute();
+}
+
+export async function selectPasswordHash(db: Kysely<DB>, accountId: string): Promise<string | undefined> {
+  const r = await db.selectFrom('accounts').select('password_hash').where('id', '=', accountId).executeTakeFirst();
+  return r?.password_hash;
+}
+
+/** Level-2 state of an account. */
+export interface SecondFactorRecord {
+  accountId: string;
+  level: number;
+  status: string;
+  verifiedInPersonAt: Date | null;
+  verifiedBy: string | null;
+  totpSealed: string | null;
+  totpPendingSealed: string | null;
+  totpLastStep: number | null;
+  recoveryCodesLeft: number;
+}
+
+export async function selectSecondFactor(db: Kysely<DB>, accountId: string): Promise<SecondFactorRecord | undefined> {
+  const r = await db
+    .selectFrom('accounts')
+    .select((eb) => [
+      'id',
+      'level',
+      'status',
+      'verified_in_person_at',
+      'verified_by',
+      'totp_secret_sealed',
+      'totp_pending_sealed',
+      'totp_last_step',
+      eb
+        .selectFrom('recovery_codes')
+        .select((e) => e.fn.countAll<string>().as('n'))
+        .whereRef('recovery_codes.account_id', '=', 'accounts.id')
+        .where('recovery_codes.used_at', 'is', null)
+        .as('recovery_left'),
+    ])
+    .where('id', '=', accountId)
+    .executeTakeFirst();
+  return (
+    r && {
+      accountId: r.id,
+      level: r.level,
+      status: r.status,
+      verifiedInPersonAt: r.verified_in_person_at,
+      verifiedBy: r.verified_by,
+      totpSealed: r.totp_secret_sealed,
+      totpPendingSealed: r.totp_pending_sealed,
+      totpLastStep: r.totp_last_step === null ? null : Number(r.totp_last_step),
+      recoveryCodesLeft: Number(r.recovery_left ?? 0),
+    }
+  );
+}
+
+export async function selectAccountIdByPin(db: Kysely<DB>, pin: string): Promise<string | undefined> {
+  const r = await db
+    .selectFrom('accounts')
+    .innerJoin('residents', 'residents.id', 'accounts.resident_id')
+    .select('accounts.id')
+    .where('residents.pin', '=', pin)
+    .executeTakeFirst();
+  return r?.id;
+}
+
+export async function insertActivationCode(
+  db: Kysely<DB>,
+  a: { accountId: string; codeSha256: string; officer: string; expiresAt: Date },
+): Promise<void> {
+  await db
+    .insertInto('activation_codes')
+    .values({
+      account_id: a.accountId,
+      code_sha256: a.codeSha256,
+      officer: a.officer,
+      expires_at: a.expiresAt,
+      used_at: null,
+    })
+    .execute();
+}
+
+/** Marks a live, unused code of this account used; returns the officer who issued it, or undefined. Atomic. */
+export async function useActivationCode(
+  db: Kysely<DB>,
+  accountId: string,
+  codeSha256: string,
+): Promise<string | undefined> {
+  const r = await db
+    .updateTable('activation_codes')
+    .set({ used_at: new Date() })
+    .where('account_id', '=', accountId)
+    .where('code_sha256', '=', codeSha256)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', new Date())
+    .returning('officer')
+    .executeTakeFirst();
+  return r?.officer;
+}
+
+export async function markVerifiedInPerson(db: Kysely<DB>, accountId: string, officer: string): Promise<void> {
+  await db
+    .updateTable('accounts')
+    .set({ verified_in_person_at: new Date(), verified_by: officer, updated_at: new Date() })
+    .where('id', '=', accountId)
+    .execute();
+}
+
+export async function setPendingTotp(db: Kysely<DB>, accountId: string, sealed: string | null): Promise<void> {
+  await db.updateTable('accounts').set({ totp_pending_sealed: sealed }).where('id', '=', accountId).execute();
+}
+
+/** Promotes the pending TOTP secret, stores recovery codes and sets level 2, in one transaction. */
+export async function activateTotp(
+  db: Kysely<DB>,
+  accountId: string,
+  step: number,
+  recoverySha256: string[],
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const r = await trx
+      .updateTable('accounts')
+      .set((eb) => ({
+        totp_secret_sealed: eb.ref('totp_pending_sealed'),
+        totp_pending_sealed: null,
+        totp_last_step: step,
+        level: 2,
+        updated_at: new Date(),
+      }))
+      .where('id', '=', accountId)
+      .where('totp_pending_sealed', 'is not', null)
+      .where('verified_in_person_at', 'is not', null)
+      .executeTakeFirst();
+    if (r.numUpdatedRows !== 1n) return false;
+    await trx.deleteFrom('recovery_codes').where('account_id', '=', accountId).execute();
+    await trx
+      .insertInto('recovery_codes')
+      .values(recoverySha256.map((code_sha256) => ({ account_id: accountId, code_sha256, used_at: null })))
+      .execute();
+    return true;
+  });
+}
+
+/** Records an accepted TOTP step unless a later or equal one was already accepted (replay). */
+export async function advanceTotpStep(db: Kysely<DB>, accountId: string, step: number): Promise<boolean> {
+  const r = await db
+    .updateTable('accounts')
+    .set({ totp_last_step: step })
+    .where('id', '=', accountId)
+    .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', String(step))]))
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+/** Uses one unused recovery code; true once per code. */
+export async function useRecoveryCode(db: Kysely<DB>, accountId: string, codeSha256: string): Promise<boolean> {
+  const r = await db
+    .updateTable('recovery_codes')
+    .set({ used_at: new Date() })
+    .where('account_id', '=', accountId)
+    .where('code_sha256', '=', codeSha256)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+/** Removes the second factor: back to level 1 (in-person verification is kept). */
+export async function clearSecondFactor(db: Kysely<DB>, accountId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('accounts')
+      .set({
+        totp_secret_sealed: null,
+        totp_pending_sealed: null,
+        totp_last_step: null,
+        level: 1,
+        updated_at: new Date(),
+      })
+      .where('id', '=', accountId)
+      .execute();
+    await trx.deleteFrom('recovery_codes').where('account_id', '=', accountId).execute();
+  });
+}
+
+export async function setAccountStatus(
+  db: Kysely<DB>,
+  accountId: string,
+  status: 'active' | 'suspended' | 'disabled',
+): Promise<void> {
+  await db.updateTable('accounts').set({ status, updated_at: new Date() }).where('id', '=', accountId).execute();
+}

@@ -6,11 +6,23 @@
  * separately for the audit log only.
  */
 import type { Kysely } from 'kysely';
-import { MAX_PASSWORD_LENGTH, type PasswordHasher } from '../credentials/index.ts';
+import {
+  checkNewPassword,
+  MAX_PASSWORD_LENGTH,
+  type PasswordHasher,
+  type PasswordProblem,
+} from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { findResident, isPinShape, type Resident } from '../registry/index.ts';
-import { countAccounts, insertAccount, selectAccount, selectLoginRecord } from './accounts.repository.ts';
+import {
+  countAccounts,
+  insertAccount,
+  selectAccount,
+  selectLoginRecord,
+  selectPasswordHash,
+  updatePasswordHash,
+} from './accounts.repository.ts';
 
 /** Why a login failed (for the audit log, never for the citizen). */
 export type LoginFailure =
@@ -38,7 +50,27 @@ export async function verifyPassword(
   if (!ok) return { ok: false, reason: 'wrong_password' };
   if (record.accountStatus !== 'active') return { ok: false, reason: 'account_disabled' };
   if (record.residentStatus !== 'active') return { ok: false, reason: 'resident_inactive' };
+  if (hasher.needsRehash(record.passwordHash)) {
+    await updatePasswordHash(db, record.accountId, await hasher.hash(password)); // upgrade to current parameters
+  }
   return { ok: true, accountId: record.accountId, level: record.level };
+}
+
+/** Changes a password; needs the current one. Returns a precise problem or null on success. */
+export async function changePassword(
+  db: Kysely<DB>,
+  hasher: PasswordHasher,
+  accountId: string,
+  current: string,
+  next: string,
+): Promise<'wrong_password' | PasswordProblem | null> {
+  const hash = (await selectPasswordHash(db, accountId)) ?? null;
+  if (!(await hasher.verifyOrDummy(hash, current.slice(0, MAX_PASSWORD_LENGTH)))) return 'wrong_password';
+  const profile = await findAccountProfile(db, accountId);
+  const problem = checkNewPassword(next, { pin: profile?.resident.pin, birthDate: profile?.resident.birthDate });
+  if (problem) return problem;
+  await updatePasswordHash(db, accountId, await hasher.hash(next));
+  return null;
 }
 
 /** An account with the resident it belongs to, for claims. */

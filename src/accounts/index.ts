@@ -1,6 +1,7 @@
-/** E-ID accounts bound to residents. */
+/** E-ID accounts bound to residents: level 1 (enrolled, password) and level 2 (in person, second factor). */
 export {
   type AccountProfile,
+  changePassword,
   countAccounts,
   createAccount,
   findAccountProfile,
@@ -8,3 +9,15 @@ export {
   type LoginResult,
   verifyPassword,
 } from './accounts.service.ts';
+export { type EnrollmentInput, type EnrollmentResult, enrollLevel1, parseBirthDate } from './enroll.ts';
+export {
+  ACTIVATION_TTL_MS,
+  confirmTotp,
+  issueActivationCode,
+  pendingTotpSecret,
+  redeemActivationCode,
+  secondFactorState,
+  startTotpEnrollment,
+  verifySecondFactor,
+} from './level2.ts';
+export { accountIdForPin, reactivateAccount, resetTotp, showAccount, suspendAccount } from './officer.ts';

@@ -5,6 +5,14 @@
 import { once } from 'node:events';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import {
+  enrollLevel1,
+  issueActivationCode,
+  reactivateAccount,
+  resetTotp,
+  showAccount,
+  suspendAccount,
+} from '../accounts/index.ts';
 import { archiveEvents, exportEvents, recordEvent, verifyChain } from '../audit/index.ts';
 import { addClient, listClients } from '../clients/index.ts';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
@@ -14,6 +22,7 @@ import { AppError } from '../errors.ts';
 import { loadMasterKey, pinPseudonymizer } from '../keys/index.ts';
 import { createLimiter } from '../limits/index.ts';
 import { startService } from '../main.ts';
+import { revokeAccountSessions } from '../oidc/index.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
 
 /** The person running a command: `--operator`, else the OS user. */
@@ -204,6 +213,97 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
 
   const accounts = cli.command('accounts').description('citizen e-ID accounts (officer operations)');
   accounts
+    .command('enroll')
+    .description('level 1 enrollment, matched against the registry (the same rules as the /enroll page)')
+    .requiredOption('--personal-id <pin>', '12-digit personal identification number')
+    .requiredOption('--full-name <name>', 'full name as in the registry')
+    .requiredOption('--birthdate <date>', 'YYYY-MM-DD or DD/MM/YYYY')
+    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .action(async (o) => {
+      const config = getConfig();
+      const password = (await readStdin()).replace(/\r?\n$/, '');
+      await withDatabase(config, async ({ db }) => {
+        const r = await enrollLevel1(db, await argon2idHasher(config.argon2), {
+          pin: o.personalId,
+          fullName: o.fullName,
+          birthDate: o.birthdate,
+          password,
+        });
+        if (r.outcome === 'password')
+          throw new AppError('invalid_input', `password refused: ${PASSWORD_TEXT[r.problem]}`);
+        if (r.outcome === 'invalid_input') throw new AppError('invalid_input', `invalid ${r.field}`);
+        await recordEvent(db, {
+          actor: { type: 'citizen', id: r.outcome === 'created' ? r.accountId : null },
+          action: 'enrollment',
+          outcome: r.outcome === 'created' ? 'success' : 'failure',
+          reason: r.outcome === 'created' ? null : r.outcome,
+          subject: r.outcome === 'created' ? r.accountId : pinPseudonymizer(loadMasterKey(config))(o.personalId),
+          details: { level: 1, channel: 'cli' },
+        });
+        // One answer whatever the registry said (no enumeration); the audit log has the reason.
+        process.stdout.write('If these details match the registry, a level 1 e-ID account now exists for them.\n');
+      });
+    });
+  accounts
+    .command('verify-in-person')
+    .description('after checking the citizen in person: print a one-time activation code (15 minutes)')
+    .requiredOption('--personal-id <pin>', '12-digit personal identification number')
+    .requiredOption('--officer <id>', 'the verifying officer')
+    .action(async (o) => {
+      await withDatabase(getConfig(), async ({ db }) => {
+        if (!/^\d{12}$/.test(o.personalId)) throw new AppError('invalid_input', '--personal-id must be 12 digits');
+        const r = await issueActivationCode(db, o.personalId, String(o.officer).slice(0, 100));
+        await recordEvent(db, {
+          actor: { type: 'officer', id: o.officer },
+          action: 'account.verified_in_person',
+          outcome: 'success',
+          subject: r.accountId,
+        });
+        print({ activation_code: r.code, expires_at: r.expiresAt.toISOString() });
+      });
+    });
+  for (const [name, description, run] of [
+    ['show', 'show an account (no secrets)', async (db: Database['db'], pin: string) => showAccount(db, pin)],
+    [
+      'suspend',
+      'suspend an account and end its sessions',
+      async (db: Database['db'], pin: string) => ({
+        accountId: await suspendAccount(db, pin, (ids) => revokeAccountSessions(db, ids).then(() => {})),
+        status: 'suspended',
+      }),
+    ],
+    [
+      'reactivate',
+      'reactivate a suspended account',
+      async (db: Database['db'], pin: string) => ({ accountId: await reactivateAccount(db, pin), status: 'active' }),
+    ],
+    [
+      'reset-totp',
+      'remove TOTP and recovery codes (back to level 1)',
+      async (db: Database['db'], pin: string) => ({ accountId: await resetTotp(db, pin), level: 1 }),
+    ],
+  ] as const) {
+    accounts
+      .command(name)
+      .description(description)
+      .requiredOption('--personal-id <pin>', '12-digit personal identification number')
+      .option('--operator <name>', 'officer id (default: the OS user)')
+      .action(async (o) => {
+        await withDatabase(getConfig(), async ({ db }) => {
+          const result = await run(db, o.personalId);
+          if (name !== 'show') {
+            await recordEvent(db, {
+              actor: { type: 'officer', id: operatorOf(o) },
+              action: `account.${name}`,
+              outcome: 'success',
+              subject: result.accountId,
+            });
+          }
+          print(result);
+        });
+      });
+  }
+  accounts
     .command('unlock')
     .description('lift a temporary login lock on a personal ID')
     .requiredOption('--personal-id <pin>', '12-digit personal identification number')
@@ -225,6 +325,22 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     });
 
   return cli;
+}
+
+const PASSWORD_TEXT = {
+  too_short: 'at least 8 characters',
+  too_long: 'at most 128 characters',
+  common: 'too common',
+  personal: 'must not be the personal ID or the birth date',
+} as const;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    if (chunks.reduce((n, b) => n + b.length, 0) > 4096) throw new AppError('invalid_input', 'password input too long');
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseTime(flag: string, value: string): Date {

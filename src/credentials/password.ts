@@ -11,6 +11,8 @@ export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** Verifies `password` against `hash`; with `hash` null, burns the same time against a dummy and returns false. */
   verifyOrDummy(hash: string | null, password: string): Promise<boolean>;
+  /** True when `hash` was made with other parameters than the current ones (upgrade it at the next login). */
+  needsRehash(hash: string): boolean;
 }
 
 /** argon2id costs. */
@@ -29,6 +31,7 @@ export async function argon2idHasher(opts: Argon2Options): Promise<PasswordHashe
   const dummy = await argon2.hash('dummy password, never matches', params);
   return {
     hash: (password) => argon2.hash(password, params),
+    needsRehash: (hash) => argon2.needsRehash(hash, params),
     async verifyOrDummy(hash, password) {
       try {
         const ok = await argon2.verify(hash ?? dummy, password);

@@ -4,16 +4,29 @@
  * SSO session, so signing out anywhere signs out here too.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import type { Provider } from 'oidc-provider';
-import { findAccountProfile } from '../accounts/index.ts';
-import { subjectHistory } from '../audit/index.ts';
+import QRCode from 'qrcode';
+import {
+  changePassword,
+  confirmTotp,
+  findAccountProfile,
+  pendingTotpSecret,
+  redeemActivationCode,
+  secondFactorState,
+  startTotpEnrollment,
+} from '../accounts/index.ts';
+import { recordEvent, subjectHistory } from '../audit/index.ts';
+import { type PasswordHasher, totpUri } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import type { Limiter } from '../limits/index.ts';
 import { ACCOUNT_CLIENT_ID, ACR } from '../oidc/index.ts';
 import { h, type Lang, page, pickLang, t } from '../ui/index.ts';
+import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the account routes need. */
 export interface AccountDeps {
@@ -21,6 +34,11 @@ export interface AccountDeps {
   db: Kysely<DB>;
   issuer: string;
   pseudonym: (pin: string) => string;
+  hasher: PasswordHasher;
+  master: Buffer;
+  csrfSecret: string;
+  /** Limits wrong activation and TOTP codes per account. */
+  codeLimiter: Limiter;
 }
 
 const FLOW_COOKIE = 'account_flow';
@@ -29,10 +47,66 @@ const FLOW_COOKIE = 'account_flow';
 const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
 
 /** Routes for /account. */
-export function accountRoutes({ provider, db, issuer, pseudonym }: AccountDeps): Router {
+export function accountRoutes(deps: AccountDeps): Router {
+  const { provider, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter } = deps;
   const router = new Router({ prefix: '/account' });
+  const lang = (ctx: Context): Lang =>
+    pickLang(field(ctx, 'lang') || ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
+  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
+  const csrf = requireCsrf(csrfSecret, byNonce);
+  const field = (ctx: Context, k: string) => {
+    const v = (ctx.request.body as Record<string, unknown> | undefined)?.[k];
+    return typeof v === 'string' ? v : '';
+  };
+
+  /** The signed-in account, or a 401 (forms are only shown to signed-in citizens). */
+  async function signedIn(ctx: Context): Promise<string> {
+    const session = await provider.Session.get(ctx as never);
+    const profile = session.accountId ? await findAccountProfile(db, session.accountId) : undefined;
+    if (!profile || profile.status !== 'active') throw new AppError('credentials_rejected', 'sign in first');
+    return profile.accountId;
+  }
+
+  const audit = (ctx: Context, accountId: string, action: string, outcome: 'success' | 'failure', reason?: string) =>
+    recordEvent(db, {
+      actor: { type: 'citizen', id: accountId },
+      action,
+      outcome,
+      reason,
+      subject: accountId,
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+    });
+
+  /** Guards a code-checking form: locked accounts get 429; wrong codes count. */
+  async function checkCode(ctx: Context, accountId: string, ok: boolean, action: string): Promise<boolean> {
+    if (ok) {
+      await codeLimiter.succeed(accountId);
+      await audit(ctx, accountId, action, 'success');
+      return true;
+    }
+    const { lockedFor } = await codeLimiter.fail(accountId, ctx.ip);
+    await audit(ctx, accountId, action, 'failure', 'wrong_code');
+    if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
+    return false;
+  }
+
+  async function notLocked(ctx: Context, accountId: string) {
+    const blocked = await codeLimiter.blockedFor(accountId, ctx.ip);
+    if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
+  }
+
+  const message = (ctx: Context, text: string, status = 200) => {
+    const l = lang(ctx);
+    ctx.status = status;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = page(
+      l,
+      t(l, 'accountTitle'),
+      `<p>${h(text)}</p><p><a href="/account">${h(t(l, 'backToAccount'))}</a></p>`,
+    );
+  };
   const redirectUri = `${issuer}/account/callback`;
-  const lang = (ctx: Context): Lang => pickLang(ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
 
   router.get('/', async (ctx) => {
     ctx.set('cache-control', 'no-store');
@@ -83,6 +157,20 @@ export function accountRoutes({ provider, db, issuer, pseudonym }: AccountDeps):
       )
       .join('');
     const logout = `/session/end?client_id=${ACCOUNT_CLIENT_ID}`;
+    const token = csrfToken(csrfSecret, formNonce(ctx));
+    const hidden = `<input type="hidden" name="csrf" value="${h(token)}"><input type="hidden" name="lang" value="${l}">`;
+    const f2 = await secondFactorState(db, profile.accountId);
+    const level2 = f2?.totp
+      ? `<p>${h(t(l, 'level2Active'))} ${f2.recoveryCodesLeft}</p>`
+      : f2?.verifiedInPersonAt
+        ? `<form method="post" action="/account/totp/start">${hidden}<button type="submit">${h(t(l, 'totpStart'))}</button></form>`
+        : `<p>${h(t(l, 'level2Visit'))}</p><form method="post" action="/account/activate">${hidden}
+<label for="code">${h(t(l, 'activationCode'))}</label><input type="text" id="code" name="code" maxlength="30" autocomplete="off" required>
+<button type="submit">${h(t(l, 'activate'))}</button></form>`;
+    const passwordForm = `<form method="post" action="/account/password">${hidden}
+<label for="current">${h(t(l, 'currentPassword'))}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
+<label for="next">${h(t(l, 'newPassword'))}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
+<button type="submit">${h(t(l, 'changePassword'))}</button></form>`;
     ctx.body = page(
       l,
       t(l, 'accountTitle'),
@@ -96,9 +184,85 @@ export function accountRoutes({ provider, db, issuer, pseudonym }: AccountDeps):
 <table class="history"><thead><tr><th>${h(t(l, 'historyTime'))}</th><th>${h(t(l, 'historyPortal'))}</th><th>${h(
         t(l, 'historyResult'),
       )}</th><th>${h(t(l, 'historyPlace'))}</th></tr></thead><tbody>${rows}</tbody></table>
+<h2>${h(t(l, 'level2Title'))}</h2>${level2}
+<h2>${h(t(l, 'changePassword'))}</h2>${passwordForm}
 <p><a href="${h(logout)}">${h(t(l, 'signOut'))}</a></p>`,
       `/account?lang=${l === 'vi' ? 'en' : 'vi'}`,
     );
+  });
+
+  router.post('/activate', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    await notLocked(ctx, accountId);
+    const ok = await redeemActivationCode(db, accountId, field(ctx, 'code').slice(0, 30));
+    if (!(await checkCode(ctx, accountId, ok, 'activation')))
+      return message(ctx, t(lang(ctx), 'activationFailed'), 400);
+    await startTotpEnrollment(db, master, accountId);
+    ctx.redirect('/account/totp');
+  });
+
+  router.post('/totp/start', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    await startTotpEnrollment(db, master, accountId);
+    await audit(ctx, accountId, 'totp.enrollment_started', 'success');
+    ctx.redirect('/account/totp');
+  });
+
+  router.get('/totp', async (ctx) => {
+    const accountId = await signedIn(ctx);
+    const secret = await pendingTotpSecret(db, master, accountId);
+    if (!secret) return ctx.redirect('/account');
+    const l = lang(ctx);
+    ctx.set('cache-control', 'no-store');
+    ctx.body = page(
+      l,
+      t(l, 'totpTitle'),
+      `<p>${h(t(l, 'totpLead'))}</p><p><img src="/account/totp/qr.svg" width="220" height="220" alt="QR"></p>
+<p>${h(t(l, 'totpKey'))}: <code>${h(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p>
+<form method="post" action="/account/totp"><input type="hidden" name="csrf" value="${h(csrfToken(csrfSecret, formNonce(ctx)))}">
+<input type="hidden" name="lang" value="${l}"><label for="code">${h(t(l, 'totpCode'))}</label>
+<input type="text" id="code" name="code" inputmode="numeric" maxlength="6" autocomplete="one-time-code" required>
+<button type="submit">${h(t(l, 'confirm'))}</button></form>`,
+    );
+  });
+
+  router.get('/totp/qr.svg', async (ctx) => {
+    const accountId = await signedIn(ctx);
+    const secret = await pendingTotpSecret(db, master, accountId);
+    if (!secret) throw new AppError('not_found', 'no authenticator enrollment in progress');
+    const profile = await findAccountProfile(db, accountId);
+    ctx.set('cache-control', 'no-store');
+    ctx.type = 'image/svg+xml';
+    ctx.body = await QRCode.toString(totpUri(secret, mask(profile!.resident.pin), 'dinhdanh'), {
+      type: 'svg',
+      margin: 1,
+    });
+  });
+
+  router.post('/totp', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    await notLocked(ctx, accountId);
+    const codes = await confirmTotp(db, master, accountId, field(ctx, 'code').slice(0, 10));
+    if (!(await checkCode(ctx, accountId, !!codes, 'totp.enrolled')))
+      return message(ctx, t(lang(ctx), 'totpFailed'), 400);
+    const l = lang(ctx);
+    ctx.set('cache-control', 'no-store');
+    ctx.body = page(
+      l,
+      t(l, 'recoveryTitle'),
+      `<p>${h(t(l, 'recoveryLead'))}</p><ul class="codes">${codes!.map((c) => `<li><code>${h(c)}</code></li>`).join('')}</ul>
+<p><a href="/account">${h(t(l, 'backToAccount'))}</a></p>`,
+    );
+  });
+
+  router.post('/password', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    await notLocked(ctx, accountId);
+    const problem = await changePassword(db, hasher, accountId, field(ctx, 'current'), field(ctx, 'next'));
+    if (problem === 'wrong_password') await checkCode(ctx, accountId, false, 'password.changed');
+    else await audit(ctx, accountId, 'password.changed', problem ? 'failure' : 'success', problem ?? undefined);
+    const l = lang(ctx);
+    return problem ? message(ctx, t(l, `pw_${problem}`), 400) : message(ctx, t(l, 'passwordChanged'));
   });
 
   router.get('/callback', async (ctx) => {

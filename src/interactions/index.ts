@@ -1,3 +1,4 @@
 /** Citizen-facing interaction pages (login, consent). */
 export { type AccountDeps, accountRoutes } from './account.ts';
+export { type EnrollDeps, enrollRoutes } from './enroll.ts';
 export { type InteractionDeps, interactionRoutes } from './routes.ts';

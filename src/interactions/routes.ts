@@ -15,7 +15,7 @@ import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
 import { ACR } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
-import { csrfToken, requireCsrf } from './csrf.ts';
+import { byInteraction, csrfToken, requireCsrf } from './csrf.ts';
 import { consentPage, loginPage } from './views.ts';
 
 /** What the routes need. */
@@ -40,7 +40,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const { provider, db, hasher, csrfSecret, loginLimiter, pseudonym } = deps;
   const router = new Router({ prefix: '/interaction' });
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
-  const csrf = requireCsrf(csrfSecret);
+  const csrf = requireCsrf(csrfSecret, byInteraction);
 
   const lang = (ctx: Context) =>
     pickLang(form(ctx).lang ?? ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));

@@ -27,7 +27,8 @@ ${f.error ? `<p class="error" role="alert">${h(f.error)}</p>` : ''}
 <label for="password">${h(t(lang, 'password'))}</label>
 <input type="password" id="password" name="password" autocomplete="current-password" maxlength="256" required>
 <button type="submit">${h(t(lang, 'submitLogin'))}</button>
-</form>`,
+</form>
+<p><a href="/enroll?lang=${lang}">${h(t(lang, 'enrollLink'))}</a></p>`,
     langLink(lang, f.uid),
   );
 }

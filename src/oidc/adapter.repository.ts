@@ -82,3 +82,17 @@ export async function purgeExpiredPayloads(db: Kysely<DB>, limit = 1000): Promis
     .executeTakeFirst();
   return Number(res.numDeletedRows);
 }
+
+/** Models that carry an accountId and end with the citizen's sessions. */
+const ACCOUNT_MODELS = ['Session', 'Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'Interaction'];
+
+/** Deletes every session, grant, code and token of these accounts; returns how many rows. */
+export async function deleteAccountPayloads(db: Kysely<DB>, accountIds: string[]): Promise<number> {
+  if (!accountIds.length) return 0;
+  const res = await db
+    .deleteFrom('oidc_payloads')
+    .where('model', 'in', ACCOUNT_MODELS)
+    .where(sql<string>`payload->>'accountId'`, 'in', accountIds)
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

@@ -12,6 +12,7 @@ import { findClientMetadata } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import {
   consumePayload,
+  deleteAccountPayloads,
   destroyPayload,
   findPayload,
   purgeExpiredPayloads,
@@ -59,6 +60,11 @@ export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter 
       await revokePayloadsByGrant(db, this.model, grantId);
     }
   };
+}
+
+/** Ends every SSO session and revokes every grant, code and token of these accounts, at once. */
+export async function revokeAccountSessions(db: Kysely<DB>, accountIds: string[]): Promise<number> {
+  return deleteAccountPayloads(db, accountIds);
 }
 
 /** Deletes expired rows in small batches until none are left; safe to run on every node at once. */

@@ -1,5 +1,5 @@
 /** The OpenID Provider: configuration, storage adapter, accounts and claims. */
-export { postgresAdapter, purgeExpired } from './adapter.ts';
+export { postgresAdapter, purgeExpired, revokeAccountSessions } from './adapter.ts';
 export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
 export { auditProviderEvents } from './events.ts';
 export { langOf } from './pages.ts';

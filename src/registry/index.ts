@@ -1,5 +1,5 @@
 /** The resident registry: who exists, proven against the national population database. */
-export { checkPin, decodePin, isPinShape, type PinProblem, pinPrefix } from './pin.ts';
+export { checkPin, comparableName, decodePin, isPinShape, type PinProblem, pinPrefix } from './pin.ts';
 export { PROVINCES } from './provinces.ts';
 export {
   countResidents,

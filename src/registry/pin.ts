@@ -42,3 +42,8 @@ export function pinPrefix(province: string, birthYear: number, sex: 'male' | 'fe
   const centuryDigit = (Math.floor(birthYear / 100) - 19) * 2 + (sex === 'female' ? 1 : 0);
   return `${province}${centuryDigit}${String(birthYear % 100).padStart(2, '0')}`;
 }
+
+/** A name as compared for identity proofing: NFC, case-folded (Vietnamese rules), whitespace collapsed. */
+export function comparableName(name: string): string {
+  return name.normalize('NFC').toLocaleLowerCase('vi').replace(/\s+/gu, ' ').trim();
+}

@@ -1,0 +1,131 @@
+/**
+ * Level 2: verified in person by an officer, plus a second factor (TOTP, or a single-use recovery code).
+ *
+ * Threat note: activation codes and recovery codes are high-entropy, single-use, stored as SHA-256 and consumed by
+ * a conditional UPDATE (a code works once, even when two requests race). TOTP secrets are sealed under the master
+ * key (AES-256-GCM, bound to the account id); an accepted TOTP step is stored and never accepted again (replay).
+ */
+import { randomInt } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { checkTotp, hashSecret, newTotpSecret } from '../credentials/index.ts';
+import type { DB } from '../db/index.ts';
+import { AppError } from '../errors.ts';
+import { seal, unseal } from '../keys/index.ts';
+import {
+  activateTotp,
+  advanceTotpStep,
+  insertActivationCode,
+  markVerifiedInPerson,
+  selectAccountIdByPin,
+  selectSecondFactor,
+  setPendingTotp,
+  useActivationCode,
+  useRecoveryCode,
+} from './accounts.repository.ts';
+
+/** Lifetime of an activation code. */
+export const ACTIVATION_TTL_MS = 15 * 60_000;
+const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'; // no 0/O, 1/I
+
+function randomCode(groups: number): string {
+  const part = () => Array.from({ length: 4 }, () => ALPHABET[randomInt(ALPHABET.length)]).join('');
+  return Array.from({ length: groups }, part).join('-');
+}
+
+/** Codes as typed: case and separators do not matter. */
+export const normalizeCode = (code: string) => code.toUpperCase().replace(/[^A-Z0-9]/g, '');
+
+/** Issues a one-time activation code after an officer's in-person verification. */
+export async function issueActivationCode(
+  db: Kysely<DB>,
+  pin: string,
+  officer: string,
+): Promise<{ accountId: string; code: string; expiresAt: Date }> {
+  const accountId = await selectAccountIdByPin(db, pin);
+  if (!accountId)
+    throw new AppError('not_found', 'this personal ID has no e-ID account; the citizen enrolls at level 1 first');
+  const state = await selectSecondFactor(db, accountId);
+  if (state?.status !== 'active') throw new AppError('conflict', 'the account is not active');
+  const code = randomCode(4);
+  const expiresAt = new Date(Date.now() + ACTIVATION_TTL_MS);
+  await insertActivationCode(db, { accountId, codeSha256: hashSecret(normalizeCode(code)), officer, expiresAt });
+  return { accountId, code, expiresAt };
+}
+
+/** Redeems an activation code for this account; on success the account is verified in person. */
+export async function redeemActivationCode(db: Kysely<DB>, accountId: string, code: string): Promise<boolean> {
+  const officer = await useActivationCode(db, accountId, hashSecret(normalizeCode(code)));
+  if (!officer) return false;
+  await markVerifiedInPerson(db, accountId, officer);
+  return true;
+}
+
+/** Starts (or restarts) TOTP enrollment; returns the new secret to show as QR code and key. */
+export async function startTotpEnrollment(db: Kysely<DB>, master: Buffer, accountId: string): Promise<string> {
+  const state = await selectSecondFactor(db, accountId);
+  if (!state?.verifiedInPersonAt) throw new AppError('conflict', 'in-person verification comes first');
+  const secret = newTotpSecret();
+  await setPendingTotp(db, accountId, seal(master, secret, `totp:${accountId}`));
+  return secret;
+}
+
+/** The pending secret, if enrollment was started. */
+export async function pendingTotpSecret(db: Kysely<DB>, master: Buffer, accountId: string): Promise<string | null> {
+  const state = await selectSecondFactor(db, accountId);
+  return state?.totpPendingSealed ? unseal(master, state.totpPendingSealed, `totp:${accountId}`) : null;
+}
+
+/** Confirms TOTP with a valid code; the account becomes level 2. Returns 10 recovery codes (shown once). */
+export async function confirmTotp(
+  db: Kysely<DB>,
+  master: Buffer,
+  accountId: string,
+  code: string,
+): Promise<string[] | null> {
+  const secret = await pendingTotpSecret(db, master, accountId);
+  if (!secret) return null;
+  const step = await checkTotp(secret, code.trim(), null);
+  if (step === null) return null;
+  const codes = Array.from({ length: 10 }, () => randomCode(3));
+  const ok = await activateTotp(
+    db,
+    accountId,
+    step,
+    codes.map((c) => hashSecret(normalizeCode(c))),
+  );
+  return ok ? codes : null;
+}
+
+/** Checks a second factor: a TOTP code (not replayed) or an unused recovery code. */
+export async function verifySecondFactor(
+  db: Kysely<DB>,
+  master: Buffer,
+  accountId: string,
+  code: string,
+): Promise<'otp' | 'recovery' | null> {
+  const state = await selectSecondFactor(db, accountId);
+  if (!state?.totpSealed || state.level < 2) return null;
+  const typed = code.trim();
+  if (/^\d{6}$/.test(typed)) {
+    const secret = unseal(master, state.totpSealed, `totp:${accountId}`);
+    const step = await checkTotp(secret, typed, state.totpLastStep);
+    return step !== null && (await advanceTotpStep(db, accountId, step)) ? 'otp' : null;
+  }
+  return (await useRecoveryCode(db, accountId, hashSecret(normalizeCode(typed)))) ? 'recovery' : null;
+}
+
+/** Level-2 state for pages and officers. */
+export async function secondFactorState(db: Kysely<DB>, accountId: string) {
+  const s = await selectSecondFactor(db, accountId);
+  return (
+    s && {
+      level: s.level,
+      status: s.status,
+      verifiedInPersonAt: s.verifiedInPersonAt,
+      verifiedBy: s.verifiedBy,
+      totp: !!s.totpSealed,
+      totpPending: !!s.totpPendingSealed,
+      recoveryCodesLeft: s.recoveryCodesLeft,
+    }
+  );
+}

@@ -1,0 +1,199 @@
+/**
+ * Level 2. Invariants: an activation code works once, for its account, within 15 minutes; the account becomes
+ * level 2 only after a TOTP code confirms the authenticator; TOTP codes are not accepted twice; each recovery code
+ * works once; officers can show, reset and suspend; argon2 hashes with old parameters are upgraded at login.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Kysely, sql } from 'kysely';
+import { verifyPassword, verifySecondFactor } from '../src/accounts/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { argon2idHasher, currentTotp } from '../src/credentials/index.ts';
+import { connect, type DB } from '../src/db/index.ts';
+import { loadMasterKey } from '../src/keys/index.ts';
+import type { Service } from '../src/main.ts';
+import { startService } from '../src/main.ts';
+import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { DEMO_PASSWORD, DEMO_PIN, follow } from './helpers/flow.ts';
+import { testEnv } from './helpers/service.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+let database: TestDatabase;
+let service: Service;
+let db: Kysely<DB>;
+let env: Record<string, string>;
+let master: Buffer;
+let accountId: string;
+const agent = new Agent();
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  return { ...r, json: () => JSON.parse(r.stdout) };
+}
+
+async function accountPage(): Promise<string> {
+  const res = await agent.get(`${service.url}/account`);
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+async function post(pathname: string, html: string, fields: Record<string, string>) {
+  return agent.post(`${service.url}${pathname}`, { csrf: csrfOf(html), ...fields });
+}
+
+before(async () => {
+  database = await freshDatabase();
+  env = testEnv(database.url);
+  const config = loadConfig(env);
+  master = loadMasterKey(config);
+  service = await startService(config);
+  db = connect(database.url, 2);
+  accountId = (await sql<{ id: string }>`select id from accounts`.execute(db)).rows[0]!.id;
+  // Sign in to the account page.
+  const first = await agent.get(`${service.url}/account`);
+  const login = await follow(agent, location(first, service.url));
+  const html = await login.res.text();
+  const posted = await agent.post(new URL(actionOf(html, 'login'), login.url), {
+    csrf: csrfOf(html),
+    pin: DEMO_PIN,
+    password: DEMO_PASSWORD,
+  });
+  await follow(agent, location(posted, login.url));
+});
+after(async () => {
+  await db?.destroy();
+  await service?.close();
+  await database?.drop();
+});
+
+describe('in-person verification and TOTP enrollment', () => {
+  let code: string;
+  let secret: string;
+
+  it('the officer gets a one-time activation code, stored only hashed, and the act is audited', async () => {
+    const r = cli('accounts', 'verify-in-person', '--personal-id', DEMO_PIN, '--officer', 'CA-HN-0042');
+    assert.equal(r.status, 0, r.stderr);
+    code = r.json().activation_code;
+    assert.match(code, /^[A-Z2-9]{4}(-[A-Z2-9]{4}){3}$/);
+    const rows = (await sql<{ code_sha256: string }>`select code_sha256 from activation_codes`.execute(db)).rows;
+    assert.doesNotMatch(JSON.stringify(rows), new RegExp(code.replace(/-/g, '')));
+    const audit = await sql<{
+      actor_id: string;
+    }>`select actor_id from audit_events where action = 'account.verified_in_person'`.execute(db);
+    assert.equal(audit.rows[0]?.actor_id, 'CA-HN-0042');
+    assert.equal(cli('accounts', 'verify-in-person', '--personal-id', '001090099999', '--officer', 'x').status, 1);
+  });
+
+  it('a wrong or expired code is refused; the right one (any case, any separators) is accepted once', async () => {
+    let page = await accountPage();
+    assert.equal((await post('/account/activate', page, { code: 'AAAA-BBBB-CCCC-DDDD' })).status, 400);
+    const other = cli('accounts', 'verify-in-person', '--personal-id', DEMO_PIN, '--officer', 'CA-HN-0042').json()
+      .activation_code;
+    await sql`update activation_codes set expires_at = now() - interval '1 second' where used_at is null and code_sha256 <> ''`.execute(
+      db,
+    );
+    page = await accountPage();
+    assert.equal((await post('/account/activate', page, { code: other })).status, 400, 'expired');
+    await sql`update activation_codes set expires_at = now() + interval '15 minutes' where used_at is null`.execute(db);
+    const ok = await post('/account/activate', page, { code: code.toLowerCase().replace(/-/g, ' ') });
+    assert.equal(ok.status, 302);
+    assert.equal(ok.headers.get('location'), '/account/totp');
+    page = await accountPage();
+    assert.equal((await post('/account/activate', page, { code })).status, 400, 'used codes do not work twice');
+    const { rows } = await sql<{ level: number; verified_by: string }>`select level, verified_by from accounts`.execute(
+      db,
+    );
+    assert.deepEqual(rows[0], { level: 1, verified_by: 'CA-HN-0042' }, 'verified in person, still level 1');
+  });
+
+  it('shows the authenticator key and QR code, and confirms with a valid code only', async () => {
+    const res = await agent.get(`${service.url}/account/totp`);
+    const html = await res.text();
+    secret = /<code>([A-Z2-7 ]+)<\/code>/.exec(html)![1]!.replace(/ /g, '');
+    const qr = await agent.get(`${service.url}/account/totp/qr.svg`);
+    assert.equal(qr.headers.get('content-type'), 'image/svg+xml');
+    assert.match(await qr.text(), /^<svg/);
+    assert.equal((await post('/account/totp', html, { code: '000000' })).status, 400);
+    const good = await post('/account/totp', html, { code: await currentTotp(secret) });
+    assert.equal(good.status, 200);
+    const codes = [...(await good.text()).matchAll(/<li><code>([A-Z2-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);
+    assert.equal(codes.length, 10);
+    const { rows } = await sql<{
+      level: number;
+      sealed: string;
+    }>`select level, totp_secret_sealed as sealed from accounts`.execute(db);
+    assert.equal(rows[0]?.level, 2);
+    assert.doesNotMatch(rows[0]!.sealed, new RegExp(secret), 'the TOTP secret is sealed at rest');
+    const rc = await sql<{ n: string }>`select count(*) as n from recovery_codes where used_at is null`.execute(db);
+    assert.equal(Number(rc.rows[0]?.n), 10);
+    // Second factor checks (used by logins at level 2).
+    const later = await currentTotp(secret, Math.floor(Date.now() / 1000) + 30);
+    assert.equal(await verifySecondFactor(db, master, accountId, later), 'otp');
+    assert.equal(await verifySecondFactor(db, master, accountId, later), null, 'a TOTP code is never accepted twice');
+    assert.equal(await verifySecondFactor(db, master, accountId, codes[0]!), 'recovery');
+    assert.equal(await verifySecondFactor(db, master, accountId, codes[0]!), null, 'a recovery code works once');
+    assert.equal(await verifySecondFactor(db, master, accountId, 'NOPE-NOPE-NOPE'), null);
+  });
+});
+
+describe('officer operations', () => {
+  it('show reveals state, never secrets', () => {
+    const r = cli('accounts', 'show', '--personal-id', DEMO_PIN);
+    assert.equal(r.status, 0, r.stderr);
+    const shown = r.json();
+    assert.equal(shown.level, 2);
+    assert.equal(shown.totp, true);
+    assert.equal(shown.recoveryCodesLeft, 9);
+    assert.doesNotMatch(r.stdout, /sealed|hash|v1\./);
+  });
+
+  it('reset-totp returns the account to level 1', async () => {
+    assert.equal(cli('accounts', 'reset-totp', '--personal-id', DEMO_PIN, '--operator', 'CA-HN-7').status, 0);
+    const { rows } = await sql<{
+      level: number;
+      t: string | null;
+    }>`select level, totp_secret_sealed as t from accounts`.execute(db);
+    assert.deepEqual(rows[0], { level: 1, t: null });
+  });
+
+  it('suspend ends the sessions at once and stops logins; reactivate restores', async () => {
+    assert.equal(cli('accounts', 'suspend', '--personal-id', DEMO_PIN).status, 0);
+    const sessions = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(
+      db,
+    );
+    assert.equal(Number(sessions.rows[0]?.n), 0);
+    assert.equal((await agent.get(`${service.url}/account`)).status, 302, 'signed out');
+    const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+    assert.deepEqual(await verifyPassword(db, hasher, DEMO_PIN, DEMO_PASSWORD), {
+      ok: false,
+      reason: 'account_disabled',
+    });
+    assert.equal(cli('accounts', 'reactivate', '--personal-id', DEMO_PIN).status, 0);
+    assert.equal((await verifyPassword(db, hasher, DEMO_PIN, DEMO_PASSWORD)).ok, true);
+  });
+
+  it('gives a one-line error for a malformed or unknown personal ID', () => {
+    const bad = cli('accounts', 'show', '--personal-id', '12ab');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /12 digits/);
+    assert.match(cli('accounts', 'show', '--personal-id', '001090099999').stderr, /no e-ID account/);
+  });
+});
+
+describe('argon2 parameters', () => {
+  it('upgrades a hash made with old parameters at the next successful login', async () => {
+    const stronger = await argon2idHasher({ memoryCost: 2048, timeCost: 2, parallelism: 1 });
+    const before = (await sql<{ h: string }>`select password_hash as h from accounts`.execute(db)).rows[0]!.h;
+    assert.match(before, /m=1024/);
+    assert.equal((await verifyPassword(db, stronger, DEMO_PIN, DEMO_PASSWORD)).ok, true);
+    const afterHash = (await sql<{ h: string }>`select password_hash as h from accounts`.execute(db)).rows[0]!.h;
+    assert.match(afterHash, /m=2048,p=1,t=2/);
+  });
+});

@@ -6,13 +6,21 @@ import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
 import { type Logger, pino } from 'pino';
+import { secondFactorState } from './accounts/index.ts';
+import { recordEvent } from './audit/index.ts';
 import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
 import { type DB, migrateToLatest, openDatabase } from './db/index.ts';
 import { createApp } from './http/index.ts';
 import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
-import { deriveCookieKeys, loadMasterKey, loadSigningJwks, pinPseudonymizer } from './keys/index.ts';
+import {
+  deriveCookieKeys,
+  derivePairwiseSecret,
+  loadMasterKey,
+  loadSigningJwks,
+  pinPseudonymizer,
+} from './keys/index.ts';
 import { createLimiter } from './limits/index.ts';
 import { ACCOUNT_CLIENT_ID, auditProviderEvents, createProvider, purgeExpired } from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
@@ -63,9 +71,28 @@ export async function startService(
     // PORT=0 (tests): the issuer learns the port the system picked.
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
     const jwks = await loadSigningJwks(database.db, master);
-    const provider = createProvider({ config: { ...config, issuer }, db: database.db, jwks, cookieKeys });
+    const provider = createProvider({
+      config: { ...config, issuer },
+      db: database.db,
+      jwks,
+      cookieKeys,
+      pairwiseSecret: config.pairwiseSecret ?? derivePairwiseSecret(master),
+      accountLevel: async (id) => (await secondFactorState(database.db, id))?.level ?? 0,
+      onImplicitConsent: (ctx, clientId, accountId, scope) => {
+        recordEvent(database.db, {
+          actor: { type: 'client', id: clientId },
+          action: 'consent.implicit',
+          outcome: 'success',
+          subject: accountId,
+          clientId,
+          ip: ctx.ip,
+          details: { scope },
+        }).catch((err) => log.error({ err }, 'audit write failed'));
+      },
+    });
     const pseudonym = pinPseudonymizer(master);
     const csrfSecret = cookieKeys[0] as string;
+    const codeLimiter = createLimiter(database.pool, 'codes', config.loginLimits);
     await ensureFirstPartyClient(database.db, {
       clientId: ACCOUNT_CLIENT_ID,
       name: 'Tài khoản định danh (dinhdanh)',
@@ -86,6 +113,9 @@ export async function startService(
           csrfSecret,
           loginLimiter: createLimiter(database.pool, 'login', config.loginLimits),
           pseudonym,
+          acr: config.acr,
+          master,
+          codeLimiter,
         }),
         accountRoutes({
           provider,
@@ -95,7 +125,8 @@ export async function startService(
           hasher,
           master,
           csrfSecret,
-          codeLimiter: createLimiter(database.pool, 'codes', config.loginLimits),
+          codeLimiter,
+          acr: config.acr,
         }),
         enrollRoutes({
           db: database.db,

@@ -122,6 +122,23 @@ export const fields = {
     default: '400',
     schema: int(0, 36500),
   },
+  ACR_LEVEL1: { doc: '`acr` value for level 1 (password).', default: 'urn:dinhdanh:loa:1', schema: z.string().min(1) },
+  ACR_LEVEL2: {
+    doc: '`acr` value for level 2 (in-person verified, password + TOTP).',
+    default: 'urn:dinhdanh:loa:2',
+    schema: z.string().min(1),
+  },
+  ACR_ALIASES: {
+    doc: 'Other `acr` values portals may send, as `value=level` pairs, comma-separated (e.g. `LoA1=1,LoA2=2`). Tokens carry ACR_LEVEL1/2.',
+    default: 'LoA1=1,LoA2=2',
+    schema: z
+      .string()
+      .regex(/^([^=,\s]+=[12])(,[^=,\s]+=[12])*$/, 'must be value=1 or value=2 pairs separated by commas'),
+  },
+  PAIRWISE_SECRET: {
+    doc: 'Secret for pairwise `sub` values (>= 32 chars). Unset: derived from the master key. Changing it changes every pairwise `sub`: a deliberate, announced act.',
+    schema: z.string().min(32, 'must be at least 32 characters'),
+  },
   PURGE_INTERVAL_SECONDS: {
     doc: 'How often expired protocol rows (codes, tokens, sessions) are deleted.',
     default: '300',
@@ -153,6 +170,9 @@ export interface Config {
   purgeIntervalSeconds: number;
   loginLimits: { maxFailures: number; lockSeconds: number; ipFailures: number };
   auditRetentionDays: number;
+  /** acr value by level, and every accepted value mapped to its level. */
+  acr: { level1: string; level2: string; levels: Record<string, 1 | 2> };
+  pairwiseSecret: string | null;
 }
 
 /** Thrown when the environment is invalid; `problems` holds one line per variable. */
@@ -226,7 +246,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ipFailures: r.LOGIN_IP_FAILURES ?? 100,
     },
     auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
+    acr: acrConfig(r.ACR_LEVEL1 ?? 'urn:dinhdanh:loa:1', r.ACR_LEVEL2 ?? 'urn:dinhdanh:loa:2', r.ACR_ALIASES ?? ''),
+    pairwiseSecret: r.PAIRWISE_SECRET ?? null,
   };
+}
+
+function acrConfig(level1: string, level2: string, aliases: string): Config['acr'] {
+  const levels: Record<string, 1 | 2> = { [level1]: 1, [level2]: 2 };
+  for (const pair of aliases.split(',').filter(Boolean)) {
+    const [value, level] = pair.split('=');
+    if (value && !(value in levels)) levels[value] = level === '2' ? 2 : 1;
+  }
+  return { level1, level2, levels };
 }
 
 /** The documented fields, for the README table and `dinhdanh config`. */

@@ -20,11 +20,12 @@ import {
   startTotpEnrollment,
 } from '../accounts/index.ts';
 import { recordEvent, subjectHistory } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
 import { type PasswordHasher, totpUri } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
-import { ACCOUNT_CLIENT_ID, ACR } from '../oidc/index.ts';
+import { ACCOUNT_CLIENT_ID } from '../oidc/index.ts';
 import { h, type Lang, page, pickLang, t } from '../ui/index.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
@@ -39,6 +40,7 @@ export interface AccountDeps {
   csrfSecret: string;
   /** Limits wrong activation and TOTP codes per account. */
   codeLimiter: Limiter;
+  acr: Config['acr'];
 }
 
 const FLOW_COOKIE = 'account_flow';
@@ -48,7 +50,7 @@ const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
 
 /** Routes for /account. */
 export function accountRoutes(deps: AccountDeps): Router {
-  const { provider, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter } = deps;
+  const { provider, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter, acr } = deps;
   const router = new Router({ prefix: '/account' });
   const lang = (ctx: Context): Lang =>
     pickLang(field(ctx, 'lang') || ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
@@ -152,7 +154,7 @@ export function accountRoutes(deps: AccountDeps): Router {
           e,
         ) => `<tr><td>${h(e.at.toISOString().replace('T', ' ').slice(0, 19))} UTC</td><td>${h(names.get(e.clientId ?? '') ?? '')}</td>
 <td>${h(t(l, e.outcome === 'success' ? 'resultSuccess' : 'resultFailure'))}${
-          e.details.acr === ACR.level2 ? ` (${h(t(l, 'level2'))})` : ''
+          e.details.acr === acr.level2 ? ` (${h(t(l, 'level2'))})` : ''
         }</td><td>${h(e.ip ?? '')}</td></tr>`,
       )
       .join('');

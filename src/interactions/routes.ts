@@ -7,16 +7,18 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { errors, type InteractionResults, type Provider } from 'oidc-provider';
-import { verifyPassword } from '../accounts/index.ts';
+import { secondFactorState, verifyPassword, verifySecondFactor } from '../accounts/index.ts';
 import { recordEvent } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
 import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
-import { ACR } from '../oidc/index.ts';
+import { clientMinLevel, requirementOf } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
 import { byInteraction, csrfToken, requireCsrf } from './csrf.ts';
-import { consentPage, loginPage } from './views.ts';
+import { passwordProof } from './proof.ts';
+import { consentPage, loginPage, otpPage, unmetPage } from './views.ts';
 
 /** What the routes need. */
 export interface InteractionDeps {
@@ -28,7 +30,16 @@ export interface InteractionDeps {
   loginLimiter: Limiter;
   /** Keyed pseudonym of a personal ID, for limits and the audit trail. */
   pseudonym: (pin: string) => string;
+  /** acr values by level. */
+  acr: Config['acr'];
+  /** Master key (TOTP secrets are sealed under it). */
+  master: Buffer;
+  /** Wrong second-factor codes, per account. */
+  codeLimiter: Limiter;
 }
+
+/** Reasons for a login prompt that a second factor alone can answer (the password was proven in this session). */
+const STEP_UP_ONLY = new Set(['assurance']);
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -37,7 +48,57 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** Builds the router for `/interaction/*`. */
 export function interactionRoutes(deps: InteractionDeps): Router {
-  const { provider, db, hasher, csrfSecret, loginLimiter, pseudonym } = deps;
+  const { provider, db, hasher, csrfSecret, loginLimiter, pseudonym, acr, master, codeLimiter } = deps;
+  const proof = passwordProof(csrfSecret);
+
+  /** The session's account when this login prompt is only a step-up (no new password needed). */
+  function stepUpAccount(details: Details): string | undefined {
+    const reasons = details.prompt.reasons as string[];
+    const accountId = details.session?.accountId;
+    return accountId && reasons.length > 0 && reasons.every((r) => STEP_UP_ONLY.has(r)) ? accountId : undefined;
+  }
+
+  async function requirement(details: Details) {
+    const client = await provider.Client.find(String(details.params.client_id));
+    return requirementOf(acr, details.params, clientMinLevel(client as never));
+  }
+
+  async function accountLevel(accountId: string): Promise<number> {
+    return (await secondFactorState(db, accountId))?.level ?? 0;
+  }
+
+  async function base(ctx: Context, details: Details) {
+    return {
+      lang: lang(ctx),
+      uid: details.uid,
+      csrf: csrfToken(csrfSecret, details.uid),
+      clientName: await clientName(details),
+    };
+  }
+
+  async function finishLogin(
+    ctx: Context,
+    details: Details,
+    accountId: string,
+    level: 1 | 2,
+    amr: string[],
+    action = 'login',
+  ) {
+    await recordEvent(db, {
+      actor: { type: 'citizen', id: accountId },
+      action,
+      outcome: 'success',
+      subject: accountId,
+      clientId: String(details.params.client_id),
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+      details: { acr: level === 2 ? acr.level2 : acr.level1, amr },
+    });
+    const results: InteractionResults = {
+      login: { accountId, acr: level === 2 ? acr.level2 : acr.level1, amr, remember: true },
+    };
+    await provider.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+  }
   const router = new Router({ prefix: '/interaction' });
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
   const csrf = requireCsrf(csrfSecret, byInteraction);
@@ -74,7 +135,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       clientName: await clientName(details),
     };
     if (details.prompt.name === 'login') {
-      ctx.body = loginPage(base);
+      const stepUp = stepUpAccount(details);
+      if (!stepUp) ctx.body = loginPage(base);
+      else ctx.body = (await accountLevel(stepUp)) >= 2 ? otpPage(base) : unmetPage(base);
       return;
     }
     if (details.prompt.name === 'consent') {
@@ -139,18 +202,69 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return;
     }
     await loginLimiter.succeed(key);
-    await recordEvent(db, {
-      actor: { type: 'citizen', id: result.accountId },
-      action: 'login',
-      outcome: 'success',
-      subject: result.accountId,
-      details: { acr: ACR.level1, amr: ['pwd'] },
-      ...who,
-    });
-    const results: InteractionResults = {
-      login: { accountId: result.accountId, acr: ACR.level1, amr: ['pwd'], remember: true },
-    };
-    await provider.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+    const need = await requirement(details);
+    const target = Math.max(need.required, need.voluntary);
+    if (target >= 2 && result.level >= 2) {
+      proof.set(ctx, details.uid, result.accountId);
+      ctx.body = otpPage(await base(ctx, details));
+      return;
+    }
+    if (need.required >= 2) {
+      await recordEvent(db, {
+        actor: { type: 'citizen', id: result.accountId },
+        action: 'login',
+        outcome: 'failure',
+        reason: 'level_too_low',
+        subject: result.accountId,
+        ...who,
+      });
+      ctx.body = unmetPage(await base(ctx, details));
+      return;
+    }
+    await finishLogin(ctx, details, result.accountId, 1, ['pwd']);
+  });
+
+  router.post('/:uid/otp', remember, parseForm, csrf, async (ctx) => {
+    const details = await load(ctx, 'login');
+    const proven = proof.get(ctx, details.uid);
+    const accountId = proven ?? stepUpAccount(details);
+    if (!accountId) throw new AppError('invalid_input', 'sign in with your password first');
+    const blocked = await codeLimiter.blockedFor(accountId, ctx.ip);
+    if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
+    const method = await verifySecondFactor(db, master, accountId, str(form(ctx).code).slice(0, 30));
+    if (!method) {
+      const { lockedFor } = await codeLimiter.fail(accountId, ctx.ip);
+      await recordEvent(db, {
+        actor: { type: 'citizen', id: accountId },
+        action: 'login.second_factor',
+        outcome: 'failure',
+        reason: 'wrong_code',
+        subject: accountId,
+        clientId: String(details.params.client_id),
+        ip: ctx.ip,
+      });
+      if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
+      ctx.status = 401;
+      ctx.body = otpPage({ ...(await base(ctx, details)), error: t(lang(ctx), 'otpFailed') });
+      return;
+    }
+    await codeLimiter.succeed(accountId);
+    proof.clear(ctx, details.uid);
+    const amr = method === 'otp' ? ['pwd', 'otp', 'mfa'] : ['pwd', 'mfa'];
+    await finishLogin(ctx, details, accountId, 2, amr, proven ? 'login' : 'step_up');
+  });
+
+  router.post('/:uid/unmet', remember, parseForm, csrf, async (ctx) => {
+    await load(ctx, 'login');
+    await provider.interactionFinished(
+      ctx.req,
+      ctx.res,
+      {
+        error: 'unmet_authentication_requirements',
+        error_description: 'the account does not reach the required level',
+      },
+      { mergeWithLastSubmission: false },
+    );
   });
 
   router.post('/:uid/consent', remember, parseForm, csrf, async (ctx) => {

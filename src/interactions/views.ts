@@ -54,3 +54,36 @@ ${form('consent', t(lang, 'allow'))}${form('abort', t(lang, 'deny'), 'secondary'
     langLink(lang, f.uid),
   );
 }
+
+/** Second factor (level 2): TOTP or recovery code. */
+export function otpPage(f: FormBase & { error?: string }): string {
+  const { lang } = f;
+  return page(
+    lang,
+    t(lang, 'otpTitle'),
+    `<p>${h(t(lang, 'otpLead'))}</p><p><strong>${h(f.clientName)}</strong></p>
+${f.error ? `<p class="error" role="alert">${h(f.error)}</p>` : ''}
+<form method="post" action="/interaction/${h(encodeURIComponent(f.uid))}/otp" autocomplete="off">
+<input type="hidden" name="csrf" value="${h(f.csrf)}"><input type="hidden" name="lang" value="${lang}">
+<label for="code">${h(t(lang, 'otpLabel'))}</label>
+<input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="20" required>
+<button type="submit">${h(t(lang, 'confirm'))}</button>
+</form>`,
+    langLink(lang, f.uid),
+  );
+}
+
+/** The portal needs level 2 and the account is level 1: how to get there, and a way back to the portal. */
+export function unmetPage(f: FormBase): string {
+  const { lang } = f;
+  return page(
+    lang,
+    t(lang, 'unmetTitle'),
+    `<p>${h(t(lang, 'unmetLead'))}</p><p><strong>${h(f.clientName)}</strong></p>
+<form method="post" action="/interaction/${h(encodeURIComponent(f.uid))}/unmet">
+<input type="hidden" name="csrf" value="${h(f.csrf)}"><input type="hidden" name="lang" value="${lang}">
+<button type="submit">${h(t(lang, 'unmetBack'))}</button>
+</form>`,
+    langLink(lang, f.uid),
+  );
+}

@@ -57,3 +57,8 @@ export function pinPseudonymizer(master: Buffer): (pin: string) => string {
   const key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh pin pseudonym v1', 32));
   return (pin) => `pid:${createHmac('sha256', key).update(pin).digest('base64url').slice(0, 22)}`;
 }
+
+/** The pairwise-subject secret derived from the master key (when PAIRWISE_SECRET is not set). */
+export function derivePairwiseSecret(master: Buffer): string {
+  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh pairwise sub v1', 32)).toString('base64url');
+}

@@ -13,7 +13,25 @@ export const SCOPE_CLAIMS = {
   address: ['address'],
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],
+  /** The 12-digit personal identification number: only for portals registered with this scope. */
+  national_id: ['personal_identification_number'],
 } as const;
+
+/** Scopes a client may receive unless registered otherwise (never national_id). */
+export const DEFAULT_CLIENT_SCOPES = ['openid', 'offline_access', 'profile', 'address', 'email', 'phone'];
+
+/**
+ * Claims a client may receive for a token's scope: those of scopes both granted (requested and consented) and
+ * permitted at registration. The claims parameter can narrow this, never widen it.
+ */
+export function releasableClaims(grantedScope: string, permittedScope: string | undefined): Set<string> {
+  const permitted = new Set((permittedScope ?? DEFAULT_CLIENT_SCOPES.join(' ')).split(' '));
+  const out = new Set<string>(['sub']);
+  for (const s of grantedScope.split(' ')) {
+    if (permitted.has(s) && s in SCOPE_CLAIMS) for (const c of SCOPE_CLAIMS[s as keyof typeof SCOPE_CLAIMS]) out.add(c);
+  }
+  return out;
+}
 
 function address(r: Residence | null) {
   if (!r) return undefined;
@@ -41,6 +59,7 @@ export function claimsOf(p: AccountProfile): { sub: string } & Record<string, un
     address: address(r.permanentResidence),
     email: p.email ?? undefined,
     email_verified: p.email ? false : undefined,
+    personal_identification_number: r.pin,
     phone_number: p.phoneNumber ?? undefined,
     phone_number_verified: p.phoneNumber ? false : undefined,
   };
@@ -48,9 +67,17 @@ export function claimsOf(p: AccountProfile): { sub: string } & Record<string, un
 
 /** oidc-provider's findAccount: only active accounts of active residents exist for the provider. */
 export function findAccount(db: Kysely<DB>): FindAccount {
-  return async (_ctx, sub): Promise<Account | undefined> => {
+  return async (ctx, sub): Promise<Account | undefined> => {
     const profile = await findAccountProfile(db, sub);
     if (profile?.status !== 'active' || profile.resident.status !== 'active') return undefined;
-    return { accountId: profile.accountId, claims: () => claimsOf(profile) as { sub: string } };
+    const permitted = (ctx.oidc?.client as { scope?: string } | undefined)?.scope;
+    return {
+      accountId: profile.accountId,
+      claims: (_use, scope) => {
+        const allowed = releasableClaims(scope ?? '', permitted);
+        const all = claimsOf(profile);
+        return Object.fromEntries(Object.entries(all).filter(([k]) => allowed.has(k))) as { sub: string };
+      },
+    };
   };
 }

@@ -1,6 +1,7 @@
 /** The OpenID Provider: configuration, storage adapter, accounts and claims. */
 export { postgresAdapter, purgeExpired, revokeAccountSessions } from './adapter.ts';
+export { clientMinLevel, levelOf, type Requirement, requirementOf } from './assurance.ts';
 export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
 export { auditProviderEvents } from './events.ts';
 export { langOf } from './pages.ts';
-export { ACCOUNT_CLIENT_ID, ACR, createProvider, type ProviderDeps } from './provider.ts';
+export { ACCOUNT_CLIENT_ID, createProvider, type ProviderDeps } from './provider.ts';

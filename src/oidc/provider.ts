@@ -3,20 +3,20 @@
  * for every client, PAR and DPoP on, asymmetric signatures only (client secrets are stored hashed, so no HS*),
  * storage in PostgreSQL, our own interaction pages.
  */
+
+import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import Provider, { type Configuration, type JWK } from 'oidc-provider';
+import Provider, { type Configuration, errors, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/index.ts';
 import { secretMatches } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { postgresAdapter } from './adapter.ts';
+import { assurancePolicy } from './assurance.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 
 /** dinhdanh's own account pages sign in through the provider as this first-party client (no consent screen). */
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
-
-/** Assurance levels as `acr` values. */
-export const ACR = { level1: 'urn:dinhdanh:loa:1', level2: 'urn:dinhdanh:loa:2' } as const;
 
 const ASYMMETRIC = ['ES256', 'PS256', 'RS256', 'EdDSA'] as const;
 
@@ -26,10 +26,17 @@ export interface ProviderDeps {
   db: Kysely<DB>;
   jwks: JWK[];
   cookieKeys: string[];
+  /** Secret for pairwise subject identifiers. */
+  pairwiseSecret: string;
+  /** The account's current level (for the step-up check). */
+  accountLevel: (accountId: string) => Promise<number>;
+  /** Called when a pre-consented portal receives a grant without a consent page (audit). */
+  onImplicitConsent?: (ctx: KoaContextWithOIDC, clientId: string, accountId: string, scope: string) => void;
 }
 
 /** Builds the provider (not yet mounted). */
-export function createProvider({ config, db, jwks, cookieKeys }: ProviderDeps): Provider {
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, db, jwks, cookieKeys, pairwiseSecret, accountLevel, onImplicitConsent } = deps;
   const configuration: Configuration = {
     adapter: postgresAdapter(db),
     findAccount: findAccount(db),
@@ -49,13 +56,26 @@ export function createProvider({ config, db, jwks, cookieKeys }: ProviderDeps): 
       ...SCOPE_CLAIMS,
     },
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS)],
-    acrValues: [ACR.level1, ACR.level2],
+    acrValues: Object.keys(config.acr.levels),
+    subjectTypes: ['public', 'pairwise'],
+    pairwiseIdentifier: async (_ctx, accountId, client) =>
+      createHmac('sha256', pairwiseSecret).update(`${client.sectorIdentifier}\n${accountId}`).digest('base64url'),
+    extraClientMetadata: {
+      properties: ['dinhdanh_min_level', 'dinhdanh_consent'],
+      validator(_ctx, key, value) {
+        if (key === 'dinhdanh_min_level' && value !== undefined && value !== 1 && value !== 2)
+          throw new errors.InvalidClientMetadata('dinhdanh_min_level must be 1 or 2');
+        if (key === 'dinhdanh_consent' && value !== undefined && value !== 'explicit' && value !== 'implicit')
+          throw new errors.InvalidClientMetadata('dinhdanh_consent must be explicit or implicit');
+      },
+    },
     responseTypes: ['code'],
     clientDefaults: {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'ES256',
+      subject_type: 'pairwise',
     },
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
@@ -78,18 +98,28 @@ export function createProvider({ config, db, jwks, cookieKeys }: ProviderDeps): 
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: assurancePolicy(config.acr, accountLevel),
+    },
     // Existing grants as usual; the first-party account client needs no consent (it only learns `sub`).
     async loadExistingGrant(ctx) {
-      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      if (ctx.oidc.client!.clientId !== ACCOUNT_CLIENT_ID) return undefined;
-      const grant = new ctx.oidc.provider.Grant({
-        clientId: ACCOUNT_CLIENT_ID,
-        accountId: ctx.oidc.session!.accountId,
-      });
-      grant.addOIDCScope('openid');
-      await grant.save();
+      const client = ctx.oidc.client!;
+      const session = ctx.oidc.session!;
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      const first = client.clientId === ACCOUNT_CLIENT_ID;
+      if (!first && client.metadata().dinhdanh_consent !== 'implicit') return existing;
+      // Our own account pages and portals pre-consented by law: grant what was asked, and record it.
+      const grant =
+        existing ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      const scope = first ? 'openid' : String(ctx.oidc.params?.scope ?? 'openid');
+      const before = grant.getOIDCScope();
+      grant.addOIDCScope(scope);
+      if (!existing || grant.getOIDCScope() !== before) {
+        await grant.save();
+        if (!first) onImplicitConsent?.(ctx, client.clientId, session.accountId!, scope);
+      }
       return grant;
     },
     renderError,

@@ -119,6 +119,23 @@ const messages = {
   },
   level2Active: { vi: 'Mức 2 đang hoạt động. Số mã khôi phục còn lại:', en: 'Level 2 is active. Recovery codes left:' },
   backToAccount: { vi: 'Về trang tài khoản', en: 'Back to my account' },
+  otpTitle: { vi: 'Xác thực mức 2', en: 'Level 2 verification' },
+  otpLead: {
+    vi: 'Cổng dịch vụ này yêu cầu định danh mức 2. Nhập mã 6 chữ số trong ứng dụng xác thực (hoặc một mã khôi phục).',
+    en: 'This portal requires level 2. Enter the 6-digit code from your authenticator app (or a recovery code).',
+  },
+  otpLabel: { vi: 'Mã xác thực', en: 'Verification code' },
+  otpFailed: {
+    vi: 'Mã không đúng hoặc đã dùng. Hãy nhập mã mới.',
+    en: 'The code is wrong or already used. Enter a new code.',
+  },
+  unmetTitle: { vi: 'Cần tài khoản định danh mức 2', en: 'A level 2 e-ID account is needed' },
+  unmetLead: {
+    vi: 'Cổng dịch vụ này chỉ chấp nhận tài khoản định danh mức 2. Để nâng lên mức 2, hãy mang căn cước đến cơ quan công an để xác minh trực tiếp, rồi nhập mã kích hoạt tại trang tài khoản và cài đặt ứng dụng xác thực.',
+    en: 'This portal accepts only level 2 e-ID accounts. To reach level 2, bring your identity card to a police office for in-person verification, then enter the activation code on your account page and set up an authenticator app.',
+  },
+  unmetBack: { vi: 'Quay lại cổng dịch vụ', en: 'Return to the portal' },
+  scope_national_id: { vi: 'Số định danh cá nhân (12 chữ số)', en: 'Personal identification number (12 digits)' },
   requestTooLarge: { vi: 'Dữ liệu gửi lên quá lớn.', en: 'The submitted data is too large.' },
   csrfFailed: {
     vi: 'Phiên làm việc của biểu mẫu đã hết hạn. Hãy tải lại trang và thử lại.',

@@ -1,0 +1,88 @@
+/**
+ * Assurance levels: what a portal asks for (voluntary `acr_values`, an essential `acr` in the claims parameter, the
+ * client's registered minimum, `default_acr_values`) turned into levels, and the login-prompt check that asks for a
+ * step-up when the SSO session's level is below what is needed.
+ */
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { interactionPolicy } from 'oidc-provider';
+import type { Config } from '../config/index.ts';
+
+type Acr = Config['acr'];
+
+/** Levels a request needs: `required` must be met (or the portal gets unmet_authentication_requirements);
+ * `voluntary` is met when the account can. 3 means "a value no level satisfies". */
+export interface Requirement {
+  required: number;
+  voluntary: number;
+}
+
+/** The level an `acr` value stands for (0 when unknown). */
+export const levelOf = (acr: Acr, value: unknown): number => (typeof value === 'string' ? (acr.levels[value] ?? 0) : 0);
+
+/** Reads the requirement from authorization parameters and the client's minimum level. */
+export function requirementOf(
+  acr: Acr,
+  params: { acr_values?: unknown; claims?: unknown },
+  minLevel: number,
+): Requirement {
+  let claims = params.claims;
+  if (typeof claims === 'string') {
+    try {
+      claims = JSON.parse(claims);
+    } catch {
+      claims = undefined;
+    }
+  }
+  const request = (claims as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } } })
+    ?.id_token?.acr;
+  let required = minLevel;
+  if (request?.essential) {
+    const values = request.values ?? (request.value ? [request.value] : []);
+    const known = values.map((v) => levelOf(acr, v)).filter((l) => l > 0);
+    required = Math.max(required, known.length ? Math.min(...known) : 3);
+  }
+  const first = String(params.acr_values ?? '')
+    .split(' ')
+    .map((v) => levelOf(acr, v))
+    .find((l) => l > 0);
+  return { required, voluntary: first ?? 0 };
+}
+
+/** The minimum level registered for a client (`dinhdanh_min_level`), 1 by default. */
+export function clientMinLevel(client: { metadata(): Record<string, unknown> } | undefined): number {
+  const v = client?.metadata().dinhdanh_min_level;
+  return typeof v === 'number' ? v : 1;
+}
+
+/** Replaces oidc-provider's acr checks on the login prompt with ours (aliases, client minimum, step-up). */
+export function assurancePolicy(acr: Acr, accountLevel: (accountId: string) => Promise<number>) {
+  const { Check, base } = interactionPolicy;
+  const policy = base();
+  const login = policy.get('login')!;
+  const checks = (login as unknown as { checks: { reason: string }[] }).checks;
+  for (const reason of ['essential_acrs', 'essential_acr']) {
+    const i = checks.findIndex((c) => c.reason === reason);
+    if (i !== -1) checks.splice(i, 1);
+  }
+  checks.push(
+    new Check(
+      'assurance',
+      'a higher level of assurance is needed',
+      async (ctx: KoaContextWithOIDC) => {
+        const { oidc } = ctx;
+        if (!oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT;
+        const need = requirementOf(acr, oidc.params as never, clientMinLevel(oidc.client as never));
+        const have = levelOf(acr, oidc.acr);
+        if (have >= Math.max(need.required, need.voluntary)) return Check.NO_NEED_TO_PROMPT;
+        if (have >= need.required && (await accountLevel(oidc.session.accountId)) < need.voluntary) {
+          return Check.NO_NEED_TO_PROMPT; // voluntary level the account cannot reach: best effort
+        }
+        return Check.REQUEST_PROMPT;
+      },
+      ({ oidc }: KoaContextWithOIDC) => ({
+        ...requirementOf(acr, oidc.params as never, clientMinLevel(oidc.client as never)),
+      }),
+    ) as never,
+  );
+  return policy;
+}

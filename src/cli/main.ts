@@ -109,6 +109,11 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         .choices(['client_secret_basic', 'client_secret_post', 'none'])
         .default('client_secret_basic'),
     )
+    .option('--scopes <list>', 'scopes the portal may receive, space or comma separated (default: profile address email phone offline_access)')
+    .option('--allow-personal-id', 'permit the national_id scope (the 12-digit personal ID); portals entitled by law only')
+    .addOption(new Option('--min-level <level>', 'lowest assurance level accepted').choices(['1', '2']).default('1'))
+    .addOption(new Option('--subject-type <type>', 'sub per sector (pairwise) or one for all (public)').choices(['pairwise', 'public']).default('pairwise'))
+    .addOption(new Option('--consent <mode>', 'implicit: pre-consented by law (no page, still recorded)').choices(['explicit', 'implicit']).default('explicit'))
     .option('--operator <name>', 'who is registering (default: the OS user)')
     .action(async (o) => {
       await withDatabase(getConfig(), async ({ db }) => {
@@ -119,6 +124,11 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           backchannelLogoutUri: o.backchannelLogoutUri,
           tokenEndpointAuthMethod: o.authMethod,
           clientId: o.clientId,
+          scopes: o.scopes ? String(o.scopes).split(/[\s,]+/).filter(Boolean) : undefined,
+          allowPersonalId: !!o.allowPersonalId,
+          minLevel: Number(o.minLevel) as 1 | 2,
+          subjectType: o.subjectType,
+          consent: o.consent,
         });
         await recordEvent(db, {
           actor: { type: 'operator', id: operatorOf(o) },

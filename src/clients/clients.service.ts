@@ -18,7 +18,21 @@ export interface NewClient {
   /** `none` registers a public client (PKCE only, no secret). */
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
   clientId?: string;
+  /** Scopes the portal may receive (default: openid profile address email phone offline_access). */
+  scopes?: string[];
+  /** Adds the national_id scope (the 12-digit personal ID): only portals entitled by law. */
+  allowPersonalId?: boolean;
+  /** Lowest level of assurance the portal accepts (default 1). */
+  minLevel?: 1 | 2;
+  /** `pairwise` (default): a different, stable `sub` per sector; `public`: the same `sub` everywhere. */
+  subjectType?: 'pairwise' | 'public';
+  /** `implicit`: pre-consented by law (no consent page, still recorded). Default `explicit`. */
+  consent?: 'explicit' | 'implicit';
 }
+
+/** Scopes a portal may be registered for. */
+export const KNOWN_SCOPES = ['openid', 'offline_access', 'profile', 'address', 'email', 'phone', 'national_id'];
+const DEFAULT_SCOPES = ['openid', 'offline_access', 'profile', 'address', 'email', 'phone'];
 
 /** A registered portal as printed by the CLI. The secret is present only right after registration. */
 export interface ClientView {
@@ -29,6 +43,10 @@ export interface ClientView {
   post_logout_redirect_uris: string[];
   backchannel_logout_uri?: string;
   token_endpoint_auth_method: string;
+  scope: string;
+  subject_type: string;
+  min_level: number;
+  consent: string;
   created_at?: string;
 }
 
@@ -55,6 +73,12 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
   if (!/^[A-Za-z0-9._-]{3,64}$/.test(clientId))
     throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
   const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
+  const scopes = new Set(input.scopes?.length ? ['openid', ...input.scopes] : DEFAULT_SCOPES);
+  if (input.allowPersonalId) scopes.add('national_id');
+  const unknown = [...scopes].filter((x) => !KNOWN_SCOPES.includes(x));
+  if (unknown.length) throw new AppError('invalid_input', `unknown scope: ${unknown.join(', ')} (known: ${KNOWN_SCOPES.join(' ')})`);
+  if (input.minLevel !== undefined && input.minLevel !== 1 && input.minLevel !== 2)
+    throw new AppError('invalid_input', 'min level must be 1 or 2');
   const secret = method === 'none' ? undefined : newSecret();
   const metadata: Record<string, unknown> = {
     client_name: name,
@@ -63,6 +87,10 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     token_endpoint_auth_method: method,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
+    scope: [...scopes].join(' '),
+    subject_type: input.subjectType ?? 'pairwise',
+    dinhdanh_min_level: input.minLevel ?? 1,
+    dinhdanh_consent: input.consent ?? 'explicit',
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
   };
   if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
@@ -114,5 +142,9 @@ function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'>): ClientVi
     post_logout_redirect_uris: (m.post_logout_redirect_uris as string[]) ?? [],
     ...(m.backchannel_logout_uri ? { backchannel_logout_uri: m.backchannel_logout_uri as string } : {}),
     token_endpoint_auth_method: m.token_endpoint_auth_method as string,
+    scope: (m.scope as string) ?? DEFAULT_SCOPES.join(' '),
+    subject_type: (m.subject_type as string) ?? 'pairwise',
+    min_level: (m.dinhdanh_min_level as number) ?? 1,
+    consent: (m.dinhdanh_consent as string) ?? 'explicit',
   };
 }

@@ -25,8 +25,8 @@ import { type PasswordHasher, totpUri } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
-import { ACCOUNT_CLIENT_ID } from '../oidc/index.ts';
-import { h, type Lang, page, pickLang, t } from '../ui/index.ts';
+import { ACCOUNT_CLIENT_ID, listAccountGrants, revokeAccountGrant } from '../oidc/index.ts';
+import { h, hasMessage, type Lang, page, pickLang, t } from '../ui/index.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the account routes need. */
@@ -169,6 +169,21 @@ export function accountRoutes(deps: AccountDeps): Router {
         : `<p>${h(t(l, 'level2Visit'))}</p><form method="post" action="/account/activate">${hidden}
 <label for="code">${h(t(l, 'activationCode'))}</label><input type="text" id="code" name="code" maxlength="30" autocomplete="off" required>
 <button type="submit">${h(t(l, 'activate'))}</button></form>`;
+    const grants = (await listAccountGrants(db, profile.accountId)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
+    const grantItems = [];
+    for (const g of grants) {
+      const name = (await provider.Client.find(g.clientId))?.clientName ?? g.clientId;
+      const data = g.scope
+        .split(' ')
+        .map((x) => `scope_${x}`)
+        .filter(hasMessage)
+        .map((k) => t(l, k))
+        .join('; ');
+      grantItems.push(`<li><strong>${h(name)}</strong>: ${h(data)}
+<form method="post" action="/account/grants/revoke">${hidden}<input type="hidden" name="grant" value="${h(g.grantId)}">
+<button type="submit" class="secondary">${h(t(l, 'revoke'))}</button></form></li>`);
+    }
+    const grantList = grantItems.length ? `<ul class="grants">${grantItems.join('')}</ul>` : `<p>${h(t(l, 'grantsNone'))}</p>`;
     const passwordForm = `<form method="post" action="/account/password">${hidden}
 <label for="current">${h(t(l, 'currentPassword'))}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
 <label for="next">${h(t(l, 'newPassword'))}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
@@ -186,6 +201,7 @@ export function accountRoutes(deps: AccountDeps): Router {
 <table class="history"><thead><tr><th>${h(t(l, 'historyTime'))}</th><th>${h(t(l, 'historyPortal'))}</th><th>${h(
         t(l, 'historyResult'),
       )}</th><th>${h(t(l, 'historyPlace'))}</th></tr></thead><tbody>${rows}</tbody></table>
+<h2>${h(t(l, 'grantsTitle'))}</h2>${grantList}
 <h2>${h(t(l, 'level2Title'))}</h2>${level2}
 <h2>${h(t(l, 'changePassword'))}</h2>${passwordForm}
 <p><a href="${h(logout)}">${h(t(l, 'signOut'))}</a></p>`,
@@ -255,6 +271,14 @@ export function accountRoutes(deps: AccountDeps): Router {
       `<p>${h(t(l, 'recoveryLead'))}</p><ul class="codes">${codes!.map((c) => `<li><code>${h(c)}</code></li>`).join('')}</ul>
 <p><a href="/account">${h(t(l, 'backToAccount'))}</a></p>`,
     );
+  });
+
+  router.post('/grants/revoke', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    const grantId = field(ctx, 'grant').slice(0, 100);
+    if (!(await revokeAccountGrant(db, accountId, grantId))) throw new AppError('not_found', 'no such grant');
+    await recordEvent(db, { actor: { type: 'citizen', id: accountId }, action: 'consent.revoked', outcome: 'success', subject: accountId, ip: ctx.ip, details: { grantId } });
+    return message(ctx, t(lang(ctx), 'grantRevoked'));
   });
 
   router.post('/password', parseForm, csrf, async (ctx) => {

@@ -96,3 +96,37 @@ export async function deleteAccountPayloads(db: Kysely<DB>, accountIds: string[]
     .executeTakeFirst();
   return Number(res.numDeletedRows);
 }
+
+/** Grants an account has given: id, portal and scope. */
+export async function selectAccountGrants(
+  db: Kysely<DB>,
+  accountId: string,
+): Promise<{ grantId: string; clientId: string; scope: string }[]> {
+  const rows = await db
+    .selectFrom('oidc_payloads')
+    .select(['id', 'payload'])
+    .where('model', '=', 'Grant')
+    .where(sql<string>`payload->>'accountId'`, '=', accountId)
+    .where(sql<boolean>`(expires_at is null or expires_at > now())`)
+    .execute();
+  return rows.map((r) => ({
+    grantId: r.id,
+    clientId: String(r.payload.clientId),
+    scope: String((r.payload.openid as { scope?: string } | undefined)?.scope ?? ''),
+  }));
+}
+
+/** Deletes a grant of this account and every code and token issued under it; false if it is not theirs. */
+export async function deleteAccountGrant(db: Kysely<DB>, accountId: string, grantId: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const res = await trx
+      .deleteFrom('oidc_payloads')
+      .where('model', '=', 'Grant')
+      .where('id', '=', grantId)
+      .where(sql<string>`payload->>'accountId'`, '=', accountId)
+      .executeTakeFirst();
+    if (res.numDeletedRows !== 1n) return false;
+    await trx.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+    return true;
+  });
+}

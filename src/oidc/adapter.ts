@@ -12,7 +12,9 @@ import { findClientMetadata } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import {
   consumePayload,
+  deleteAccountGrant,
   deleteAccountPayloads,
+  selectAccountGrants,
   destroyPayload,
   findPayload,
   purgeExpiredPayloads,
@@ -66,6 +68,12 @@ export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter 
 export async function revokeAccountSessions(db: Kysely<DB>, accountIds: string[]): Promise<number> {
   return deleteAccountPayloads(db, accountIds);
 }
+
+/** The portals a citizen has granted access to. */
+export const listAccountGrants = selectAccountGrants;
+
+/** Revokes one of the citizen's grants with its refresh and access tokens. */
+export const revokeAccountGrant = deleteAccountGrant;
 
 /** Deletes expired rows in small batches until none are left; safe to run on every node at once. */
 export async function purgeExpired(db: Kysely<DB>): Promise<number> {

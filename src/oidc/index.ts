@@ -1,5 +1,5 @@
 /** The OpenID Provider: configuration, storage adapter, accounts and claims. */
-export { postgresAdapter, purgeExpired, revokeAccountSessions } from './adapter.ts';
+export { listAccountGrants, postgresAdapter, purgeExpired, revokeAccountGrant, revokeAccountSessions } from './adapter.ts';
 export { clientMinLevel, levelOf, type Requirement, requirementOf } from './assurance.ts';
 export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
 export { auditProviderEvents } from './events.ts';

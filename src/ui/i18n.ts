@@ -136,6 +136,13 @@ const messages = {
   },
   unmetBack: { vi: 'Quay lại cổng dịch vụ', en: 'Return to the portal' },
   scope_national_id: { vi: 'Số định danh cá nhân (12 chữ số)', en: 'Personal identification number (12 digits)' },
+  grantsTitle: { vi: 'Cổng dịch vụ được chia sẻ thông tin', en: 'Portals you share information with' },
+  grantsNone: { vi: 'Chưa có cổng dịch vụ nào.', en: 'No portal yet.' },
+  revoke: { vi: 'Thu hồi', en: 'Revoke' },
+  grantRevoked: {
+    vi: 'Đã thu hồi. Cổng dịch vụ sẽ phải xin lại sự đồng ý của bạn.',
+    en: 'Revoked. The portal will have to ask for your consent again.',
+  },
   requestTooLarge: { vi: 'Dữ liệu gửi lên quá lớn.', en: 'The submitted data is too large.' },
   csrfFailed: {
     vi: 'Phiên làm việc của biểu mẫu đã hết hạn. Hãy tải lại trang và thử lại.',

@@ -4,25 +4,35 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
-import type Provider from 'oidc-provider';
 import { type Logger, pino } from 'pino';
 import { secondFactorState } from './accounts/index.ts';
 import { recordEvent } from './audit/index.ts';
 import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
-import { type DB, migrateToLatest, openDatabase } from './db/index.ts';
+import { type DB, listenChannel, migrateToLatest, openDatabase } from './db/index.ts';
 import { createApp } from './http/index.ts';
 import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
 import {
   deriveCookieKeys,
   derivePairwiseSecret,
+  ensureActiveKeys,
+  keysFingerprint,
+  loadKeyMaterial,
   loadMasterKey,
-  loadSigningJwks,
+  loadSecretRoot,
   pinPseudonymizer,
+  runScheduledTransitions,
 } from './keys/index.ts';
 import { createLimiter } from './limits/index.ts';
-import { ACCOUNT_CLIENT_ID, auditProviderEvents, createProvider, purgeExpired } from './oidc/index.ts';
+import {
+  ACCOUNT_CLIENT_ID,
+  auditProviderEvents,
+  createProvider,
+  type ProviderHost,
+  purgeExpired,
+  startProviderHost,
+} from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
 
@@ -30,7 +40,8 @@ import { seedDemo } from './seed/demo.ts';
 export interface Service {
   url: string;
   server: Server;
-  provider: Provider;
+  /** The current provider (swapped when signing keys change) and the JWKS document. */
+  host: ProviderHost;
   db: Kysely<DB>;
   seeded: boolean;
   close(): Promise<void>;
@@ -63,34 +74,51 @@ export async function startService(
       config.demoSeed === 'always' ||
       (config.demoSeed === 'auto' && database.embedded && (await countResidents(database.db)) === 0);
     if (seed) log.info(await seedDemo(database.db, hasher), 'demo data seeded');
-    const cookieKeys = config.cookieKeys ?? deriveCookieKeys(master);
+    const root = await loadSecretRoot(database.db, master);
+    const cookieKeys = config.cookieKeys ?? deriveCookieKeys(root);
     const server = createServer();
     server.listen(config.port, config.host);
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
     const { port } = server.address() as AddressInfo;
     // PORT=0 (tests): the issuer learns the port the system picked.
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
-    const jwks = await loadSigningJwks(database.db, master);
-    const provider = createProvider({
-      config: { ...config, issuer },
-      db: database.db,
-      jwks,
-      cookieKeys,
-      pairwiseSecret: config.pairwiseSecret ?? derivePairwiseSecret(master),
-      accountLevel: async (id) => (await secondFactorState(database.db, id))?.level ?? 0,
-      onImplicitConsent: (ctx, clientId, accountId, scope) => {
-        recordEvent(database.db, {
-          actor: { type: 'client', id: clientId },
-          action: 'consent.implicit',
-          outcome: 'success',
-          subject: accountId,
-          clientId,
-          ip: ctx.ip,
-          details: { scope },
-        }).catch((err) => log.error({ err }, 'audit write failed'));
+    await ensureActiveKeys(database.db, master);
+    const host = await startProviderHost({
+      load: () => loadKeyMaterial(database.db, master),
+      fingerprint: () => keysFingerprint(database.db),
+      tick: () => runScheduledTransitions(database.db, master, config.keys),
+      listen: (onChange) =>
+        listenChannel(database.url, 'dinhdanh_keys', onChange, (err) =>
+          log.warn({ err }, 'key notification channel lost'),
+        ),
+      intervalMs: config.keys.checkSeconds * 1000,
+      onError: (err) => log.error({ err }, 'key set refresh failed'),
+      onSwap: (provider) => {
+        auditProviderEvents(provider, database.db, (err) => log.error({ err }, 'audit write failed'));
+        log.info('signing key set loaded');
       },
+      build: (signing) =>
+        createProvider({
+          config: { ...config, issuer },
+          db: database.db,
+          jwks: signing,
+          cookieKeys,
+          pairwiseSecret: config.pairwiseSecret ?? derivePairwiseSecret(root),
+          accountLevel: async (id) => (await secondFactorState(database.db, id))?.level ?? 0,
+          onImplicitConsent: (ctx, clientId, accountId, scope) => {
+            recordEvent(database.db, {
+              actor: { type: 'client', id: clientId },
+              action: 'consent.implicit',
+              outcome: 'success',
+              subject: accountId,
+              clientId,
+              ip: ctx.ip,
+              details: { scope },
+            }).catch((err) => log.error({ err }, 'audit write failed'));
+          },
+        }),
     });
-    const pseudonym = pinPseudonymizer(master);
+    const pseudonym = pinPseudonymizer(root);
     const csrfSecret = cookieKeys[0] as string;
     const codeLimiter = createLimiter(database.pool, 'codes', config.loginLimits);
     await ensureFirstPartyClient(database.db, {
@@ -99,15 +127,16 @@ export async function startService(
       redirectUris: [`${issuer}/account/callback`],
       postLogoutRedirectUris: [`${issuer}/account`],
     });
-    auditProviderEvents(provider, database.db, (err) => log.error({ err }, 'audit write failed'));
     const app = createApp({
-      provider,
+      host,
+      cookieKeys,
+      jwksMaxAge: config.keys.jwksMaxAge,
       db: database.db,
       log,
       trustProxy: config.trustProxy,
       routers: [
         interactionRoutes({
-          provider,
+          host,
           db: database.db,
           hasher,
           csrfSecret,
@@ -118,7 +147,7 @@ export async function startService(
           codeLimiter,
         }),
         accountRoutes({
-          provider,
+          host,
           db: database.db,
           issuer,
           pseudonym,
@@ -145,11 +174,12 @@ export async function startService(
     return {
       url: issuer,
       server,
-      provider,
+      host,
       db: database.db,
       seeded: seed,
       async close() {
         clearInterval(purge);
+        await host.stop();
         server.closeAllConnections();
         await new Promise((r) => server.close(r));
         await database.close();

@@ -118,10 +118,12 @@ describe('dinhdanh start (embedded default)', () => {
     const rows = await query<{ public_jwk: Record<string, unknown>; private_jwk_sealed: string }>(
       'select public_jwk, private_jwk_sealed from signing_keys',
     );
-    assert.equal(rows.length, 1);
-    assert.equal(rows[0]?.public_jwk.d, undefined);
-    assert.match(rows[0]!.private_jwk_sealed, /^v1\./);
-    assert.doesNotMatch(rows[0]!.private_jwk_sealed, /"d"/);
+    assert.equal(rows.length, 4, 'one active key per algorithm: ES256, PS256, RS256, EdDSA');
+    for (const row of rows) {
+      assert.equal(row.public_jwk.d, undefined);
+      assert.match(row.private_jwk_sealed, /^v1\./);
+      assert.doesNotMatch(row.private_jwk_sealed, /"d"/);
+    }
   });
 });
 

@@ -16,6 +16,7 @@ export {
   issueActivationCode,
   pendingTotpSecret,
   redeemActivationCode,
+  rewrapTotpSecrets,
   secondFactorState,
   startTotpEnrollment,
   verifySecondFactor,

@@ -129,3 +129,24 @@ export async function secondFactorState(db: Kysely<DB>, accountId: string) {
     }
   );
 }
+
+/** Re-seals every TOTP secret under a new master key (inside the caller's transaction). */
+export async function rewrapTotpSecrets(db: Kysely<DB>, from: Buffer, to: Buffer): Promise<number> {
+  const rows = await db
+    .selectFrom('accounts')
+    .select(['id', 'totp_secret_sealed', 'totp_pending_sealed'])
+    .where((eb) => eb.or([eb('totp_secret_sealed', 'is not', null), eb('totp_pending_sealed', 'is not', null)]))
+    .execute();
+  const again = (v: string | null, id: string) => (v ? seal(to, unseal(from, v, `totp:${id}`), `totp:${id}`) : null);
+  for (const r of rows) {
+    await db
+      .updateTable('accounts')
+      .set({
+        totp_secret_sealed: again(r.totp_secret_sealed, r.id),
+        totp_pending_sealed: again(r.totp_pending_sealed, r.id),
+      })
+      .where('id', '=', r.id)
+      .execute();
+  }
+  return rows.length;
+}

@@ -4,12 +4,15 @@
  */
 import { once } from 'node:events';
 import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import {
   enrollLevel1,
   issueActivationCode,
   reactivateAccount,
   resetTotp,
+  rewrapTotpSecrets,
   showAccount,
   suspendAccount,
 } from '../accounts/index.ts';
@@ -19,7 +22,21 @@ import { type Config, ConfigError, describeConfig, loadConfig } from '../config/
 import { argon2idHasher } from '../credentials/index.ts';
 import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
 import { AppError } from '../errors.ts';
-import { loadMasterKey, pinPseudonymizer } from '../keys/index.ts';
+import {
+  activateKey,
+  generateKey,
+  listKeys,
+  loadKeyMaterial,
+  loadMasterKey,
+  loadSecretRoot,
+  pinPseudonymizer,
+  retireKey,
+  revokeKey,
+  rewrapKeys,
+  rewrapSecrets,
+  rotateKey,
+  SIGNING_ALGS,
+} from '../keys/index.ts';
 import { createLimiter } from '../limits/index.ts';
 import { startService } from '../main.ts';
 import { revokeAccountSessions } from '../oidc/index.ts';
@@ -28,6 +45,11 @@ import { DEMO, seedDemo } from '../seed/demo.ts';
 /** The person running a command: `--operator`, else the OS user. */
 function operatorOf(o: { operator?: string }): string {
   return (o.operator ?? os.userInfo().username).slice(0, 100);
+}
+
+/** The personal-ID pseudonym function of this installation (as the service computes it). */
+async function pseudonymOf(config: Config, db: Database['db']): Promise<(pin: string) => string> {
+  return pinPseudonymizer(await loadSecretRoot(db, loadMasterKey(config)));
 }
 
 /** Opens the configured database (joining or starting the embedded server), runs `fn`, closes. */
@@ -109,11 +131,28 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         .choices(['client_secret_basic', 'client_secret_post', 'none'])
         .default('client_secret_basic'),
     )
-    .option('--scopes <list>', 'scopes the portal may receive, space or comma separated (default: profile address email phone offline_access)')
-    .option('--allow-personal-id', 'permit the national_id scope (the 12-digit personal ID); portals entitled by law only')
+    .option(
+      '--scopes <list>',
+      'scopes the portal may receive, space or comma separated (default: profile address email phone offline_access)',
+    )
+    .option(
+      '--allow-personal-id',
+      'permit the national_id scope (the 12-digit personal ID); portals entitled by law only',
+    )
     .addOption(new Option('--min-level <level>', 'lowest assurance level accepted').choices(['1', '2']).default('1'))
-    .addOption(new Option('--subject-type <type>', 'sub per sector (pairwise) or one for all (public)').choices(['pairwise', 'public']).default('pairwise'))
-    .addOption(new Option('--consent <mode>', 'implicit: pre-consented by law (no page, still recorded)').choices(['explicit', 'implicit']).default('explicit'))
+    .addOption(
+      new Option('--subject-type <type>', 'sub per sector (pairwise) or one for all (public)')
+        .choices(['pairwise', 'public'])
+        .default('pairwise'),
+    )
+    .addOption(
+      new Option('--id-token-alg <alg>', 'ID token signature algorithm').choices([...SIGNING_ALGS]).default('ES256'),
+    )
+    .addOption(
+      new Option('--consent <mode>', 'implicit: pre-consented by law (no page, still recorded)')
+        .choices(['explicit', 'implicit'])
+        .default('explicit'),
+    )
     .option('--operator <name>', 'who is registering (default: the OS user)')
     .action(async (o) => {
       await withDatabase(getConfig(), async ({ db }) => {
@@ -124,11 +163,16 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           backchannelLogoutUri: o.backchannelLogoutUri,
           tokenEndpointAuthMethod: o.authMethod,
           clientId: o.clientId,
-          scopes: o.scopes ? String(o.scopes).split(/[\s,]+/).filter(Boolean) : undefined,
+          scopes: o.scopes
+            ? String(o.scopes)
+                .split(/[\s,]+/)
+                .filter(Boolean)
+            : undefined,
           allowPersonalId: !!o.allowPersonalId,
           minLevel: Number(o.minLevel) as 1 | 2,
           subjectType: o.subjectType,
           consent: o.consent,
+          idTokenAlg: o.idTokenAlg,
         });
         await recordEvent(db, {
           actor: { type: 'operator', id: operatorOf(o) },
@@ -156,6 +200,132 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           `| \`${f.name}\` | ${f.default ? `\`${f.default}\`` : '—'} | ${f.doc.replace(/\|/g, '\\|')} |\n`,
         );
       }
+    });
+
+  const keys = cli.command('keys').description('signing keys: staged -> active -> retired -> removed, or revoked');
+  const keyAudit = (db: Database['db'], o: { operator?: string }, action: string, details: Record<string, unknown>) =>
+    recordEvent(db, {
+      actor: { type: 'operator', id: operatorOf(o) },
+      action: `key.${action}`,
+      outcome: 'success',
+      details,
+    });
+  const algOption = () => new Option('--alg <alg>', 'signature algorithm').choices([...SIGNING_ALGS]).default('ES256');
+  keys
+    .command('list')
+    .description('every key with its state and times')
+    .action(async () => {
+      await withDatabase(getConfig(), async ({ db }) => print(await listKeys(db)));
+    });
+  keys
+    .command('export-public')
+    .description('the published JWKS (staged, active and retired public keys)')
+    .action(async () => {
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => print((await loadKeyMaterial(db, loadMasterKey(config))).jwks));
+    });
+  keys
+    .command('generate')
+    .description('stage a new key: published now, signs only once activated')
+    .addOption(algOption())
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (o) => {
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        const kid = await generateKey(db, loadMasterKey(config), o.alg, operatorOf(o));
+        await keyAudit(db, o, 'generated', { kid, alg: o.alg });
+        print({
+          kid,
+          alg: o.alg,
+          state: 'staged',
+          activatableFrom: new Date(Date.now() + config.keys.leadSeconds * 1000).toISOString(),
+        });
+      });
+    });
+  keys
+    .command('activate <kid>')
+    .description('make a staged key (published for at least the lead time) the signing key of its algorithm')
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (kid, o) => {
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        const r = await activateKey(db, kid, config.keys);
+        await keyAudit(db, o, 'activated', { kid, ...r });
+        print({ kid, state: 'active', ...r });
+      });
+    });
+  keys
+    .command('retire <kid>')
+    .description('retire an active key; a staged key past its lead time takes over')
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (kid, o) => {
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        const r = await retireKey(db, kid, config.keys);
+        await keyAudit(db, o, 'retired', { kid, ...r });
+        print({ kid, state: 'retired', ...r });
+      });
+    });
+  keys
+    .command('revoke <kid>')
+    .description('key compromise: remove from JWKS at once; its tokens stop verifying')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (kid, o) => {
+      const config = getConfig();
+      if (!o.yes) {
+        if (!process.stdin.isTTY) throw new AppError('invalid_input', 'revoke needs --yes when not run on a terminal');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(`Revoke ${kid}? Tokens it signed stop verifying at once. Type "revoke": `);
+        rl.close();
+        if (answer.trim() !== 'revoke') throw new AppError('invalid_input', 'not revoked');
+      }
+      await withDatabase(config, async ({ db }) => {
+        const r = await revokeKey(db, loadMasterKey(config), kid, operatorOf(o));
+        await keyAudit(db, o, 'revoked', { kid, ...r });
+        print({ kid, state: 'revoked', ...r });
+      });
+    });
+  keys
+    .command('rotate')
+    .description('stage a new key that activates itself after the lead time (at once when it is 0)')
+    .addOption(algOption())
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (o) => {
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        const r = await rotateKey(db, loadMasterKey(config), o.alg, config.keys, operatorOf(o));
+        await keyAudit(db, o, 'rotated', { alg: o.alg, ...r });
+        print({ ...r, activatesAt: r.activatesAt.toISOString() });
+      });
+    });
+  keys
+    .command('rewrap')
+    .description('re-encrypt every private key, TOTP secret and service secret under a new master key')
+    .requiredOption('--new-master-key-file <file>', 'file with the new key (32 bytes, base64); created 0600 if missing')
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (o) => {
+      const config = getConfig();
+      const from = loadMasterKey(config);
+      const to = loadMasterKey({
+        ...config,
+        masterKey: null,
+        masterKeyFile: path.resolve(o.newMasterKeyFile),
+        env: 'development',
+      });
+      if (from.equals(to)) throw new AppError('invalid_input', 'the new master key is the same as the current one');
+      await withDatabase(config, async ({ db }) => {
+        const counts = await db.transaction().execute(async (trx) => ({
+          signingKeys: await rewrapKeys(trx, from, to),
+          totpSecrets: await rewrapTotpSecrets(trx, from, to),
+          serviceSecrets: await rewrapSecrets(trx, from, to),
+        }));
+        await keyAudit(db, o, 'rewrapped', counts);
+        print({
+          ...counts,
+          next: `set MASTER_KEY_FILE=${path.resolve(o.newMasterKeyFile)} on every node and restart them`,
+        });
+      });
     });
 
   const audit = cli.command('audit').description('the tamper-evident audit trail');
@@ -247,7 +417,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           action: 'enrollment',
           outcome: r.outcome === 'created' ? 'success' : 'failure',
           reason: r.outcome === 'created' ? null : r.outcome,
-          subject: r.outcome === 'created' ? r.accountId : pinPseudonymizer(loadMasterKey(config))(o.personalId),
+          subject: r.outcome === 'created' ? r.accountId : (await pseudonymOf(config, db))(o.personalId),
           details: { level: 1, channel: 'cli' },
         });
         // One answer whatever the registry said (no enumeration); the audit log has the reason.
@@ -322,7 +492,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       const config = getConfig();
       if (!/^\d{12}$/.test(o.personalId)) throw new AppError('invalid_input', '--personal-id must be 12 digits');
       await withDatabase(config, async ({ db, pool }) => {
-        const key = pinPseudonymizer(loadMasterKey(config))(o.personalId);
+        const key = (await pseudonymOf(config, db))(o.personalId);
         await createLimiter(pool, 'login', config.loginLimits).unlock(key);
         await recordEvent(db, {
           actor: { type: 'officer', id: operatorOf(o) },

@@ -28,6 +28,8 @@ export interface NewClient {
   subjectType?: 'pairwise' | 'public';
   /** `implicit`: pre-consented by law (no consent page, still recorded). Default `explicit`. */
   consent?: 'explicit' | 'implicit';
+  /** ID token signature algorithm (default ES256). */
+  idTokenAlg?: 'ES256' | 'PS256' | 'RS256' | 'EdDSA';
 }
 
 /** Scopes a portal may be registered for. */
@@ -76,7 +78,8 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
   const scopes = new Set(input.scopes?.length ? ['openid', ...input.scopes] : DEFAULT_SCOPES);
   if (input.allowPersonalId) scopes.add('national_id');
   const unknown = [...scopes].filter((x) => !KNOWN_SCOPES.includes(x));
-  if (unknown.length) throw new AppError('invalid_input', `unknown scope: ${unknown.join(', ')} (known: ${KNOWN_SCOPES.join(' ')})`);
+  if (unknown.length)
+    throw new AppError('invalid_input', `unknown scope: ${unknown.join(', ')} (known: ${KNOWN_SCOPES.join(' ')})`);
   if (input.minLevel !== undefined && input.minLevel !== 1 && input.minLevel !== 2)
     throw new AppError('invalid_input', 'min level must be 1 or 2');
   const secret = method === 'none' ? undefined : newSecret();
@@ -91,6 +94,7 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     subject_type: input.subjectType ?? 'pairwise',
     dinhdanh_min_level: input.minLevel ?? 1,
     dinhdanh_consent: input.consent ?? 'explicit',
+    id_token_signed_response_alg: input.idTokenAlg ?? 'ES256',
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
   };
   if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);

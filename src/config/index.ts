@@ -139,6 +139,26 @@ export const fields = {
     doc: 'Secret for pairwise `sub` values (>= 32 chars). Unset: derived from the master key. Changing it changes every pairwise `sub`: a deliberate, announced act.',
     schema: z.string().min(32, 'must be at least 32 characters'),
   },
+  KEY_PUBLISH_LEAD_SECONDS: {
+    doc: 'A new signing key is published in JWKS at least this long before it signs (longer than any JWKS cache).',
+    default: '86400',
+    schema: int(0, 31536000),
+  },
+  KEY_RETENTION_SECONDS: {
+    doc: 'A retired key stays published this long. Default: longest token lifetime + JWKS max-age.',
+    schema: int(0, 31536000),
+  },
+  KEY_ROTATION_DAYS: {
+    doc: 'Scheduled rotation: an active key older than this gets a successor.',
+    default: '90',
+    schema: int(1, 3650),
+  },
+  KEY_CHECK_SECONDS: {
+    doc: 'Every node checks the key set (and runs scheduled transitions) this often; changes also arrive by NOTIFY.',
+    default: '5',
+    schema: int(1, 10),
+  },
+  JWKS_MAX_AGE_SECONDS: { doc: 'Cache-Control max-age of the JWKS document.', default: '600', schema: int(0, 86400) },
   PURGE_INTERVAL_SECONDS: {
     doc: 'How often expired protocol rows (codes, tokens, sessions) are deleted.',
     default: '300',
@@ -173,6 +193,13 @@ export interface Config {
   /** acr value by level, and every accepted value mapped to its level. */
   acr: { level1: string; level2: string; levels: Record<string, 1 | 2> };
   pairwiseSecret: string | null;
+  keys: {
+    leadSeconds: number;
+    retentionSeconds: number;
+    rotationDays: number;
+    checkSeconds: number;
+    jwksMaxAge: number;
+  };
 }
 
 /** Thrown when the environment is invalid; `problems` holds one line per variable. */
@@ -248,6 +275,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
     acr: acrConfig(r.ACR_LEVEL1 ?? 'urn:dinhdanh:loa:1', r.ACR_LEVEL2 ?? 'urn:dinhdanh:loa:2', r.ACR_ALIASES ?? ''),
     pairwiseSecret: r.PAIRWISE_SECRET ?? null,
+    keys: {
+      leadSeconds: r.KEY_PUBLISH_LEAD_SECONDS ?? 86400,
+      retentionSeconds:
+        r.KEY_RETENTION_SECONDS ??
+        Math.max(r.ID_TOKEN_TTL_SECONDS ?? 600, r.ACCESS_TOKEN_TTL_SECONDS ?? 600) + (r.JWKS_MAX_AGE_SECONDS ?? 600),
+      rotationDays: r.KEY_ROTATION_DAYS ?? 90,
+      checkSeconds: r.KEY_CHECK_SECONDS ?? 5,
+      jwksMaxAge: r.JWKS_MAX_AGE_SECONDS ?? 600,
+    },
   };
 }
 

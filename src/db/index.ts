@@ -58,3 +58,33 @@ export async function openDatabase(config: Config, onLog?: (line: string) => voi
     },
   };
 }
+
+/**
+ * LISTENs on a PostgreSQL channel with a dedicated connection; `onNotify` runs for each notification. Reconnects
+ * after a lost connection (callers also poll, so a gap only delays). Returns a function that stops listening.
+ */
+export async function listenChannel(
+  url: string,
+  channel: string,
+  onNotify: () => void,
+  onError: (err: unknown) => void,
+): Promise<() => Promise<void>> {
+  let client: pg.Client | null = null;
+  let stopped = false;
+  const connectNow = async () => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('notification', () => onNotify());
+    c.on('error', (err) => {
+      onError(err);
+      if (!stopped) setTimeout(() => void connectNow().catch(onError), 1000).unref();
+    });
+    await c.connect();
+    await c.query(`listen ${pg.escapeIdentifier(channel)}`);
+    client = c;
+  };
+  await connectNow();
+  return async () => {
+    stopped = true;
+    await client?.end().catch(() => {});
+  };
+}

@@ -82,6 +82,18 @@ export interface SigningKeyTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   activated_at: Timestamp | null;
   retired_at: Timestamp | null;
+  /** Activate automatically once published for the lead time (keys staged by `rotate`). */
+  auto_activate: ColumnType<boolean, boolean | undefined, boolean>;
+  removed_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  operator: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A random secret sealed under the master key (the root of derived secrets). */
+export interface ServiceSecretTable {
+  name: string;
+  sealed: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
 }
 
 /** One audit event, chained to the previous by `prev_hash`. */
@@ -157,4 +169,5 @@ export interface DB {
   registry_import_seen: RegistryImportSeenTable;
   activation_codes: ActivationCodeTable;
   recovery_codes: RecoveryCodeTable;
+  service_secrets: ServiceSecretTable;
 }

@@ -10,15 +10,18 @@ import helmet from 'koa-helmet';
 import mount from 'koa-mount';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
-import type { Provider } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { type DB, pendingMigrations } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import type { ProviderHost } from '../oidc/index.ts';
 import { errorRenderer } from './errors.ts';
 
 /** What the app needs. */
 export interface AppDeps {
-  provider: Provider;
+  /** The current provider (swapped when signing keys change) and its JWKS document. */
+  host: ProviderHost;
+  cookieKeys: string[];
+  jwksMaxAge: number;
   db: Kysely<DB>;
   log: Logger;
   trustProxy: boolean;
@@ -55,8 +58,21 @@ function requestLog(log: Logger) {
   };
 }
 
-function healthRoutes(db: Kysely<DB>): Router {
+function healthRoutes(db: Kysely<DB>, host: ProviderHost, jwksMaxAge: number): Router {
   const r = new Router();
+  // JWKS: staged, active and retired public keys, pre-serialized; portals revalidate with If-None-Match.
+  r.get('/jwks', (ctx) => {
+    const doc = host.jwks();
+    ctx.set('cache-control', `public, max-age=${jwksMaxAge}`);
+    ctx.set('etag', doc.etag);
+    ctx.set('access-control-allow-origin', '*');
+    if (ctx.get('if-none-match') === doc.etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.type = 'application/jwk-set+json; charset=utf-8';
+    ctx.body = doc.body;
+  });
   r.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -84,11 +100,11 @@ function healthRoutes(db: Kysely<DB>): Router {
 }
 
 /** Builds the Koa app. */
-export function createApp({ provider, db, log, trustProxy, routers }: AppDeps): Koa {
+export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, routers }: AppDeps): Koa {
   const app = new Koa();
   app.proxy = trustProxy;
   // koa-mount runs the provider's middleware in this app's context: cookies must be signed with the same keys.
-  app.keys = provider.keys as string[];
+  app.keys = cookieKeys;
   app.silent = true; // errors are logged by errorRenderer
   app.use(requestLog(log));
   app.use(
@@ -114,8 +130,18 @@ export function createApp({ provider, db, log, trustProxy, routers }: AppDeps): 
     if (!ctx.secure) ctx.remove('strict-transport-security'); // HSTS only over https
   });
   app.use(errorRenderer(log));
-  for (const r of [healthRoutes(db), ...routers]) app.use(r.routes()).use(r.allowedMethods());
-  app.use(mount(provider as unknown as Koa));
+  for (const r of [healthRoutes(db, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
+  // The provider is looked up per request: a key change swaps it without dropping requests in flight.
+  const mounted = new WeakMap<object, Koa.Middleware>();
+  app.use((ctx, next) => {
+    const provider = host.current;
+    let m = mounted.get(provider);
+    if (!m) {
+      m = mount(provider as unknown as Koa);
+      mounted.set(provider, m);
+    }
+    return m(ctx, next);
+  });
   app.use(() => {
     throw new AppError('not_found', 'no such page');
   });

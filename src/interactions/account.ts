@@ -8,7 +8,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
-import type { Provider } from 'oidc-provider';
+
 import QRCode from 'qrcode';
 import {
   changePassword,
@@ -25,13 +25,14 @@ import { type PasswordHasher, totpUri } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
-import { ACCOUNT_CLIENT_ID, listAccountGrants, revokeAccountGrant } from '../oidc/index.ts';
+import { ACCOUNT_CLIENT_ID, listAccountGrants, type ProviderRef, revokeAccountGrant } from '../oidc/index.ts';
 import { h, hasMessage, type Lang, page, pickLang, t } from '../ui/index.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the account routes need. */
 export interface AccountDeps {
-  provider: Provider;
+  /** The current provider (it is swapped when signing keys change). */
+  host: ProviderRef;
   db: Kysely<DB>;
   issuer: string;
   pseudonym: (pin: string) => string;
@@ -50,7 +51,7 @@ const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
 
 /** Routes for /account. */
 export function accountRoutes(deps: AccountDeps): Router {
-  const { provider, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter, acr } = deps;
+  const { host, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter, acr } = deps;
   const router = new Router({ prefix: '/account' });
   const lang = (ctx: Context): Lang =>
     pickLang(field(ctx, 'lang') || ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
@@ -63,9 +64,9 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   /** The signed-in account, or a 401 (forms are only shown to signed-in citizens). */
   async function signedIn(ctx: Context): Promise<string> {
-    const session = await provider.Session.get(ctx as never);
+    const session = await host.current.Session.get(ctx as never);
     const profile = session.accountId ? await findAccountProfile(db, session.accountId) : undefined;
-    if (!profile || profile.status !== 'active') throw new AppError('credentials_rejected', 'sign in first');
+    if (profile?.status !== 'active') throw new AppError('credentials_rejected', 'sign in first');
     return profile.accountId;
   }
 
@@ -112,7 +113,7 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   router.get('/', async (ctx) => {
     ctx.set('cache-control', 'no-store');
-    const session = await provider.Session.get(ctx as never);
+    const session = await host.current.Session.get(ctx as never);
     const profile = session.accountId ? await findAccountProfile(db, session.accountId) : undefined;
     if (!profile) {
       const verifier = randomBytes(32).toString('base64url');
@@ -146,7 +147,7 @@ export function accountRoutes(deps: AccountDeps): Router {
       .slice(0, 20);
     const names = new Map<string, string>();
     for (const id of new Set(events.map((e) => e.clientId).filter((c): c is string => !!c))) {
-      names.set(id, (await provider.Client.find(id))?.clientName ?? id);
+      names.set(id, (await host.current.Client.find(id))?.clientName ?? id);
     }
     const rows = events
       .map(
@@ -172,7 +173,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     const grants = (await listAccountGrants(db, profile.accountId)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
     const grantItems = [];
     for (const g of grants) {
-      const name = (await provider.Client.find(g.clientId))?.clientName ?? g.clientId;
+      const name = (await host.current.Client.find(g.clientId))?.clientName ?? g.clientId;
       const data = g.scope
         .split(' ')
         .map((x) => `scope_${x}`)
@@ -183,7 +184,9 @@ export function accountRoutes(deps: AccountDeps): Router {
 <form method="post" action="/account/grants/revoke">${hidden}<input type="hidden" name="grant" value="${h(g.grantId)}">
 <button type="submit" class="secondary">${h(t(l, 'revoke'))}</button></form></li>`);
     }
-    const grantList = grantItems.length ? `<ul class="grants">${grantItems.join('')}</ul>` : `<p>${h(t(l, 'grantsNone'))}</p>`;
+    const grantList = grantItems.length
+      ? `<ul class="grants">${grantItems.join('')}</ul>`
+      : `<p>${h(t(l, 'grantsNone'))}</p>`;
     const passwordForm = `<form method="post" action="/account/password">${hidden}
 <label for="current">${h(t(l, 'currentPassword'))}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
 <label for="next">${h(t(l, 'newPassword'))}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
@@ -277,7 +280,14 @@ export function accountRoutes(deps: AccountDeps): Router {
     const accountId = await signedIn(ctx);
     const grantId = field(ctx, 'grant').slice(0, 100);
     if (!(await revokeAccountGrant(db, accountId, grantId))) throw new AppError('not_found', 'no such grant');
-    await recordEvent(db, { actor: { type: 'citizen', id: accountId }, action: 'consent.revoked', outcome: 'success', subject: accountId, ip: ctx.ip, details: { grantId } });
+    await recordEvent(db, {
+      actor: { type: 'citizen', id: accountId },
+      action: 'consent.revoked',
+      outcome: 'success',
+      subject: accountId,
+      ip: ctx.ip,
+      details: { grantId },
+    });
     return message(ctx, t(lang(ctx), 'grantRevoked'));
   });
 

@@ -14,7 +14,7 @@ import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
-import { clientMinLevel, requirementOf } from '../oidc/index.ts';
+import { clientMinLevel, type ProviderRef, requirementOf } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
 import { byInteraction, csrfToken, requireCsrf } from './csrf.ts';
 import { passwordProof } from './proof.ts';
@@ -22,7 +22,8 @@ import { consentPage, loginPage, otpPage, unmetPage } from './views.ts';
 
 /** What the routes need. */
 export interface InteractionDeps {
-  provider: Provider;
+  /** The current provider (it is swapped when signing keys change). */
+  host: ProviderRef;
   db: Kysely<DB>;
   hasher: PasswordHasher;
   csrfSecret: string;
@@ -48,7 +49,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** Builds the router for `/interaction/*`. */
 export function interactionRoutes(deps: InteractionDeps): Router {
-  const { provider, db, hasher, csrfSecret, loginLimiter, pseudonym, acr, master, codeLimiter } = deps;
+  const { host, db, hasher, csrfSecret, loginLimiter, pseudonym, acr, master, codeLimiter } = deps;
   const proof = passwordProof(csrfSecret);
 
   /** The session's account when this login prompt is only a step-up (no new password needed). */
@@ -59,7 +60,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   }
 
   async function requirement(details: Details) {
-    const client = await provider.Client.find(String(details.params.client_id));
+    const client = await host.current.Client.find(String(details.params.client_id));
     return requirementOf(acr, details.params, clientMinLevel(client as never));
   }
 
@@ -97,7 +98,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const results: InteractionResults = {
       login: { accountId, acr: level === 2 ? acr.level2 : acr.level1, amr, remember: true },
     };
-    await provider.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+    await host.current.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
   }
   const router = new Router({ prefix: '/interaction' });
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
@@ -107,7 +108,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     pickLang(form(ctx).lang ?? ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
 
   async function load(ctx: Context, prompt?: string): Promise<Details> {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const details = await host.current.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch');
     if (prompt && details.prompt.name !== prompt)
       throw new AppError('invalid_input', `this step expects ${details.prompt.name}`);
@@ -115,7 +116,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   }
 
   async function clientName(details: Details): Promise<string> {
-    const client = await provider.Client.find(String(details.params.client_id));
+    const client = await host.current.Client.find(String(details.params.client_id));
     return client?.clientName ?? String(details.params.client_id);
   }
 
@@ -256,7 +257,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   router.post('/:uid/unmet', remember, parseForm, csrf, async (ctx) => {
     await load(ctx, 'login');
-    await provider.interactionFinished(
+    await host.current.interactionFinished(
       ctx.req,
       ctx.res,
       {
@@ -272,8 +273,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const { prompt, params, session } = details;
     if (!session) throw new errors.SessionNotFound('no session');
     const grant = details.grantId
-      ? await provider.Grant.find(details.grantId)
-      : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
+      ? await host.current.Grant.find(details.grantId)
+      : new host.current.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
     if (!grant) throw new errors.SessionNotFound('grant not found');
     const d = prompt.details as {
       missingOIDCScope?: string[];
@@ -295,7 +296,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       userAgent: ctx.get('user-agent'),
       details: { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [] },
     });
-    await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    await host.current.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { consent: { grantId } },
+      { mergeWithLastSubmission: true },
+    );
   });
 
   router.post('/:uid/abort', remember, parseForm, csrf, async (ctx) => {
@@ -308,7 +314,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       clientId: String(details.params.client_id),
       ip: ctx.ip,
     });
-    await provider.interactionFinished(
+    await host.current.interactionFinished(
       ctx.req,
       ctx.res,
       { error: 'access_denied', error_description: 'the citizen declined' },

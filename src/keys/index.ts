@@ -1,3 +1,21 @@
-/** Keys: the master key, sealing, cookie keys and signing keys. */
+/** Keys: the master key, sealing, the secret root and derived secrets, signing keys and their lifecycle. */
 export { deriveCookieKeys, derivePairwiseSecret, loadMasterKey, pinPseudonymizer, seal, unseal } from './master.ts';
-export { loadSigningJwks } from './signing.service.ts';
+export { loadSecretRoot, rewrapSecrets } from './secrets.ts';
+export { keysFingerprint, withKeyLock } from './signing.repository.ts';
+export {
+  activateKey,
+  ensureActiveKeys,
+  generateKey,
+  isSigningAlg,
+  type KeyMaterial,
+  type KeyPolicy,
+  listKeys,
+  loadKeyMaterial,
+  retireKey,
+  revokeKey,
+  rewrapKeys,
+  rotateKey,
+  runScheduledTransitions,
+  SIGNING_ALGS,
+  type SigningAlg,
+} from './signing.service.ts';

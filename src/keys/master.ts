@@ -44,21 +44,21 @@ export function unseal(key: Buffer, sealed: string, aad: string): string {
   return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
 }
 
-/** Cookie signing keys derived from the master key (shared by every node that shares the master key). */
-export function deriveCookieKeys(master: Buffer): string[] {
-  return [Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh cookie key v1', 32)).toString('base64url')];
+/** Cookie signing keys derived from the secret root (shared by every node of one installation). */
+export function deriveCookieKeys(root: Buffer): string[] {
+  return [Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh cookie key v1', 32)).toString('base64url')];
 }
 
 /**
- * A keyed pseudonym of a personal identification number (HMAC-SHA-256 under a key derived from the master key):
+ * A keyed pseudonym of a personal identification number (HMAC-SHA-256 under a key derived from the secret root):
  * lets rate limits and the audit trail follow one number without storing it.
  */
-export function pinPseudonymizer(master: Buffer): (pin: string) => string {
-  const key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh pin pseudonym v1', 32));
+export function pinPseudonymizer(root: Buffer): (pin: string) => string {
+  const key = Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh pin pseudonym v1', 32));
   return (pin) => `pid:${createHmac('sha256', key).update(pin).digest('base64url').slice(0, 22)}`;
 }
 
-/** The pairwise-subject secret derived from the master key (when PAIRWISE_SECRET is not set). */
-export function derivePairwiseSecret(master: Buffer): string {
-  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'dinhdanh pairwise sub v1', 32)).toString('base64url');
+/** The pairwise-subject secret derived from the secret root (when PAIRWISE_SECRET is not set). */
+export function derivePairwiseSecret(root: Buffer): string {
+  return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh pairwise sub v1', 32)).toString('base64url');
 }

@@ -14,11 +14,11 @@ import {
   consumePayload,
   deleteAccountGrant,
   deleteAccountPayloads,
-  selectAccountGrants,
   destroyPayload,
   findPayload,
   purgeExpiredPayloads,
   revokePayloadsByGrant,
+  selectAccountGrants,
   upsertPayload,
 } from './adapter.repository.ts';
 

@@ -1,0 +1,44 @@
+/**
+ * The secret root: 32 random bytes created on first start, stored sealed under the master key. Cookie keys, the
+ * pairwise-subject secret and the personal-ID pseudonym key are derived from it (HKDF), so that every node sharing
+ * the database and master key derives the same values, and rewrapping under a new master key changes none of them.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/index.ts';
+import { seal, unseal } from './master.ts';
+
+const ROOT = 'root';
+
+/** Loads the secret root, creating it on first start (race-safe across nodes). */
+export async function loadSecretRoot(db: Kysely<DB>, master: Buffer): Promise<Buffer> {
+  await db
+    .insertInto('service_secrets')
+    .values({ name: ROOT, sealed: seal(master, randomBytes(32).toString('base64'), `secret:${ROOT}`) })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
+  const row = await db
+    .selectFrom('service_secrets')
+    .select('sealed')
+    .where('name', '=', ROOT)
+    .executeTakeFirstOrThrow();
+  try {
+    return Buffer.from(unseal(master, row.sealed, `secret:${ROOT}`), 'base64');
+  } catch {
+    throw new Error("MASTER_KEY: the master key does not open this database's secrets (wrong or replaced key file?)");
+  }
+}
+
+/** Re-seals every service secret under a new master key (inside the caller's transaction). */
+export async function rewrapSecrets(db: Kysely<DB>, from: Buffer, to: Buffer): Promise<number> {
+  const rows = await db.selectFrom('service_secrets').select(['name', 'sealed']).execute();
+  for (const r of rows) {
+    const plain = unseal(from, r.sealed, `secret:${r.name}`);
+    await db
+      .updateTable('service_secrets')
+      .set({ sealed: seal(to, plain, `secret:${r.name}`) })
+      .where('name', '=', r.name)
+      .execute();
+  }
+  return rows.length;
+}

@@ -1,0 +1,259 @@
+/**
+ * Signing-key lifecycle across two provider processes on one PostgreSQL. Invariants: a relying party that caches
+ * JWKS never fails to verify while keys rotate (a key is published for the lead time before it signs); every node
+ * signs with the new key within the bound, without restart; a revoked key leaves JWKS at once on every node and its
+ * tokens stop verifying; a wrong master key stops start-up with a clear message; PS256 clients get PS256 ID tokens.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { freePort, type NodeProcess, startNode } from './helpers/process.ts';
+import { testEnv } from './helpers/service.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+let database: TestDatabase;
+let env: Record<string, string>;
+let a: NodeProcess;
+let b: NodeProcess;
+let issuer: string;
+let nodeB: string;
+let client: { client_id: string; client_secret: string };
+const REDIRECT = 'http://localhost:4501/cb';
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const jwks = async (base: string) =>
+  (await (await fetch(`${base}/jwks`)).json()) as { keys: { kid: string; alg: string }[] };
+const activeKid = (alg = 'ES256') =>
+  (cli('keys', 'list') as { kid: string; alg: string; state: string }[]).find(
+    (k) => k.alg === alg && k.state === 'active',
+  )!.kid;
+
+/** A portal (confidential) that obtains a refresh token once; each refresh yields a fresh ID token. */
+async function portalWithRefresh(base: string, alg?: string) {
+  const config = await oidc.discovery(new URL(issuer), client.client_id, client.client_secret, undefined, {
+    execute: [oidc.allowInsecureRequests],
+    [oidc.customFetch]: (url: string, o: unknown) => fetch(url.replace(issuer, base), o as RequestInit),
+  });
+  const agent = new Agent();
+  agent.origin = base;
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid offline_access',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...(alg ? {} : {}),
+  });
+  let res = await agent.get(url);
+  let current = location(res, url.toString());
+  let html = await (await agent.get(current)).text();
+  res = await agent.post(new URL(actionOf(html, 'login'), current), {
+    csrf: csrfOf(html),
+    pin: DEMO_PIN,
+    password: DEMO_PASSWORD,
+  });
+  for (let i = 0; i < 6 && !current.startsWith(REDIRECT); i++) {
+    if (res.status === 200) {
+      html = await res.text();
+      res = await agent.post(new URL(actionOf(html, 'consent'), current), { csrf: csrfOf(html) });
+    }
+    current = location(res, current);
+    if (!current.startsWith(REDIRECT)) res = await agent.get(current);
+  }
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(current), {
+    pkceCodeVerifier: verifier,
+    idTokenExpected: true,
+  });
+  let refresh = tokens.refresh_token!;
+  return {
+    first: tokens.id_token!,
+    async idToken() {
+      const t = await oidc.refreshTokenGrant(config, refresh);
+      refresh = t.refresh_token!;
+      return t.id_token!;
+    },
+  };
+}
+
+before(async () => {
+  database = await freshDatabase();
+  const [pa, pb] = [await freePort(), await freePort()];
+  issuer = `http://localhost:${pa}`;
+  nodeB = `http://localhost:${pb}`;
+  env = testEnv(database.url, {
+    ISSUER: issuer,
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    LOG_LEVEL: 'warn',
+    KEY_PUBLISH_LEAD_SECONDS: '3',
+    KEY_RETENTION_SECONDS: '8',
+    KEY_CHECK_SECONDS: '1',
+    JWKS_MAX_AGE_SECONDS: '1',
+  });
+  a = await startNode({ ...env, PORT: String(pa) });
+  b = await startNode({ ...env, PORT: String(pb) });
+  client = cli(
+    'clients',
+    'add',
+    '--name',
+    'Cổng khóa',
+    '--redirect-uri',
+    REDIRECT,
+    '--scopes',
+    'openid offline_access',
+  );
+});
+after(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await database?.drop();
+});
+
+describe('rotation', () => {
+  it('a caching relying party verifies every token while the key rotates on two nodes: zero failures', async () => {
+    // Caches JWKS like a real portal (here for 2 s, about the max-age the provider sends).
+    const remote = createRemoteJWKSet(new URL(`${issuer}/jwks`), { cacheMaxAge: 2000, cooldownDuration: 2000 });
+    const onA = await portalWithRefresh(issuer);
+    const onB = await portalWithRefresh(nodeB);
+    const before = activeKid();
+    const rotated = cli('keys', 'rotate', '--alg', 'ES256', '--operator', 'sec-ops-1');
+    assert.equal(rotated.activated, null, 'staged first: the lead time has not passed');
+    await sleep(1200);
+    for (const base of [issuer, nodeB]) {
+      assert.ok(
+        (await jwks(base)).keys.some((k) => k.kid === rotated.staged),
+        `${base} publishes the staged key before it signs`,
+      );
+    }
+    const kids = new Set<string>();
+    let failures = 0;
+    const oldToken = await onA.idToken();
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      for (const p of [onA, onB]) {
+        const token = await p.idToken();
+        kids.add(String(decodeProtectedHeader(token).kid));
+        try {
+          await jwtVerify(token, remote, { issuer, audience: client.client_id });
+        } catch {
+          failures++;
+        }
+      }
+      await sleep(150);
+    }
+    assert.equal(failures, 0);
+    assert.ok(kids.has(before) && kids.has(rotated.staged), `tokens signed by the old key, then the new: ${[...kids]}`);
+    assert.equal(activeKid(), rotated.staged, 'the staged key became active by itself after the lead time');
+    for (const base of [issuer, nodeB]) {
+      assert.equal(
+        decodeProtectedHeader(await (base === issuer ? onA : onB).idToken()).kid,
+        rotated.staged,
+        `${base} signs with the new key`,
+      );
+    }
+    // The old key is retired but still published: a token it signed still verifies...
+    const published = await jwks(nodeB);
+    assert.ok(published.keys.some((k) => k.kid === before));
+    await jwtVerify(oldToken, createLocalJWKSet(published), { issuer, audience: client.client_id });
+    // ...until the retention time passes and it is removed.
+    await sleep(9000);
+    assert.ok(!(await jwks(issuer)).keys.some((k) => k.kid === before), 'removed after retention');
+    const listed = (cli('keys', 'list') as { kid: string; state: string }[]).find((k) => k.kid === before);
+    assert.equal(listed?.state, 'removed');
+  });
+
+  it('refuses to activate a key before its lead time, with the time it can', () => {
+    const staged = cli('keys', 'generate', '--alg', 'EdDSA');
+    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'activate', staged.kid], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /it can sign from 20/);
+  });
+});
+
+describe('revocation', () => {
+  it('removes the key from JWKS on every node at once, and its tokens stop verifying', async () => {
+    const p = await portalWithRefresh(issuer);
+    const victim = activeKid();
+    const token = await p.idToken();
+    assert.equal(decodeProtectedHeader(token).kid, victim);
+    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', victim], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1, 'asks for confirmation; refuses without a terminal');
+    const revoked = cli('keys', 'revoke', victim, '--yes', '--operator', 'sec-ops-2');
+    assert.ok(revoked.replacement);
+    await sleep(1500);
+    for (const base of [issuer, nodeB]) {
+      const set = await jwks(base);
+      assert.ok(!set.keys.some((k) => k.kid === victim), `${base} no longer publishes it`);
+      await assert.rejects(jwtVerify(token, createLocalJWKSet(set), { issuer }), /no applicable key|JWKSNoMatchingKey/);
+    }
+    assert.equal(decodeProtectedHeader(await p.idToken()).kid, revoked.replacement, 'the replacement signs at once');
+    const audit = spawnSync(process.execPath, ['src/cli/main.ts', 'audit', 'export', '--actor', 'operator'], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    assert.match(audit.stdout, /"actorId":"sec-ops-2","action":"key.revoked"/);
+  });
+});
+
+describe('algorithms and master key', () => {
+  it('gives PS256 ID tokens to a client registered for PS256', async () => {
+    const ps = cli(
+      'clients',
+      'add',
+      '--name',
+      'RSA portal',
+      '--redirect-uri',
+      REDIRECT,
+      '--id-token-alg',
+      'PS256',
+      '--scopes',
+      'openid offline_access',
+    );
+    const saved = client;
+    client = ps;
+    try {
+      const p = await portalWithRefresh(issuer);
+      const header = decodeProtectedHeader(p.first);
+      assert.equal(header.alg, 'PS256');
+      await jwtVerify(p.first, createLocalJWKSet(await jwks(issuer)), { issuer, audience: ps.client_id });
+    } finally {
+      client = saved;
+    }
+  });
+
+  it('stops start-up with a clear message when the master key is wrong', () => {
+    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'start'], {
+      cwd: root,
+      env: { ...process.env, ...env, MASTER_KEY: randomBytes(32).toString('base64'), PORT: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /MASTER_KEY: the master key does not open/);
+  });
+});

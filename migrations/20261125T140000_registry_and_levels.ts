@@ -16,7 +16,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('resident_pin_history_old').on('resident_pin_history').column('old_pin').execute();
 
   // Numbers seen by an import run; duplicates within one file are found here, not in memory. Deleted after the run.
-  await sql`create unlogged table registry_import_seen (run_id uuid not null, pin char(12) not null, primary key (run_id, pin))`.execute(db);
+  await sql`create unlogged table registry_import_seen (run_id uuid not null, pin char(12) not null, primary key (run_id, pin))`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('activation_codes')

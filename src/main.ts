@@ -29,7 +29,10 @@ import {
   ACCOUNT_CLIENT_ID,
   auditProviderEvents,
   createProvider,
+  deliverDue,
+  endExpiredSessions,
   type ProviderHost,
+  processTerminations,
   purgeExpired,
   startProviderHost,
 } from './oidc/index.ts';
@@ -77,6 +80,9 @@ export async function startService(
     const root = await loadSecretRoot(database.db, master);
     const cookieKeys = config.cookieKeys ?? deriveCookieKeys(root);
     const server = createServer();
+    // Longer than load balancers' and clients' idle timeouts: a reused keep-alive socket is never closed under a request.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     server.listen(config.port, config.host);
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
     const { port } = server.address() as AddressInfo;
@@ -168,9 +174,23 @@ export async function startService(
     });
     server.on('request', app.callback());
     const purge = setInterval(() => {
-      purgeExpired(database.db).catch((err) => log.warn({ err }, 'purge of expired rows failed'));
+      endExpiredSessions(host.current, database.db)
+        .then(() => purgeExpired(database.db))
+        .catch((err) => log.warn({ err }, 'purge of expired rows failed'));
     }, config.purgeIntervalSeconds * 1000);
     purge.unref();
+    // Back-channel deliveries and session terminations, off the request path.
+    let working = false;
+    const worker = setInterval(() => {
+      if (working) return;
+      working = true;
+      Promise.all([deliverDue(database.db), processTerminations(host.current, database.db)])
+        .catch((err) => log.warn({ err }, 'background work failed'))
+        .finally(() => {
+          working = false;
+        });
+    }, config.workerIntervalMs);
+    worker.unref();
     return {
       url: issuer,
       server,
@@ -179,6 +199,7 @@ export async function startService(
       seeded: seed,
       async close() {
         clearInterval(purge);
+        clearInterval(worker);
         await host.stop();
         server.closeAllConnections();
         await new Promise((r) => server.close(r));

@@ -163,12 +163,16 @@ describe('officer operations', () => {
     assert.deepEqual(rows[0], { level: 1, t: null });
   });
 
-  it('suspend ends the sessions at once and stops logins; reactivate restores', async () => {
+  it('suspend ends the sessions within seconds and stops logins; reactivate restores', async () => {
     assert.equal(cli('accounts', 'suspend', '--personal-id', DEMO_PIN).status, 0);
-    const sessions = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(
-      db,
-    );
-    assert.equal(Number(sessions.rows[0]?.n), 0);
+    // The service carries the request out within a worker interval (back-channel logout first).
+    let left = 1;
+    for (let i = 0; i < 50 && left > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const n = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(db);
+      left = Number(n.rows[0]?.n);
+    }
+    assert.equal(left, 0, 'sessions ended');
     assert.equal((await agent.get(`${service.url}/account`)).status, 302, 'signed out');
     const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
     assert.deepEqual(await verifyPassword(db, hasher, DEMO_PIN, DEMO_PASSWORD), {

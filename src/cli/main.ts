@@ -39,7 +39,7 @@ import {
 } from '../keys/index.ts';
 import { createLimiter } from '../limits/index.ts';
 import { startService } from '../main.ts';
-import { revokeAccountSessions } from '../oidc/index.ts';
+import { requestSessionTermination } from '../oidc/index.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
 
 /** The person running a command: `--operator`, else the OS user. */
@@ -173,6 +173,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           subjectType: o.subjectType,
           consent: o.consent,
           idTokenAlg: o.idTokenAlg,
+          clientCredentials: !!o.clientCredentials,
         });
         await recordEvent(db, {
           actor: { type: 'operator', id: operatorOf(o) },
@@ -448,7 +449,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       'suspend',
       'suspend an account and end its sessions',
       async (db: Database['db'], pin: string) => ({
-        accountId: await suspendAccount(db, pin, (ids) => revokeAccountSessions(db, ids).then(() => {})),
+        accountId: await suspendAccount(db, pin, (ids) => requestSessionTermination(db, ids, 'suspended')),
         status: 'suspended',
       }),
     ],

@@ -28,6 +28,8 @@ export interface NewClient {
   subjectType?: 'pairwise' | 'public';
   /** `implicit`: pre-consented by law (no consent page, still recorded). Default `explicit`. */
   consent?: 'explicit' | 'implicit';
+  /** A back-end service calling other agencies' APIs: `client_credentials` only, no citizen, no redirect URI. */
+  clientCredentials?: boolean;
   /** ID token signature algorithm (default ES256). */
   idTokenAlg?: 'ES256' | 'PS256' | 'RS256' | 'EdDSA';
 }
@@ -67,7 +69,14 @@ function checkUri(what: string, value: string): string {
 export async function addClient(db: Kysely<DB>, input: NewClient): Promise<ClientView> {
   const name = input.name?.trim();
   if (!name || name.length > 200) throw new AppError('invalid_input', 'name must be 1 to 200 characters');
-  if (!input.redirectUris.length) throw new AppError('invalid_input', 'at least one redirect URI is required');
+  const service = !!input.clientCredentials;
+  if (!service && !input.redirectUris.length)
+    throw new AppError('invalid_input', 'at least one redirect URI is required');
+  if (service && input.tokenEndpointAuthMethod === 'none')
+    throw new AppError(
+      'invalid_input',
+      'a back-end service (client_credentials) must authenticate: not --auth-method none',
+    );
   const redirectUris = input.redirectUris.map((u) => checkUri('redirect URI', u));
   const postLogout = (input.postLogoutRedirectUris ?? []).map((u) => checkUri('post-logout redirect URI', u));
   const backchannel = input.backchannelLogoutUri && checkUri('back-channel logout URI', input.backchannelLogoutUri);
@@ -88,10 +97,10 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     redirect_uris: redirectUris,
     post_logout_redirect_uris: postLogout,
     token_endpoint_auth_method: method,
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
+    grant_types: service ? ['client_credentials'] : ['authorization_code', 'refresh_token'],
+    response_types: service ? [] : ['code'],
     scope: [...scopes].join(' '),
-    subject_type: input.subjectType ?? 'pairwise',
+    subject_type: service ? 'public' : (input.subjectType ?? 'pairwise'),
     dinhdanh_min_level: input.minLevel ?? 1,
     dinhdanh_consent: input.consent ?? 'explicit',
     id_token_signed_response_alg: input.idTokenAlg ?? 'ES256',

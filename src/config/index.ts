@@ -159,6 +159,21 @@ export const fields = {
     schema: int(1, 10),
   },
   JWKS_MAX_AGE_SECONDS: { doc: 'Cache-Control max-age of the JWKS document.', default: '600', schema: int(0, 86400) },
+  SESSION_IDLE_SECONDS: {
+    doc: 'An SSO session unused for this long ends (it never outlives SESSION_TTL_SECONDS).',
+    default: '3600',
+    schema: int(60, 2592000),
+  },
+  BACKCHANNEL_RETRY_SECONDS: {
+    doc: 'A back-channel logout a portal did not accept is retried with backoff for this long, then abandoned (audited).',
+    default: '120',
+    schema: int(5, 3600),
+  },
+  WORKER_INTERVAL_MS: {
+    doc: 'How often each node delivers queued back-channel logouts and carries out session terminations.',
+    default: '1000',
+    schema: int(100, 60000),
+  },
   PURGE_INTERVAL_SECONDS: {
     doc: 'How often expired protocol rows (codes, tokens, sessions) are deleted.',
     default: '300',
@@ -186,7 +201,9 @@ export interface Config {
   trustProxy: boolean;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   demoSeed: 'auto' | 'always' | 'never';
-  ttl: { session: number; accessToken: number; idToken: number; refreshToken: number };
+  ttl: { session: number; sessionIdle: number; accessToken: number; idToken: number; refreshToken: number };
+  backchannelRetrySeconds: number;
+  workerIntervalMs: number;
   purgeIntervalSeconds: number;
   loginLimits: { maxFailures: number; lockSeconds: number; ipFailures: number };
   auditRetentionDays: number;
@@ -262,11 +279,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoSeed: r.DEMO_SEED ?? 'auto',
     ttl: {
       session: r.SESSION_TTL_SECONDS ?? 28800,
+      sessionIdle: r.SESSION_IDLE_SECONDS ?? 3600,
       accessToken: r.ACCESS_TOKEN_TTL_SECONDS ?? 600,
       idToken: r.ID_TOKEN_TTL_SECONDS ?? 600,
       refreshToken: r.REFRESH_TOKEN_TTL_SECONDS ?? 86400,
     },
     purgeIntervalSeconds: r.PURGE_INTERVAL_SECONDS ?? 300,
+    backchannelRetrySeconds: r.BACKCHANNEL_RETRY_SECONDS ?? 120,
+    workerIntervalMs: r.WORKER_INTERVAL_MS ?? 1000,
     loginLimits: {
       maxFailures: r.LOGIN_MAX_FAILURES ?? 5,
       lockSeconds: r.LOGIN_LOCK_SECONDS ?? 900,

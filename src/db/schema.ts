@@ -156,6 +156,43 @@ export interface RecoveryCodeTable {
   used_at: Date | null;
 }
 
+/** A queued back-channel logout delivery. */
+export interface BackchannelOutboxTable {
+  id: Generated<string>;
+  client_id: string;
+  url: string;
+  /** The form body (logout token); cleared once delivered or abandoned. */
+  body: string | null;
+  subject: string | null;
+  sid: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_at: ColumnType<Date, Date | undefined, Date>;
+  deadline: Date;
+  delivered_at: Date | null;
+  failed_at: Date | null;
+  last_error: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+/** Device and place of an SSO session. */
+export interface SessionDeviceTable {
+  session_uid: string;
+  account_id: string;
+  user_agent: string | null;
+  ip: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  last_seen_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+/** A request to end every session of an account (from the CLI or the registry), carried out by the service. */
+export interface SessionTerminationTable {
+  id: Generated<string>;
+  account_id: string;
+  reason: string;
+  requested_at: ColumnType<Date, Date | undefined, never>;
+  done_at: Date | null;
+}
+
 /** The whole database. */
 export interface DB {
   oidc_payloads: OidcPayloadTable;
@@ -170,4 +207,7 @@ export interface DB {
   activation_codes: ActivationCodeTable;
   recovery_codes: RecoveryCodeTable;
   service_secrets: ServiceSecretTable;
+  backchannel_outbox: BackchannelOutboxTable;
+  session_devices: SessionDeviceTable;
+  session_terminations: SessionTerminationTable;
 }

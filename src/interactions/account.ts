@@ -25,7 +25,14 @@ import { type PasswordHasher, totpUri } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
-import { ACCOUNT_CLIENT_ID, listAccountGrants, type ProviderRef, revokeAccountGrant } from '../oidc/index.ts';
+import {
+  ACCOUNT_CLIENT_ID,
+  endSession,
+  listAccountGrants,
+  listAccountSessions,
+  type ProviderRef,
+  revokeAccountGrant,
+} from '../oidc/index.ts';
 import { h, hasMessage, type Lang, page, pickLang, t } from '../ui/index.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
@@ -45,6 +52,14 @@ export interface AccountDeps {
 }
 
 const FLOW_COOKIE = 'account_flow';
+
+/** A short, human name for a browser from its user agent (display only). */
+function browserOf(ua: string | null): string {
+  if (!ua) return '?';
+  const browser = /(Edg|OPR|Chrome|Firefox|Safari|CocCoc|Zalo)\/[\d.]+/.exec(ua)?.[1] ?? 'Browser';
+  const os = /(Android|iPhone|iPad|Windows|Mac OS X|Linux)/.exec(ua)?.[1] ?? '';
+  return `${browser.replace('Edg', 'Edge').replace('OPR', 'Opera')}${os ? ` · ${os}` : ''}`;
+}
 
 /** Masks a personal ID for display: first 3 and last 2 digits. */
 const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
@@ -187,6 +202,17 @@ export function accountRoutes(deps: AccountDeps): Router {
     const grantList = grantItems.length
       ? `<ul class="grants">${grantItems.join('')}</ul>`
       : `<p>${h(t(l, 'grantsNone'))}</p>`;
+    const sessions = await listAccountSessions(db, profile.accountId);
+    const sessionRows = sessions
+      .map(
+        (
+          x,
+        ) => `<tr><td>${h(browserOf(x.userAgent))} ${x.id === session.jti ? h(t(l, 'sessionThis')) : ''}</td><td>${h(x.ip ?? '')}</td>
+<td>${x.loginTs ? h(new Date(x.loginTs * 1000).toISOString().replace('T', ' ').slice(0, 16)) : ''}</td>
+<td><form method="post" action="/account/sessions/end">${hidden}<input type="hidden" name="session" value="${h(x.uid)}">
+<button type="submit" class="secondary">${h(t(l, 'sessionEnd'))}</button></form></td></tr>`,
+      )
+      .join('');
     const passwordForm = `<form method="post" action="/account/password">${hidden}
 <label for="current">${h(t(l, 'currentPassword'))}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
 <label for="next">${h(t(l, 'newPassword'))}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
@@ -204,6 +230,10 @@ export function accountRoutes(deps: AccountDeps): Router {
 <table class="history"><thead><tr><th>${h(t(l, 'historyTime'))}</th><th>${h(t(l, 'historyPortal'))}</th><th>${h(
         t(l, 'historyResult'),
       )}</th><th>${h(t(l, 'historyPlace'))}</th></tr></thead><tbody>${rows}</tbody></table>
+<h2>${h(t(l, 'sessionsTitle'))}</h2>
+<table class="history"><thead><tr><th>${h(t(l, 'sessionDevice'))}</th><th>${h(t(l, 'historyPlace'))}</th><th>${h(
+        t(l, 'sessionSince'),
+      )}</th><th></th></tr></thead><tbody>${sessionRows}</tbody></table>
 <h2>${h(t(l, 'grantsTitle'))}</h2>${grantList}
 <h2>${h(t(l, 'level2Title'))}</h2>${level2}
 <h2>${h(t(l, 'changePassword'))}</h2>${passwordForm}
@@ -274,6 +304,23 @@ export function accountRoutes(deps: AccountDeps): Router {
       `<p>${h(t(l, 'recoveryLead'))}</p><ul class="codes">${codes!.map((c) => `<li><code>${h(c)}</code></li>`).join('')}</ul>
 <p><a href="/account">${h(t(l, 'backToAccount'))}</a></p>`,
     );
+  });
+
+  router.post('/sessions/end', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    const uid = field(ctx, 'session').slice(0, 100);
+    const target = (await listAccountSessions(db, accountId)).find((x) => x.uid === uid);
+    if (!target) throw new AppError('not_found', 'no such session');
+    await endSession(host.current, db, target);
+    await recordEvent(db, {
+      actor: { type: 'citizen', id: accountId },
+      action: 'session.ended',
+      outcome: 'success',
+      subject: accountId,
+      ip: ctx.ip,
+      details: { clients: Object.keys(target.authorizations) },
+    });
+    return message(ctx, t(lang(ctx), 'sessionEnded'));
   });
 
   router.post('/grants/revoke', parseForm, csrf, async (ctx) => {

@@ -13,7 +13,6 @@ import type { DB } from '../db/index.ts';
 import {
   consumePayload,
   deleteAccountGrant,
-  deleteAccountPayloads,
   destroyPayload,
   findPayload,
   purgeExpiredPayloads,
@@ -62,11 +61,6 @@ export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter 
       await revokePayloadsByGrant(db, this.model, grantId);
     }
   };
-}
-
-/** Ends every SSO session and revokes every grant, code and token of these accounts, at once. */
-export async function revokeAccountSessions(db: Kysely<DB>, accountIds: string[]): Promise<number> {
-  return deleteAccountPayloads(db, accountIds);
 }
 
 /** The portals a citizen has granted access to. */

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import { type AuditEvent, recordEvent } from '../audit/index.ts';
 import type { DB } from '../db/index.ts';
+import { upsertSessionDevice } from './sessions.ts';
 
 type Ctx = KoaContextWithOIDC;
 
@@ -50,28 +51,15 @@ export function auditProviderEvents(provider: Provider, db: Kysely<DB>, onError:
   provider.on('end_session.success', (ctx: Ctx) => {
     record({ actor: { type: 'citizen' }, action: 'logout', outcome: 'success', ...from(ctx) });
   });
-  provider.on('backchannel.success', (ctx: Ctx, client: { clientId: string }, accountId: string) => {
-    record({
-      actor: { type: 'system' },
-      action: 'backchannel_logout',
-      outcome: 'success',
-      ...from(ctx),
-      clientId: client.clientId,
-      subject: accountId,
-    });
+  // Back-channel outcomes are recorded by the delivery worker (backchannel.ts), which knows the real result.
+  provider.on('authorization.success', (ctx: Ctx) => {
+    const session = ctx.oidc.session;
+    if (!session?.accountId || !session.uid) return;
+    upsertSessionDevice(db, {
+      uid: session.uid,
+      accountId: session.accountId,
+      userAgent: ctx.get('user-agent').slice(0, 300) || null,
+      ip: ctx.ip,
+    }).catch(onError);
   });
-  provider.on(
-    'backchannel.error',
-    (ctx: Ctx, err: { message?: string }, client: { clientId: string }, accountId: string) => {
-      record({
-        actor: { type: 'system' },
-        action: 'backchannel_logout',
-        outcome: 'failure',
-        reason: err.message?.slice(0, 200),
-        ...from(ctx),
-        clientId: client.clientId,
-        subject: accountId,
-      });
-    },
-  );
 }

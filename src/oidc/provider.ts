@@ -12,6 +12,7 @@ import { secretMatches } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { postgresAdapter } from './adapter.ts';
 import { assurancePolicy } from './assurance.ts';
+import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 
@@ -95,6 +96,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       claimsParameter: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      // Back-end services of agencies; only clients registered with this grant type may use it.
+      clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
@@ -123,13 +126,19 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant;
     },
     renderError,
+    fetch: queueingFetch(db, config.backchannelRetrySeconds) as never,
     rotateRefreshToken: true,
     ttl: {
       AccessToken: config.ttl.accessToken,
       AuthorizationCode: 60,
       IdToken: config.ttl.idToken,
       RefreshToken: config.ttl.refreshToken,
-      Session: config.ttl.session,
+      // Idle timeout, never beyond the absolute lifetime counted from login.
+      Session: (_ctx, session) => {
+        const loginTs = (session as { loginTs?: number }).loginTs ?? Math.floor(Date.now() / 1000);
+        const left = loginTs + config.ttl.session - Math.floor(Date.now() / 1000);
+        return Math.max(1, Math.min(config.ttl.sessionIdle, left));
+      },
       Grant: config.ttl.refreshToken,
       Interaction: 3600,
       ClientCredentials: config.ttl.accessToken,

@@ -143,6 +143,15 @@ const messages = {
     vi: 'Đã thu hồi. Cổng dịch vụ sẽ phải xin lại sự đồng ý của bạn.',
     en: 'Revoked. The portal will have to ask for your consent again.',
   },
+  sessionsTitle: { vi: 'Phiên đăng nhập đang hoạt động', en: 'Active sign-in sessions' },
+  sessionDevice: { vi: 'Thiết bị', en: 'Device' },
+  sessionSince: { vi: 'Đăng nhập lúc', en: 'Signed in at' },
+  sessionThis: { vi: '(phiên này)', en: '(this session)' },
+  sessionEnd: { vi: 'Kết thúc', en: 'End' },
+  sessionEnded: {
+    vi: 'Đã kết thúc phiên đăng nhập. Các cổng dịch vụ dùng phiên này đã được thông báo.',
+    en: 'The session has ended. The portals that used it have been told.',
+  },
   requestTooLarge: { vi: 'Dữ liệu gửi lên quá lớn.', en: 'The submitted data is too large.' },
   csrfFailed: {
     vi: 'Phiên làm việc của biểu mẫu đã hết hạn. Hãy tải lại trang và thử lại.',

@@ -1,0 +1,100 @@
+/**
+ * Back-channel logout, delivered from a queue so that a slow or absent portal never holds up a citizen's logout.
+ *
+ * oidc-provider signs the logout token and hands the POST to our `fetch`; we store it in `backchannel_outbox` and
+ * answer at once. A worker on every node claims due deliveries (a lease, so two nodes never send one twice at the
+ * same time), POSTs them with a short timeout, and retries failures with exponential backoff until the deadline.
+ * Every outcome goes to the audit trail. Portals' back-channel URIs are registered by security staff (https, or
+ * http on loopback for development), so the worker does not need oidc-provider's special-use-address filter.
+ */
+import { decodeJwt } from 'jose';
+import { type Kysely, sql } from 'kysely';
+import { recordEvent } from '../audit/index.ts';
+import type { DB } from '../db/index.ts';
+
+type Fetch = (url: string, options: RequestInit) => Promise<Response>;
+
+/** Wraps oidc-provider's fetch: logout-token POSTs are queued, everything else passes through. */
+export function queueingFetch(db: Kysely<DB>, deadlineSeconds: number, pass: Fetch = (u, o) => fetch(u, o)): Fetch {
+  return async (url, options) => {
+    const body = options.body;
+    const token = body instanceof URLSearchParams ? body.get('logout_token') : null;
+    if (options.method !== 'POST' || !token) return pass(url, options);
+    const claims = decodeJwt(token);
+    await db
+      .insertInto('backchannel_outbox')
+      .values({
+        client_id: String(claims.aud),
+        url,
+        body: body!.toString(),
+        subject: typeof claims.sub === 'string' ? claims.sub : null,
+        sid: typeof claims.sid === 'string' ? claims.sid : null,
+        deadline: new Date(Date.now() + deadlineSeconds * 1000),
+      })
+      .execute();
+    return new Response(null, { status: 200 });
+  };
+}
+
+/** Backoff before attempt n+1: 1, 2, 4, ... seconds, at most 30. */
+const backoff = (attempts: number) => Math.min(2 ** attempts, 30) * 1000;
+
+/** Delivers due back-channel logouts; returns how many were attempted. */
+export async function deliverDue(db: Kysely<DB>, timeoutMs = 3000, limit = 20): Promise<number> {
+  // Claim with a lease: other nodes skip these rows until it runs out.
+  const claimed = await sql<{
+    id: string;
+    client_id: string;
+    url: string;
+    body: string;
+    subject: string | null;
+    attempts: number;
+    deadline: Date;
+  }>`
+    update backchannel_outbox set next_at = now() + interval '60 seconds', attempts = attempts + 1
+    where id in (
+      select id from backchannel_outbox
+      where delivered_at is null and failed_at is null and next_at <= now()
+      order by next_at limit ${limit} for update skip locked)
+    returning id, client_id, url, body, subject, attempts, deadline`.execute(db);
+  await Promise.all(
+    claimed.rows.map(async (d) => {
+      let error: string | null = null;
+      try {
+        const res = await fetch(d.url, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: d.body,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        if (res.status !== 200 && res.status !== 204) error = `HTTP ${res.status}`;
+        await res.body?.cancel();
+      } catch (err) {
+        error = (err as Error).name === 'TimeoutError' ? 'timeout' : ((err as Error).message ?? 'error').slice(0, 200);
+      }
+      const now = Date.now();
+      const giveUp = error !== null && now + backoff(d.attempts) > new Date(d.deadline).getTime();
+      await db
+        .updateTable('backchannel_outbox')
+        .set(
+          error === null
+            ? { delivered_at: new Date(), body: null, last_error: null }
+            : giveUp
+              ? { failed_at: new Date(), body: null, last_error: error }
+              : { next_at: new Date(now + backoff(d.attempts)), last_error: error },
+        )
+        .where('id', '=', d.id)
+        .execute();
+      await recordEvent(db, {
+        actor: { type: 'system' },
+        action: 'backchannel_logout',
+        outcome: error === null ? 'success' : 'failure',
+        reason: error === null ? null : giveUp ? `abandoned: ${error}` : `retrying: ${error}`,
+        clientId: d.client_id,
+        details: { attempt: d.attempts },
+      });
+    }),
+  );
+  return claimed.rows.length;
+}

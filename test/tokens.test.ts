@@ -1,0 +1,265 @@
+/**
+ * Token lifecycle and logout for agency back-ends. Invariants: refresh tokens rotate and a reused one revokes the
+ * whole grant; introspection reports revoked and expired tokens inactive; DPoP-bound tokens need their proof;
+ * client_credentials only for clients registered for it; back-channel logout is retried while a portal is down and
+ * delivered when it comes back, never holding up the citizen; an unregistered post_logout_redirect_uri is refused.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import * as oidc from 'openid-client';
+import { addClient } from '../src/clients/index.ts';
+import type { Service } from '../src/main.ts';
+import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { startTestService } from './helpers/service.ts';
+
+const REDIRECT = 'http://localhost:4601/cb';
+let database: TestDatabase;
+let service: Service;
+let portal: oidc.Configuration;
+let clientId: string;
+let backchannel: Server;
+let backchannelStatus = 503;
+const received: string[] = [];
+
+before(async () => {
+  database = await freshDatabase();
+  service = await startTestService(database.url, { ACCESS_TOKEN_TTL_SECONDS: '30' });
+  backchannel = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push(`${backchannelStatus} ${body.slice(0, 13)}`);
+      res.statusCode = backchannelStatus;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => backchannel.listen(0, '127.0.0.1', r));
+  const port = (backchannel.address() as AddressInfo).port;
+  const c = await addClient(service.db, {
+    name: 'Cổng nghiệp vụ',
+    redirectUris: [REDIRECT],
+    postLogoutRedirectUris: ['http://localhost:4601/'],
+    backchannelLogoutUri: `http://localhost:${port}/bcl`,
+  });
+  clientId = c.client_id;
+  portal = await oidc.discovery(new URL(service.url), c.client_id, c.client_secret!, undefined, {
+    execute: [oidc.allowInsecureRequests],
+  });
+});
+after(async () => {
+  backchannel?.close();
+  await service?.close();
+  await database?.drop();
+});
+
+async function login(agent: Agent, extra: Record<string, string> = {}, dpop?: oidc.DPoPHandle) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(portal, {
+    redirect_uri: REDIRECT,
+    scope: 'openid profile offline_access',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+  let current = location(await agent.get(url), url.toString());
+  let res = await agent.get(current);
+  for (let i = 0; i < 8 && !current.startsWith(REDIRECT); i++) {
+    if (res.status === 200) {
+      const html = await res.text();
+      const action = /\/login"/.test(html) ? 'login' : 'consent';
+      res = await agent.post(new URL(actionOf(html, action), current), {
+        csrf: csrfOf(html),
+        pin: DEMO_PIN,
+        password: DEMO_PASSWORD,
+      });
+      continue;
+    }
+    current = location(res, current);
+    if (!current.startsWith(REDIRECT)) res = await agent.get(current);
+  }
+  return oidc.authorizationCodeGrant(
+    portal,
+    new URL(current),
+    { pkceCodeVerifier: verifier },
+    undefined,
+    dpop ? { DPoP: dpop } : undefined,
+  );
+}
+
+const waitFor = async (check: () => Promise<boolean>, ms = 8000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+};
+
+describe('refresh tokens', () => {
+  it('rotate on every use; a reused one revokes the whole grant, and the event is recorded', async () => {
+    const t = await login(new Agent());
+    const r1 = await oidc.refreshTokenGrant(portal, t.refresh_token!);
+    assert.notEqual(r1.refresh_token, t.refresh_token, 'rotated');
+    await assert.rejects(
+      oidc.refreshTokenGrant(portal, t.refresh_token!),
+      (e: { error?: string }) => e.error === 'invalid_grant',
+    );
+    await assert.rejects(
+      oidc.refreshTokenGrant(portal, r1.refresh_token!),
+      (e: { error?: string }) => e.error === 'invalid_grant',
+      'the grant is gone',
+    );
+    const info = await oidc.tokenIntrospection(portal, r1.access_token);
+    assert.equal(info.active, false, 'access tokens of the grant are revoked too');
+    const { rows } = await sql<{
+      n: string;
+    }>`select count(*) as n from audit_events where action = 'grant.revoked'`.execute(service.db);
+    assert.ok(Number(rows[0]?.n) >= 1);
+  });
+});
+
+describe('introspection and revocation', () => {
+  it('reports active, then revoked tokens inactive', async () => {
+    const t = await login(new Agent());
+    const active = await oidc.tokenIntrospection(portal, t.access_token);
+    assert.equal(active.active, true);
+    assert.equal(active.client_id, clientId);
+    await oidc.tokenRevocation(portal, t.access_token);
+    assert.equal((await oidc.tokenIntrospection(portal, t.access_token)).active, false);
+  });
+
+  it('reports expired tokens inactive', async () => {
+    const t = await login(new Agent());
+    await sql`update oidc_payloads set expires_at = now() - interval '1 second' where model = 'AccessToken'`.execute(
+      service.db,
+    );
+    assert.equal((await oidc.tokenIntrospection(portal, t.access_token)).active, false);
+  });
+
+  it('refuses introspection without client authentication', async () => {
+    const res = await fetch(`${service.url}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'token=abc',
+    });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: string }).error, 'invalid_request');
+  });
+});
+
+describe('DPoP', () => {
+  it('binds the access token to the key; userinfo needs the proof', async () => {
+    const dpop = oidc.getDPoPHandle(portal, await oidc.randomDPoPKeyPair('ES256'));
+    const t = await login(new Agent(), {}, dpop);
+    assert.equal(t.token_type.toLowerCase(), 'dpop');
+    const info = await oidc.fetchUserInfo(portal, t.access_token, oidc.skipSubjectCheck, { DPoP: dpop });
+    assert.equal(info.name, 'Nguyễn Văn An');
+    const bare = await fetch(`${service.url}/me`, { headers: { authorization: `Bearer ${t.access_token}` } });
+    assert.equal(bare.status, 401, 'a stolen DPoP token without its key is useless');
+  });
+});
+
+describe('client_credentials', () => {
+  it('works for a back-end registered for it, and for no one else', async () => {
+    const svc = await addClient(service.db, {
+      name: 'Dịch vụ liên thông',
+      redirectUris: [],
+      clientCredentials: true,
+      scopes: ['openid'],
+    });
+    const config = await oidc.discovery(new URL(service.url), svc.client_id, svc.client_secret!, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const t = await oidc.clientCredentialsGrant(config);
+    assert.ok(t.access_token);
+    await assert.rejects(oidc.clientCredentialsGrant(portal), (e: { error?: string }) => e.error === 'invalid_request');
+  });
+});
+
+describe('logout', () => {
+  it('refuses an unregistered post_logout_redirect_uri', async () => {
+    const t = await login(new Agent());
+    const url = oidc.buildEndSessionUrl(portal, {
+      id_token_hint: t.id_token!,
+      post_logout_redirect_uri: 'https://evil.example/',
+    });
+    const res = await new Agent().request(url, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /invalid_request/);
+  });
+
+  it('retries back-channel delivery while the portal is down and delivers when it is back, without delaying logout', async () => {
+    const agent = new Agent();
+    const t = await login(agent);
+    backchannelStatus = 503;
+    received.length = 0;
+    const url = oidc.buildEndSessionUrl(portal, {
+      id_token_hint: t.id_token!,
+      post_logout_redirect_uri: 'http://localhost:4601/',
+      state: 'xyz',
+    });
+    const count = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(
+      service.db,
+    );
+    const sessionsBefore = Number(count.rows[0]?.n);
+    const confirm = await agent.get(url);
+    const html = await confirm.text();
+    assert.match(html, /Đăng xuất/);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
+    const action = /action="([^"]+)"/.exec(html)![1]!;
+    const started = Date.now();
+    const done = await agent.post(new URL(action, service.url), { xsrf, logout: 'yes' });
+    assert.ok(Date.now() - started < 1500, 'logout does not wait for the portal');
+    let final = new URL(location(done, service.url));
+    if (final.origin === service.url) final = new URL(location(await agent.get(final), service.url));
+    assert.equal(final.origin + final.pathname, 'http://localhost:4601/');
+    assert.equal(final.searchParams.get('state'), 'xyz');
+    assert.ok(await waitFor(async () => received.length >= 2), 'retried while down');
+    backchannelStatus = 200;
+    assert.ok(
+      await waitFor(async () => received.some((r) => r.startsWith('200 logout_token='))),
+      'delivered once back',
+    );
+    const outcomes = async () =>
+      (
+        await sql<{ outcome: string; reason: string | null }>`
+          select outcome, reason from audit_events where action = 'backchannel_logout' order by seq`.execute(service.db)
+      ).rows;
+    assert.ok(await waitFor(async () => (await outcomes()).at(-1)?.outcome === 'success'));
+    const rows = await outcomes();
+    assert.ok(rows.some((r) => r.outcome === 'failure' && r.reason?.startsWith('retrying: HTTP 503')));
+    assert.equal(rows.at(-1)?.outcome, 'success');
+    const sessions = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(
+      service.db,
+    );
+    assert.equal(Number(sessions.rows[0]?.n), sessionsBefore - 1, 'this SSO session ended');
+  });
+
+  it('ending a session from the account page tells the portals too', async () => {
+    backchannelStatus = 200;
+    received.length = 0;
+    const agent = new Agent();
+    await login(agent);
+    const account = await agent.get(`${service.url}/account`);
+    let res = account;
+    let current = `${service.url}/account`;
+    while (res.status === 302 || res.status === 303) {
+      current = location(res, current);
+      res = await agent.get(current);
+    }
+    const html = await res.text();
+    assert.match(html, /Phiên đăng nhập đang hoạt động/);
+    const uid = /name="session" value="([^"]+)"/.exec(html)![1]!;
+    const ended = await agent.post(`${service.url}/account/sessions/end`, { csrf: csrfOf(html), session: uid });
+    assert.equal(ended.status, 200);
+    assert.ok(await waitFor(async () => received.some((r) => r.startsWith('200 logout_token='))));
+  });
+});

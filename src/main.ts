@@ -111,8 +111,8 @@ export async function startService(
           cookieKeys,
           pairwiseSecret: config.pairwiseSecret ?? derivePairwiseSecret(root),
           accountLevel: async (id) => (await secondFactorState(database.db, id))?.level ?? 0,
-          onImplicitConsent: (ctx, clientId, accountId, scope) => {
-            recordEvent(database.db, {
+          onImplicitConsent: async (ctx, clientId, accountId, scope) => {
+            await recordEvent(database.db, {
               actor: { type: 'client', id: clientId },
               action: 'consent.implicit',
               outcome: 'success',
@@ -120,7 +120,7 @@ export async function startService(
               clientId,
               ip: ctx.ip,
               details: { scope },
-            }).catch((err) => log.error({ err }, 'audit write failed'));
+            });
           },
         }),
     });

@@ -359,6 +359,16 @@ describe('consent', () => {
     const s = await start(agent, p, { scope: 'openid profile' });
     await passwordAndConsent(agent, p, s.step, DEMO_PIN, DEMO_PASSWORD);
     assert.ok((await start(agent, p, { scope: 'openid profile' })).step.done, 'remembered');
+    const otherDevice = new Agent();
+    const fresh = await start(otherDevice, p, { scope: 'openid profile' });
+    const end = await submit(
+      otherDevice,
+      fresh.step as never,
+      'login',
+      { pin: DEMO_PIN, password: DEMO_PASSWORD },
+      p.redirect,
+    );
+    assert.ok(end.done, 'remembered on another device: no consent page after the password');
     const more = await start(agent, p, { scope: 'openid profile address' });
     assert.equal(more.step.done, false);
     assert.match(more.step.html, /Địa chỉ thường trú/);

@@ -108,6 +108,7 @@ export async function selectAccountGrants(
     .where('model', '=', 'Grant')
     .where(sql<string>`payload->>'accountId'`, '=', accountId)
     .where(sql<boolean>`(expires_at is null or expires_at > now())`)
+    .orderBy(sql`expires_at desc nulls first`)
     .execute();
   return rows.map((r) => ({
     grantId: r.id,

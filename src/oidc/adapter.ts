@@ -63,6 +63,12 @@ export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter 
   };
 }
 
+/** The newest live grant a citizen gave a portal, if any. */
+export async function latestGrantId(db: Kysely<DB>, accountId: string, clientId: string): Promise<string | undefined> {
+  const grants = await selectAccountGrants(db, accountId);
+  return grants.find((g) => g.clientId === clientId)?.grantId;
+}
+
 /** The portals a citizen has granted access to. */
 export const listAccountGrants = selectAccountGrants;
 

@@ -10,7 +10,7 @@ import Provider, { type Configuration, errors, type JWK, type KoaContextWithOIDC
 import type { Config } from '../config/index.ts';
 import { secretMatches } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
-import { postgresAdapter } from './adapter.ts';
+import { latestGrantId, postgresAdapter } from './adapter.ts';
 import { assurancePolicy } from './assurance.ts';
 import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
@@ -32,7 +32,7 @@ export interface ProviderDeps {
   /** The account's current level (for the step-up check). */
   accountLevel: (accountId: string) => Promise<number>;
   /** Called when a pre-consented portal receives a grant without a consent page (audit). */
-  onImplicitConsent?: (ctx: KoaContextWithOIDC, clientId: string, accountId: string, scope: string) => void;
+  onImplicitConsent?: (ctx: KoaContextWithOIDC, clientId: string, accountId: string, scope: string) => Promise<void>;
 }
 
 /** Builds the provider (not yet mounted). */
@@ -109,7 +109,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     async loadExistingGrant(ctx) {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
-      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      // The consent a citizen gave a portal is remembered across sessions and devices (until revoked).
+      const grantId =
+        ctx.oidc.result?.consent?.grantId ||
+        session.grantIdFor(client.clientId) ||
+        (session.accountId ? await latestGrantId(db, session.accountId, client.clientId) : undefined);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       const first = client.clientId === ACCOUNT_CLIENT_ID;
       if (!first && client.metadata().dinhdanh_consent !== 'implicit') return existing;
@@ -121,7 +125,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       grant.addOIDCScope(scope);
       if (!existing || grant.getOIDCScope() !== before) {
         await grant.save();
-        if (!first) onImplicitConsent?.(ctx, client.clientId, session.accountId!, scope);
+        if (!first) await onImplicitConsent?.(ctx, client.clientId, session.accountId!, scope);
       }
       return grant;
     },

@@ -135,6 +135,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       '--scopes <list>',
       'scopes the portal may receive, space or comma separated (default: profile address email phone offline_access)',
     )
+    .option('--client-credentials', 'a back-end service: client_credentials only (no citizen, no redirect URI)')
     .option(
       '--allow-personal-id',
       'permit the national_id scope (the 12-digit personal ID); portals entitled by law only',

@@ -2,7 +2,7 @@
  * The Koa application that hosts everything: security headers, request logging, errors, health, static files,
  * interaction pages and, last, oidc-provider mounted at the root.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
@@ -131,6 +131,33 @@ export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, r
   });
   app.use(errorRenderer(log));
   for (const r of [healthRoutes(db, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
+  // Discovery, pre-serialized once per provider instance (it changes only with the key set), with an ETag.
+  const discovery = new WeakMap<object, { body: string; etag: string }>();
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/.well-known/openid-configuration' || ctx.method !== 'GET') return next();
+    const provider = host.current;
+    const doc = discovery.get(provider);
+    if (!doc) {
+      await next();
+      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        const body = JSON.stringify(ctx.body);
+        discovery.set(provider, {
+          body,
+          etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+        });
+      }
+      return;
+    }
+    ctx.set('cache-control', `public, max-age=${jwksMaxAge}`);
+    ctx.set('access-control-allow-origin', '*');
+    ctx.set('etag', doc.etag);
+    if (ctx.get('if-none-match') === doc.etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.type = 'application/json; charset=utf-8';
+    ctx.body = doc.body;
+  });
   // The provider is looked up per request: a key change swaps it without dropping requests in flight.
   const mounted = new WeakMap<object, Koa.Middleware>();
   app.use((ctx, next) => {

@@ -1,0 +1,507 @@
+/**
+ * `npm run bench [-- --scenarios a,b --duration 10 --concurrency 16 --registry 10000,1000000 --rounds 1]`
+ *
+ * Starts dinhdanh (on a fresh database of the machine's PostgreSQL when TEST_DATABASE_URL or DATABASE_URL is set,
+ * else the embedded one) and, as the baseline in the same invocation, raw oidc-provider with its in-memory adapter
+ * (bench/baseline.ts). Both are pinned to core 0; the load generator (bench/load.ts, a separate process) to core 1.
+ * Runs alternate baseline / dinhdanh per scenario. Reports requests/s, p50/p99, errors, CPU ms per request and peak
+ * RSS of the provider process, the ratio to the baseline, and per-core figures beside Keycloak's published sizing.
+ * Writes bench/results/latest.json and bench/results/latest.md. Loopback only; every run is bounded in time.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { startEmbedded } from '../src/db/embedded.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const { values: args } = parseArgs({
+  options: {
+    scenarios: { type: 'string', default: 'discovery,jwks,client_credentials,refresh,userinfo,introspection,login' },
+    duration: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '16' },
+    registry: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '1' },
+  },
+});
+const scenarios = args.scenarios.split(',');
+const durationMs = Number(args.duration) * 1000;
+const concurrency = Number(args.concurrency);
+const sizes = args.registry.split(',').map(Number);
+const PASSWORD = 'demo-password-2026';
+const REDIRECT = 'http://localhost:9/cb';
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const pinned = (core: number, cmd: string[]) => (hasTaskset ? ['taskset', '-c', String(core), ...cmd] : cmd);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startProcess(
+  cmd: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(cmd[0]!, cmd.slice(1), {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
+  const t0 = Date.now();
+  for (;;) {
+    const m = ready.exec(out);
+    if (m) return { child, match: m };
+    if (child.exitCode !== null || Date.now() - t0 > 30_000) throw new Error(`${cmd.join(' ')} did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** CPU seconds (user+system) and peak RSS (MiB) of a process, from /proc. */
+function usage(pid: number): { cpu: number; rssMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const cpu = (Number(stat[11]) + Number(stat[12])) / 100;
+  const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { cpu, rssMiB: Number(hwm ?? 0) / 1024 };
+}
+
+/** Finds the process actually running the server (taskset execs, npm does not sit in between). */
+const serverPid = (child: ChildProcess) => child.pid!;
+
+interface Target {
+  name: 'baseline' | 'dinhdanh';
+  issuer: string;
+  pid: number;
+  clientId: string;
+  clientSecret: string;
+  ccClientId: string;
+  ccClientSecret: string;
+  pins: string[];
+}
+
+/** Drives authorization flows (login page, consent page if any) to mint access and refresh tokens. */
+async function mintTokens(t: Target, n: number): Promise<{ access: string[]; refresh: string[] }> {
+  const access: string[] = [];
+  const refresh: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const jar = new Map<string, string>();
+    const go = async (u: string, init: RequestInit = {}) => {
+      const headers = new Headers(init.headers);
+      if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
+      const res = await fetch(u, { ...init, headers, redirect: 'manual' });
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';');
+        const k = pair!.slice(0, pair!.indexOf('='));
+        jar.set(k, pair!.slice(k.length + 1));
+      }
+      return res;
+    };
+    const verifier = randomBytes(32).toString('base64url');
+    const { createHash } = await import('node:crypto');
+    const q = new URLSearchParams({
+      client_id: t.clientId,
+      response_type: 'code',
+      scope: 'openid profile offline_access',
+      prompt: 'consent',
+      redirect_uri: REDIRECT,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    });
+    let loc = `${t.issuer}/auth?${q}`;
+    for (let hop = 0; hop < 12 && !loc.startsWith(REDIRECT); hop++) {
+      let res = await go(loc);
+      if (res.status === 200) {
+        const html = await res.text();
+        const action = /action="([^"]*\/(login|consent))"/.exec(html);
+        if (!action) throw new Error(`unexpected page at ${loc}`);
+        const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+        res = await go(new URL(action[1]!, t.issuer).toString(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf, pin: t.pins[i % t.pins.length]!, password: PASSWORD }).toString(),
+        });
+      }
+      loc = new URL(res.headers.get('location') ?? '', t.issuer).toString();
+    }
+    const code = new URL(loc).searchParams.get('code')!;
+    const res = await fetch(`${t.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${t.clientId}:${t.clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT,
+        code_verifier: verifier,
+      }).toString(),
+    });
+    const body = (await res.json()) as { access_token: string; refresh_token?: string };
+    if (!body.refresh_token)
+      throw new Error(`${t.name}: no refresh token minted: ${JSON.stringify(body).slice(0, 300)}`);
+    access.push(body.access_token);
+    refresh.push(body.refresh_token);
+  }
+  return { access, refresh };
+}
+
+const hasWrk = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    return (err as { status?: number }).status === 1; // wrk --version exits 1 after printing
+  }
+})();
+
+/** Scenarios whose requests are all alike: measured with wrk (C) when installed, which loads far harder than Node. */
+const WRK_SCENARIOS = new Set(['discovery', 'jwks', 'client_credentials', 'userinfo', 'introspection']);
+
+function wrkRun(
+  t: Target,
+  scenario: string,
+  token: string | undefined,
+): { requests: number; rps: number; p50: number; p99: number; errors: number } {
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  const req = {
+    discovery: { path: '/.well-known/openid-configuration', method: 'GET', headers: {}, body: '' },
+    jwks: { path: '/jwks', method: 'GET', headers: {}, body: '' },
+    client_credentials: {
+      path: '/token',
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: basic(t.ccClientId, t.ccClientSecret),
+      },
+      body: 'grant_type=client_credentials',
+    },
+    userinfo: { path: '/me', method: 'GET', headers: { Authorization: `Bearer ${token}` }, body: '' },
+    introspection: {
+      path: '/token/introspection',
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: basic(t.clientId, t.clientSecret),
+      },
+      body: `token=${token}`,
+    },
+  }[scenario]!;
+  const lua = [
+    `wrk.method = "${req.method}"`,
+    `wrk.body = "${req.body}"`,
+    ...Object.entries(req.headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`),
+  ].join('\n');
+  const script = path.join(os.tmpdir(), `dinhdanh-wrk-${process.pid}.lua`);
+  writeFileSync(script, lua);
+  const cmd = pinned(1, [
+    'wrk',
+    '-t1',
+    `-c${concurrency}`,
+    `-d${durationMs / 1000}s`,
+    '--latency',
+    '-s',
+    script,
+    `${t.issuer}${req.path}`,
+  ]);
+  const out = execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: durationMs + 30_000 });
+  const ms = (label: string) => {
+    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) return 0;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, x) => a + Number(x), 0) : 0);
+  return {
+    requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p50: ms('50'),
+    p99: ms('99'),
+    errors,
+  };
+}
+
+interface Result {
+  target: string;
+  scenario: string;
+  registry: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuMsPerRequest: number;
+  peakRssMiB: number;
+  firstError?: string;
+}
+
+async function run(t: Target, scenario: string, registry: number): Promise<Result> {
+  const tokens = ['refresh', 'userinfo', 'introspection'].includes(scenario)
+    ? await mintTokens(t, concurrency)
+    : { access: [], refresh: [] };
+  const cc = scenario === 'client_credentials';
+  const file = path.join(os.tmpdir(), `dinhdanh-load-${process.pid}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      scenario,
+      issuer: t.issuer,
+      durationMs,
+      concurrency,
+      clientId: cc ? t.ccClientId : t.clientId,
+      clientSecret: cc ? t.ccClientSecret : t.clientSecret,
+      redirectUri: REDIRECT,
+      password: PASSWORD,
+      pins: t.pins,
+      refreshTokens: tokens.refresh,
+      accessTokens: tokens.access,
+    }),
+    { mode: 0o600 },
+  );
+  const before = usage(t.pid);
+  if (hasWrk && WRK_SCENARIOS.has(scenario)) {
+    const w = wrkRun(t, scenario, tokens.access[0]);
+    const after = usage(t.pid);
+    return {
+      target: t.name,
+      scenario,
+      registry,
+      rps: Math.round(w.rps),
+      p50: w.p50,
+      p99: w.p99,
+      errors: w.errors,
+      cpuMsPerRequest: w.requests ? Math.round(((after.cpu - before.cpu) * 1e6) / w.requests) / 1000 : 0,
+      peakRssMiB: Math.round(after.rssMiB),
+    };
+  }
+  const out = execFileSync(
+    pinned(1, [process.execPath, 'bench/load.ts', file])[0]!,
+    pinned(1, [process.execPath, 'bench/load.ts', file]).slice(1),
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: durationMs + 60_000,
+    },
+  );
+  const after = usage(t.pid);
+  const r = JSON.parse(out.trim().split('\n').at(-1)!);
+  return {
+    target: t.name,
+    scenario,
+    registry,
+    rps: Math.round(r.rps),
+    p50: Math.round(r.p50 * 10) / 10,
+    p99: Math.round(r.p99 * 10) / 10,
+    errors: r.errors,
+    cpuMsPerRequest: r.requests ? Math.round(((after.cpu - before.cpu) * 1e6) / r.requests) / 1000 : 0,
+    peakRssMiB: Math.round(after.rssMiB),
+    ...(r.firstError ? { firstError: r.firstError } : {}),
+  };
+}
+
+// ---- database for dinhdanh
+const server = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+const embedded = server ? null : await startEmbedded(path.join(root, '.tmp/bench-pg'), 0);
+const adminUrl = server ?? embedded!.url;
+const dbName = `dd_bench_${randomBytes(4).toString('hex')}`;
+const admin = new pg.Client({ connectionString: adminUrl });
+admin.on('error', () => {});
+await admin.connect();
+await admin.query(`create database ${dbName}`);
+const u = new URL(adminUrl);
+u.pathname = `/${dbName}`;
+const dbUrl = u.toString();
+
+const children: ChildProcess[] = [];
+const cleanup = async () => {
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+  await admin.end();
+  await embedded?.stop();
+};
+
+try {
+  const port = await freePort();
+  const env = {
+    DATABASE_URL: dbUrl,
+    PORT: String(port),
+    ISSUER: `http://localhost:${port}`,
+    LOG_LEVEL: 'warn',
+    DEMO_SEED: 'always',
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    DB_POOL_SIZE: '10',
+    LOGIN_IP_FAILURES: '1000000',
+  };
+  const dd = await startProcess(pinned(0, [process.execPath, 'src/cli/main.ts', 'start']), env, /listening on (\S+)/);
+  children.push(dd.child);
+  const cli = (...a: string[]) =>
+    JSON.parse(
+      execFileSync(process.execPath, ['src/cli/main.ts', ...a], {
+        cwd: root,
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      }),
+    );
+  const portal = cli(
+    'clients',
+    'add',
+    '--name',
+    'Bench portal',
+    '--redirect-uri',
+    REDIRECT,
+    '--scopes',
+    'openid profile offline_access',
+    '--consent',
+    'implicit',
+  );
+  const service = cli('clients', 'add', '--name', 'Bench service', '--client-credentials', '--scopes', 'openid');
+  const db = new pg.Client({ connectionString: dbUrl });
+  db.on('error', () => {});
+  await db.connect();
+  const hash = (await db.query<{ h: string }>('select password_hash as h from accounts limit 1')).rows[0]!.h;
+
+  /** Grows the registry to `n` residents with accounts (synthetic numbers starting with 9; same password hash). */
+  async function growRegistry(n: number): Promise<string[]> {
+    const have = Number(
+      (await db.query<{ n: string }>("select count(*) as n from residents where pin like '9%'")).rows[0]!.n,
+    );
+    if (n > have) {
+      await db.query(
+        `insert into residents (pin, full_name, family_name, given_name, birth_date, sex)
+         select '9' || lpad(i::text, 11, '0'), 'Nguyễn Văn ' || i, 'Nguyễn', 'Văn ' || i, date '1990-01-01' + (i % 9000), case when i % 2 = 0 then 'male' else 'female' end
+         from generate_series($1::int + 1, $2::int) i`,
+        [have, n],
+      );
+      await db.query(
+        `insert into accounts (resident_id, password_hash) select r.id, $1 from residents r
+         left join accounts a on a.resident_id = r.id where a.id is null and r.pin like '9%'`,
+        [hash],
+      );
+      await db.query('analyze residents; analyze accounts');
+    }
+    // Log in as residents spread over the whole table.
+    return Array.from({ length: 64 }, (_, i) => `9${String(Math.floor(((i + 0.5) * n) / 64) + 1).padStart(11, '0')}`);
+  }
+
+  const base = await startProcess(pinned(0, [process.execPath, 'bench/baseline.ts']), {}, /listening (\S+)/);
+  children.push(base.child);
+  const pins = await growRegistry(sizes[0]!);
+  const targets: Target[] = [
+    {
+      name: 'baseline',
+      issuer: base.match[1]!,
+      pid: serverPid(base.child),
+      clientId: 'bench-portal',
+      clientSecret: 'bench-secret-bench-secret-bench-secret',
+      ccClientId: 'bench-portal',
+      ccClientSecret: 'bench-secret-bench-secret-bench-secret',
+      pins,
+    },
+    {
+      name: 'dinhdanh',
+      issuer: dd.match[1]!,
+      pid: serverPid(dd.child),
+      clientId: portal.client_id,
+      clientSecret: portal.client_secret,
+      ccClientId: service.client_id,
+      ccClientSecret: service.client_secret,
+      pins,
+    },
+  ];
+
+  const results: Result[] = [];
+  for (let round = 0; round < Number(args.rounds); round++) {
+    for (const scenario of scenarios) {
+      for (const t of targets) {
+        const r = await run(t, scenario, sizes[0]!);
+        results.push(r);
+        process.stderr.write(`${JSON.stringify(r)}\n`);
+      }
+    }
+  }
+  for (const size of sizes.slice(1)) {
+    process.stderr.write(`growing the registry to ${size} residents with accounts...\n`);
+    const more = await growRegistry(size);
+    const dinhdanh = { ...targets[1]!, pins: more };
+    const r = await run(dinhdanh, 'login', size);
+    results.push(r);
+    process.stderr.write(`${JSON.stringify(r)}\n`);
+  }
+  await db.end();
+
+  // ---- report
+  const keycloakPerCore: Record<string, number> = { login: 15, client_credentials: 120, refresh: 120 };
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const rows = [...new Set(results.map((r) => `${r.scenario}@${r.registry}`))].map((key) => {
+    const [scenario, registry] = key.split('@');
+    const of = (name: string) =>
+      results.filter((r) => r.target === name && r.scenario === scenario && String(r.registry) === registry);
+    const d = of('dinhdanh');
+    const b = of('baseline');
+    const dr = avg(d.map((r) => r.rps));
+    const br = avg(b.map((r) => r.rps));
+    return {
+      scenario,
+      registry: Number(registry),
+      dinhdanhRps: Math.round(dr),
+      baselineRps: b.length ? Math.round(br) : null,
+      ratio: b.length ? Math.round((dr / br) * 100) / 100 : null,
+      p50: avg(d.map((r) => r.p50)),
+      p99: avg(d.map((r) => r.p99)),
+      errors: d.reduce((a, r) => a + r.errors, 0),
+      cpuMsPerRequest: avg(d.map((r) => r.cpuMsPerRequest)),
+      perCore: avg(d.map((r) => (r.cpuMsPerRequest ? 1000 / r.cpuMsPerRequest : 0))),
+      peakRssMiB: Math.max(...d.map((r) => r.peakRssMiB)),
+      keycloakPerCore: keycloakPerCore[scenario!] ?? null,
+    };
+  });
+  mkdirSync(path.join(root, 'bench/results'), { recursive: true });
+  const meta = {
+    date: new Date().toISOString(),
+    durationSeconds: durationMs / 1000,
+    concurrency,
+    pinned: hasTaskset,
+    node: process.version,
+    database: server ? 'external' : 'embedded',
+  };
+  writeFileSync(path.join(root, 'bench/results/latest.json'), JSON.stringify({ meta, rows, results }, null, 2));
+  const md = [
+    `Run ${meta.date}: ${meta.durationSeconds} s per run, ${concurrency} concurrent users, provider on core 0${hasTaskset ? '' : ' (not pinned: no taskset)'}, PostgreSQL ${meta.database}.`,
+    '',
+    '| scenario | registry | dinhdanh req/s | baseline req/s | ratio | p50 ms | p99 ms | errors | CPU ms/req | req/s per core | Keycloak per vCPU | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.scenario} | ${r.registry} | ${r.dinhdanhRps} | ${r.baselineRps ?? '—'} | ${r.ratio ?? '—'} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.cpuMsPerRequest.toFixed(2)} | ${Math.round(r.perCore)} | ${r.keycloakPerCore ?? '—'} | ${r.peakRssMiB} |`,
+    ),
+  ].join('\n');
+  writeFileSync(path.join(root, 'bench/results/latest.md'), `${md}\n`);
+  process.stdout.write(`${md}\n`);
+} finally {
+  await cleanup();
+}

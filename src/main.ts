@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import { type Logger, pino } from 'pino';
 import { secondFactorState } from './accounts/index.ts';
-import { recordEvent } from './audit/index.ts';
+import { createAuditQueue, recordEvent } from './audit/index.ts';
 import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
@@ -89,6 +89,7 @@ export async function startService(
     // PORT=0 (tests): the issuer learns the port the system picked.
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
     await ensureActiveKeys(database.db, master);
+    const auditQueue = createAuditQueue(database.db, (err) => log.error({ err }, 'audit write failed'));
     const host = await startProviderHost({
       load: () => loadKeyMaterial(database.db, master),
       fingerprint: () => keysFingerprint(database.db),
@@ -100,7 +101,9 @@ export async function startService(
       intervalMs: config.keys.checkSeconds * 1000,
       onError: (err) => log.error({ err }, 'key set refresh failed'),
       onSwap: (provider) => {
-        auditProviderEvents(provider, database.db, (err) => log.error({ err }, 'audit write failed'));
+        auditProviderEvents(provider, database.db, auditQueue, (err) =>
+          log.error({ err }, 'session device write failed'),
+        );
         log.info('signing key set loaded');
       },
       build: (signing) =>
@@ -201,6 +204,7 @@ export async function startService(
         clearInterval(purge);
         clearInterval(worker);
         await host.stop();
+        await auditQueue.close();
         server.closeAllConnections();
         await new Promise((r) => server.close(r));
         await database.close();

@@ -31,31 +31,46 @@ async function lastLink(trx: Kysely<DB>): Promise<{ seq: number; hash: string }>
 
 /** Appends one event at the end of the chain, in its own transaction (or the caller's). */
 export async function appendEvent(db: Kysely<DB>, e: Omit<ChainedContent, 'seq' | 'at'>): Promise<StoredEvent> {
+  return (await appendEvents(db, [e]))[0]!;
+}
+
+/** Appends events in order, in one transaction under the lock (batched writers: one round of locking for many). */
+export async function appendEvents(
+  db: Kysely<DB>,
+  events: Omit<ChainedContent, 'seq' | 'at'>[],
+): Promise<StoredEvent[]> {
   const run = async (trx: Transaction<DB> | Kysely<DB>) => {
     await LOCK.execute(trx);
-    const last = await lastLink(trx);
-    const content: ChainedContent = { ...e, seq: last.seq + 1, at: new Date() };
-    const hash = chainHash(last.hash, content);
+    let last = await lastLink(trx);
+    const stored: StoredEvent[] = [];
+    for (const e of events) {
+      const content: ChainedContent = { ...e, seq: last.seq + 1, at: new Date() };
+      const hash = chainHash(last.hash, content);
+      stored.push({ ...content, prevHash: last.hash, hash });
+      last = { seq: content.seq, hash };
+    }
     await trx
       .insertInto('audit_events')
-      .values({
-        seq: content.seq,
-        at: content.at,
-        actor_type: content.actorType,
-        actor_id: content.actorId,
-        action: content.action,
-        subject: content.subject,
-        client_id: content.clientId,
-        ip: content.ip,
-        user_agent: content.userAgent,
-        outcome: content.outcome,
-        reason: content.reason,
-        details: JSON.stringify(content.details),
-        prev_hash: last.hash,
-        hash,
-      })
+      .values(
+        stored.map((content) => ({
+          seq: content.seq,
+          at: content.at,
+          actor_type: content.actorType,
+          actor_id: content.actorId,
+          action: content.action,
+          subject: content.subject,
+          client_id: content.clientId,
+          ip: content.ip,
+          user_agent: content.userAgent,
+          outcome: content.outcome,
+          reason: content.reason,
+          details: JSON.stringify(content.details),
+          prev_hash: content.prevHash,
+          hash: content.hash,
+        })),
+      )
       .execute();
-    return { ...content, prevHash: last.hash, hash };
+    return stored;
   };
   return db.isTransaction ? run(db) : db.transaction().execute(run);
 }

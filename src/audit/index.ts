@@ -3,7 +3,9 @@ export type { EventFilter, StoredEvent } from './audit.repository.ts';
 export {
   type ActorType,
   type AuditEvent,
+  type AuditQueue,
   archiveEvents,
+  createAuditQueue,
   eventLine,
   exportEvents,
   recordEvent,

@@ -141,10 +141,23 @@ export async function findClientMetadata(
   clientId: string,
 ): Promise<Record<string, unknown> | undefined> {
   if (clientId.length > 200) return undefined;
+  const hit = cache.get(clientId);
+  if (hit && hit.until > Date.now()) return hit.metadata;
   const c = await selectClient(db, clientId);
   if (!c) return undefined;
-  return { ...c.metadata, client_id: c.clientId, ...(c.secretSha256 ? { client_secret: c.secretSha256 } : {}) };
+  const metadata = {
+    ...c.metadata,
+    client_id: c.clientId,
+    ...(c.secretSha256 ? { client_secret: c.secretSha256 } : {}),
+  };
+  if (cache.size > 1000) cache.clear();
+  cache.set(clientId, { metadata, until: Date.now() + CACHE_MS });
+  return metadata;
 }
+
+/** Registered clients change rarely (security staff, CLI); each node re-reads one at most this often. */
+const CACHE_MS = 5000;
+const cache = new Map<string, { metadata: Record<string, unknown>; until: number }>();
 
 function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'>): ClientView {
   const m = c.metadata;

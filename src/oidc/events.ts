@@ -1,7 +1,7 @@
 /** Records oidc-provider's protocol events (tokens, revocation, logout, back-channel delivery) in the audit trail. */
 import type { Kysely } from 'kysely';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
-import { type AuditEvent, recordEvent } from '../audit/index.ts';
+import type { AuditEvent, AuditQueue } from '../audit/index.ts';
 import type { DB } from '../db/index.ts';
 import { upsertSessionDevice } from './sessions.ts';
 
@@ -15,10 +15,13 @@ function from(ctx: Ctx | undefined): Pick<AuditEvent, 'clientId' | 'ip' | 'userA
 }
 
 /** Subscribes the audit trail to the provider; failures to record are reported to `onError`, never thrown. */
-export function auditProviderEvents(provider: Provider, db: Kysely<DB>, onError: (err: unknown) => void): void {
-  const record = (e: AuditEvent) => {
-    recordEvent(db, e).catch(onError);
-  };
+export function auditProviderEvents(
+  provider: Provider,
+  db: Kysely<DB>,
+  audit: AuditQueue,
+  onError: (err: unknown) => void,
+): void {
+  const record = (e: AuditEvent) => audit.record(e);
   provider.on('grant.success', (ctx: Ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type ?? '');
     const action = grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued';

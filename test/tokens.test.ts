@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { addClient } from '../src/clients/index.ts';
@@ -18,6 +19,7 @@ import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
 
 const REDIRECT = 'http://localhost:4601/cb';
+const API = 'https://api.thue.example.vn';
 let database: TestDatabase;
 let service: Service;
 let portal: oidc.Configuration;
@@ -28,7 +30,10 @@ const received: string[] = [];
 
 before(async () => {
   database = await freshDatabase();
-  service = await startTestService(database.url, { ACCESS_TOKEN_TTL_SECONDS: '30' });
+  service = await startTestService(database.url, {
+    ACCESS_TOKEN_TTL_SECONDS: '30',
+    RESOURCE_SERVERS: JSON.stringify([{ indicator: API, scope: 'tax:read tax:write' }]),
+  });
   backchannel = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => {
@@ -119,10 +124,15 @@ describe('refresh tokens', () => {
     );
     const info = await oidc.tokenIntrospection(portal, r1.access_token);
     assert.equal(info.active, false, 'access tokens of the grant are revoked too');
-    const { rows } = await sql<{
-      n: string;
-    }>`select count(*) as n from audit_events where action = 'grant.revoked'`.execute(service.db);
-    assert.ok(Number(rows[0]?.n) >= 1);
+    const revokedEvents = async () =>
+      Number(
+        (
+          await sql<{ n: string }>`select count(*) as n from audit_events where action = 'grant.revoked'`.execute(
+            service.db,
+          )
+        ).rows[0]?.n,
+      );
+    assert.ok(await waitFor(async () => (await revokedEvents()) >= 1), 'the reuse is recorded');
   });
 });
 
@@ -181,6 +191,48 @@ describe('client_credentials', () => {
     const t = await oidc.clientCredentialsGrant(config);
     assert.ok(t.access_token);
     await assert.rejects(oidc.clientCredentialsGrant(portal), (e: { error?: string }) => e.error === 'invalid_request');
+  });
+});
+
+describe('resource indicators (RFC 8707)', () => {
+  it('issues a JWT access token for a registered API, audience the API, scopes of the API only', async () => {
+    const svc = await addClient(service.db, {
+      name: 'Cổng thuế (back-end)',
+      redirectUris: [],
+      clientCredentials: true,
+      scopes: ['openid'],
+      resources: [API],
+    });
+    const config = await oidc.discovery(new URL(service.url), svc.client_id, svc.client_secret!, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const t = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'tax:read' });
+    const { payload } = await jwtVerify(t.access_token, createRemoteJWKSet(new URL(`${service.url}/jwks`)), {
+      issuer: service.url,
+      audience: API,
+    });
+    assert.equal(payload.scope, 'tax:read');
+    assert.equal(payload.client_id, svc.client_id);
+    await assert.rejects(
+      oidc.clientCredentialsGrant(config, { resource: 'https://api.other.example.vn' }),
+      (e: { error?: string }) => e.error === 'invalid_target',
+    );
+  });
+
+  it('refuses the API to a client not registered for it', async () => {
+    const other = await addClient(service.db, {
+      name: 'Khác',
+      redirectUris: [],
+      clientCredentials: true,
+      scopes: ['openid'],
+    });
+    const config = await oidc.discovery(new URL(service.url), other.client_id, other.client_secret!, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    await assert.rejects(
+      oidc.clientCredentialsGrant(config, { resource: API }),
+      (e: { error?: string }) => e.error === 'invalid_target',
+    );
   });
 });
 

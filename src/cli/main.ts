@@ -136,6 +136,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       'scopes the portal may receive, space or comma separated (default: profile address email phone offline_access)',
     )
     .option('--client-credentials', 'a back-end service: client_credentials only (no citizen, no redirect URI)')
+    .option('--resource <uri>', 'an API (from RESOURCE_SERVERS) it may get access tokens for (repeatable)', collect, [])
     .option(
       '--allow-personal-id',
       'permit the national_id scope (the 12-digit personal ID); portals entitled by law only',
@@ -175,6 +176,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           consent: o.consent,
           idTokenAlg: o.idTokenAlg,
           clientCredentials: !!o.clientCredentials,
+          resources: o.resource,
         });
         await recordEvent(db, {
           actor: { type: 'operator', id: operatorOf(o) },

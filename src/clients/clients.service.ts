@@ -30,6 +30,8 @@ export interface NewClient {
   consent?: 'explicit' | 'implicit';
   /** A back-end service calling other agencies' APIs: `client_credentials` only, no citizen, no redirect URI. */
   clientCredentials?: boolean;
+  /** APIs (RESOURCE_SERVERS indicators) this client may get access tokens for. */
+  resources?: string[];
   /** ID token signature algorithm (default ES256). */
   idTokenAlg?: 'ES256' | 'PS256' | 'RS256' | 'EdDSA';
 }
@@ -104,6 +106,7 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     dinhdanh_min_level: input.minLevel ?? 1,
     dinhdanh_consent: input.consent ?? 'explicit',
     id_token_signed_response_alg: input.idTokenAlg ?? 'ES256',
+    ...(input.resources?.length ? { dinhdanh_resources: input.resources.map((u) => checkUri('resource', u)) } : {}),
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
   };
   if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);

@@ -174,6 +174,32 @@ export const fields = {
     default: '1000',
     schema: int(100, 60000),
   },
+  RESOURCE_SERVERS: {
+    doc: 'APIs that accept access tokens from dinhdanh (RFC 8707), JSON: `[{"indicator":"https://api.example.vn","scope":"read write","format":"jwt"}]`; format `jwt` (default) or `opaque`. Portals must also be registered with `--resource`.',
+    default: '[]',
+    schema: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON array' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z.array(
+          z.object({
+            indicator: z
+              .string()
+              .refine((v) => URL.canParse(v) && !new URL(v).hash, 'indicator must be an absolute URL without fragment'),
+            scope: z.string().min(1, 'scope must not be empty'),
+            format: z.enum(['jwt', 'opaque']).default('jwt'),
+          }),
+          'must be a JSON array of {indicator, scope, format}',
+        ),
+      ),
+  },
   PURGE_INTERVAL_SECONDS: {
     doc: 'How often expired protocol rows (codes, tokens, sessions) are deleted.',
     default: '300',
@@ -217,6 +243,7 @@ export interface Config {
     checkSeconds: number;
     jwksMaxAge: number;
   };
+  resourceServers: { indicator: string; scope: string; format: 'jwt' | 'opaque' }[];
 }
 
 /** Thrown when the environment is invalid; `problems` holds one line per variable. */
@@ -295,6 +322,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
     acr: acrConfig(r.ACR_LEVEL1 ?? 'urn:dinhdanh:loa:1', r.ACR_LEVEL2 ?? 'urn:dinhdanh:loa:2', r.ACR_ALIASES ?? ''),
     pairwiseSecret: r.PAIRWISE_SECRET ?? null,
+    resourceServers: r.RESOURCE_SERVERS ?? [],
     keys: {
       leadSeconds: r.KEY_PUBLISH_LEAD_SECONDS ?? 86400,
       retentionSeconds:

@@ -62,10 +62,16 @@ export function createProvider(deps: ProviderDeps): Provider {
     pairwiseIdentifier: async (_ctx, accountId, client) =>
       createHmac('sha256', pairwiseSecret).update(`${client.sectorIdentifier}\n${accountId}`).digest('base64url'),
     extraClientMetadata: {
-      properties: ['dinhdanh_min_level', 'dinhdanh_consent'],
+      properties: ['dinhdanh_min_level', 'dinhdanh_consent', 'dinhdanh_resources'],
       validator(_ctx, key, value) {
         if (key === 'dinhdanh_min_level' && value !== undefined && value !== 1 && value !== 2)
           throw new errors.InvalidClientMetadata('dinhdanh_min_level must be 1 or 2');
+        if (
+          key === 'dinhdanh_resources' &&
+          value !== undefined &&
+          !(Array.isArray(value) && value.every((v) => typeof v === 'string'))
+        )
+          throw new errors.InvalidClientMetadata('dinhdanh_resources must be an array of resource indicators');
         if (key === 'dinhdanh_consent' && value !== undefined && value !== 'explicit' && value !== 'implicit')
           throw new errors.InvalidClientMetadata('dinhdanh_consent must be explicit or implicit');
       },
@@ -96,6 +102,23 @@ export function createProvider(deps: ProviderDeps): Provider {
       claimsParameter: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      // APIs registered in RESOURCE_SERVERS, for portals registered with them: JWT access tokens with the API as audience.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => false,
+        async getResourceServerInfo(_ctx, indicator, client) {
+          const rs = config.resourceServers.find((r) => r.indicator === indicator);
+          const allowed = client.metadata().dinhdanh_resources as string[] | undefined;
+          if (!rs || !allowed?.includes(indicator))
+            throw new errors.InvalidTarget('resource not registered for this client');
+          return {
+            scope: rs.scope,
+            accessTokenFormat: rs.format,
+            ...(rs.format === 'jwt' ? { jwt: { sign: { alg: 'ES256' } } } : {}),
+          };
+        },
+      },
       // Back-end services of agencies; only clients registered with this grant type may use it.
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },

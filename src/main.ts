@@ -1,7 +1,7 @@
 /**
  * Wiring: configuration -> database -> keys -> provider -> app -> listen. Nothing else lives here.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import { type Logger, pino } from 'pino';
@@ -79,7 +79,12 @@ export async function startService(
     if (seed) log.info(await seedDemo(database.db, hasher), 'demo data seeded');
     const root = await loadSecretRoot(database.db, master);
     const cookieKeys = config.cookieKeys ?? deriveCookieKeys(root);
-    const server = createServer();
+    // Until the app is built, requests get 503 + Retry-After (never a connection left hanging).
+    let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
+      res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' });
+      res.end('{"error":"starting"}');
+    };
+    const server = createServer((req, res) => handler(req, res));
     // Longer than load balancers' and clients' idle timeouts: a reused keep-alive socket is never closed under a request.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
@@ -175,7 +180,7 @@ export async function startService(
         }),
       ],
     });
-    server.on('request', app.callback());
+    handler = app.callback();
     const purge = setInterval(() => {
       endExpiredSessions(host.current, database.db)
         .then(() => purgeExpired(database.db))

@@ -14,7 +14,9 @@ import { type DB, listenChannel, migrateToLatest, openDatabase } from './db/inde
 import { createApp } from './http/index.ts';
 import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
 import {
+  cookieGeneration,
   deriveCookieKeys,
+  deriveCsrfSecret,
   derivePairwiseSecret,
   ensureActiveKeys,
   keysFingerprint,
@@ -78,7 +80,11 @@ export async function startService(
       (config.demoSeed === 'auto' && database.embedded && (await countResidents(database.db)) === 0);
     if (seed) log.info(await seedDemo(database.db, hasher), 'demo data seeded');
     const root = await loadSecretRoot(database.db, master);
-    const cookieKeys = config.cookieKeys ?? deriveCookieKeys(root);
+    // Cookie keys rotate with `dinhdanh keys rotate-cookies`; every node picks the new generation up with the key set.
+    const currentCookieKeys = async () =>
+      config.cookieKeys ?? deriveCookieKeys(root, await cookieGeneration(database.db, master));
+    let cookieKeys = await currentCookieKeys();
+    let app: ReturnType<typeof createApp> | undefined;
     // Until the app is built, requests get 503 + Retry-After (never a connection left hanging).
     let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
       res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' });
@@ -96,7 +102,10 @@ export async function startService(
     await ensureActiveKeys(database.db, master);
     const auditQueue = createAuditQueue(database.db, (err) => log.error({ err }, 'audit write failed'));
     const host = await startProviderHost({
-      load: () => loadKeyMaterial(database.db, master),
+      load: async () => {
+        cookieKeys = await currentCookieKeys();
+        return loadKeyMaterial(database.db, master);
+      },
       fingerprint: () => keysFingerprint(database.db),
       tick: () => runScheduledTransitions(database.db, master, config.keys),
       listen: (onChange) =>
@@ -109,6 +118,7 @@ export async function startService(
         auditProviderEvents(provider, database.db, auditQueue, (err) =>
           log.error({ err }, 'session device write failed'),
         );
+        if (app) app.keys = cookieKeys;
         log.info('signing key set loaded');
       },
       build: (signing) =>
@@ -133,7 +143,7 @@ export async function startService(
         }),
     });
     const pseudonym = pinPseudonymizer(root);
-    const csrfSecret = cookieKeys[0] as string;
+    const csrfSecret = deriveCsrfSecret(root);
     const codeLimiter = createLimiter(database.pool, 'codes', config.loginLimits);
     await ensureFirstPartyClient(database.db, {
       clientId: ACCOUNT_CLIENT_ID,
@@ -141,7 +151,7 @@ export async function startService(
       redirectUris: [`${issuer}/account/callback`],
       postLogoutRedirectUris: [`${issuer}/account`],
     });
-    const app = createApp({
+    app = createApp({
       host,
       cookieKeys,
       jwksMaxAge: config.keys.jwksMaxAge,

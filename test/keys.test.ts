@@ -180,7 +180,7 @@ describe('rotation', () => {
 
   it('refuses to activate a key before its lead time, with the time it can', () => {
     const staged = cli('keys', 'generate', '--alg', 'EdDSA');
-    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'activate', staged.kid], {
+    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'activate', '--', staged.kid], {
       cwd: root,
       env: { ...process.env, ...env },
       encoding: 'utf8',
@@ -196,13 +196,13 @@ describe('revocation', () => {
     const victim = activeKid();
     const token = await p.idToken();
     assert.equal(decodeProtectedHeader(token).kid, victim);
-    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', victim], {
+    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', '--', victim], {
       cwd: root,
       env: { ...process.env, ...env },
       encoding: 'utf8',
     });
     assert.equal(r.status, 1, 'asks for confirmation; refuses without a terminal');
-    const revoked = cli('keys', 'revoke', victim, '--yes', '--operator', 'sec-ops-2');
+    const revoked = cli('keys', 'revoke', '--yes', '--operator', 'sec-ops-2', '--', victim);
     assert.ok(revoked.replacement);
     await sleep(1500);
     for (const base of [issuer, nodeB]) {
@@ -217,6 +217,45 @@ describe('revocation', () => {
       encoding: 'utf8',
     });
     assert.match(audit.stdout, /"actorId":"sec-ops-2","action":"key.revoked"/);
+  });
+});
+
+describe('cookie keys', () => {
+  it('rotate on every node: the previous generation still verifies, the one before no longer does', async () => {
+    const agent = new Agent();
+    agent.origin = nodeB;
+    let res = await agent.get(`${issuer}/account`);
+    let current = location(res, issuer);
+    for (let i = 0; i < 6 && res.status !== 200; i++) {
+      res = await agent.get(current);
+      if (res.status === 200 && /\/login"/.test(await res.clone().text())) {
+        const html = await res.text();
+        res = await agent.post(new URL(actionOf(html, 'login'), current), {
+          csrf: csrfOf(html),
+          pin: DEMO_PIN,
+          password: DEMO_PASSWORD,
+        });
+      }
+      if (res.status === 302 || res.status === 303) current = location(res, current);
+    }
+    assert.equal((await agent.get(`${issuer}/account`)).status, 200, 'signed in');
+    const signedBefore = new Map(agent.jar); // cookies signed with generation 0, as a browser that stays away keeps them
+    assert.equal(cli('keys', 'rotate-cookies', '--operator', 'sec-ops-3').generation, 1);
+    await sleep(1500);
+    agent.origin = issuer;
+    assert.equal((await agent.get(`${issuer}/account`)).status, 200, 'previous generation still verifies (node A)');
+    agent.origin = nodeB;
+    assert.equal((await agent.get(`${issuer}/account`)).status, 200, 'and on node B');
+    assert.equal(cli('keys', 'rotate-cookies').generation, 2);
+    await sleep(1500);
+    assert.equal(
+      (await agent.get(`${issuer}/account`)).status,
+      200,
+      'a browser that came back meanwhile was re-signed',
+    );
+    agent.jar.clear();
+    for (const [k, v] of signedBefore) agent.jar.set(k, v);
+    assert.equal((await agent.get(`${issuer}/account`)).status, 302, 'two generations later an old cookie is refused');
   });
 });
 

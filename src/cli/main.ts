@@ -34,6 +34,7 @@ import {
   revokeKey,
   rewrapKeys,
   rewrapSecrets,
+  rotateCookieKeys,
   rotateKey,
   SIGNING_ALGS,
 } from '../keys/index.ts';
@@ -272,7 +273,9 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     });
   keys
     .command('revoke <kid>')
-    .description('key compromise: remove from JWKS at once; its tokens stop verifying')
+    .description(
+      'key compromise: remove from JWKS at once; its tokens stop verifying (put -- before a KID that starts with -)',
+    )
     .option('--yes', 'do not ask for confirmation')
     .option('--operator <name>', 'who (default: the OS user)')
     .action(async (kid, o) => {
@@ -301,6 +304,20 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         const r = await rotateKey(db, loadMasterKey(config), o.alg, config.keys, operatorOf(o));
         await keyAudit(db, o, 'rotated', { alg: o.alg, ...r });
         print({ ...r, activatesAt: r.activatesAt.toISOString() });
+      });
+    });
+  keys
+    .command('rotate-cookies')
+    .description('start a new cookie-key generation: new cookies are signed with it, the previous one still verifies')
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (o) => {
+      const config = getConfig();
+      if (config.cookieKeys)
+        throw new AppError('invalid_input', 'COOKIE_KEYS is set: rotate by putting a new key first in it');
+      await withDatabase(config, async ({ db }) => {
+        const generation = await rotateCookieKeys(db, loadMasterKey(config));
+        await keyAudit(db, o, 'cookies_rotated', { generation });
+        print({ generation });
       });
     });
   keys

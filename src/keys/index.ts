@@ -1,6 +1,14 @@
 /** Keys: the master key, sealing, the secret root and derived secrets, signing keys and their lifecycle. */
-export { deriveCookieKeys, derivePairwiseSecret, loadMasterKey, pinPseudonymizer, seal, unseal } from './master.ts';
-export { loadSecretRoot, rewrapSecrets } from './secrets.ts';
+export {
+  deriveCookieKeys,
+  deriveCsrfSecret,
+  derivePairwiseSecret,
+  loadMasterKey,
+  pinPseudonymizer,
+  seal,
+  unseal,
+} from './master.ts';
+export { cookieGeneration, loadSecretRoot, rewrapSecrets, rotateCookieKeys } from './secrets.ts';
 export { keysFingerprint, withKeyLock } from './signing.repository.ts';
 export {
   activateKey,

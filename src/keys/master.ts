@@ -44,9 +44,19 @@ export function unseal(key: Buffer, sealed: string, aad: string): string {
   return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
 }
 
-/** Cookie signing keys derived from the secret root (shared by every node of one installation). */
-export function deriveCookieKeys(root: Buffer): string[] {
-  return [Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh cookie key v1', 32)).toString('base64url')];
+/**
+ * Cookie signing keys derived from the secret root (shared by every node of one installation): the current
+ * generation signs, the previous one still verifies (the grace period lasts until the next rotation).
+ */
+export function deriveCookieKeys(root: Buffer, generation = 0): string[] {
+  const key = (g: number) =>
+    Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `dinhdanh cookie key v1/${g}`, 32)).toString('base64url');
+  return generation > 0 ? [key(generation), key(generation - 1)] : [key(0)];
+}
+
+/** The CSRF token secret, derived from the secret root (stable across cookie-key rotations). */
+export function deriveCsrfSecret(root: Buffer): string {
+  return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh csrf v1', 32)).toString('base64url');
 }
 
 /**

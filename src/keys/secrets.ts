@@ -4,7 +4,7 @@
  * the database and master key derives the same values, and rewrapping under a new master key changes none of them.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/index.ts';
 import { seal, unseal } from './master.ts';
 
@@ -27,6 +27,34 @@ export async function loadSecretRoot(db: Kysely<DB>, master: Buffer): Promise<Bu
   } catch {
     throw new Error("MASTER_KEY: the master key does not open this database's secrets (wrong or replaced key file?)");
   }
+}
+
+const COOKIE_GENERATION = 'cookie_generation';
+
+/** The current cookie-key generation (0 until the first rotation). */
+export async function cookieGeneration(db: Kysely<DB>, master: Buffer): Promise<number> {
+  const row = await db
+    .selectFrom('service_secrets')
+    .select('sealed')
+    .where('name', '=', COOKIE_GENERATION)
+    .executeTakeFirst();
+  return row ? Number(unseal(master, row.sealed, `secret:${COOKIE_GENERATION}`)) : 0;
+}
+
+/** Starts a new cookie-key generation; the previous one keeps verifying. Returns the new generation. */
+export async function rotateCookieKeys(db: Kysely<DB>, master: Buffer): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('dinhdanh:signing-keys'))`.execute(trx);
+    const next = (await cookieGeneration(trx, master)) + 1;
+    const sealed = seal(master, String(next), `secret:${COOKIE_GENERATION}`);
+    await trx
+      .insertInto('service_secrets')
+      .values({ name: COOKIE_GENERATION, sealed })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ sealed }))
+      .execute();
+    await sql`select pg_notify('dinhdanh_keys', 'changed')`.execute(trx);
+    return next;
+  });
 }
 
 /** Re-seals every service secret under a new master key (inside the caller's transaction). */

@@ -49,11 +49,12 @@ export async function selectKeys(db: Kysely<DB>): Promise<SigningKeyRow[]> {
   return rows.map((r) => toRow(r as never));
 }
 
-/** A short fingerprint of every key's state: when it changes, nodes reload their key set. */
+/** A short fingerprint of every key's state and of the cookie-key generation: when it changes, nodes reload. */
 export async function keysFingerprint(db: Kysely<DB>): Promise<string> {
   const r = await sql<{
     f: string | null;
-  }>`select md5(string_agg(kid || ':' || state, ',' order by kid)) as f from signing_keys`.execute(db);
+  }>`select md5(coalesce((select string_agg(kid || ':' || state, ',' order by kid) from signing_keys), '')
+      || coalesce((select sealed from service_secrets where name = 'cookie_generation'), '')) as f`.execute(db);
   return r.rows[0]?.f ?? '';
 }
 

@@ -9,6 +9,7 @@ export {
   type LoginResult,
   verifyPassword,
 } from './accounts.service.ts';
+export { disableAccountsOfInactiveResidents, disableAccountsOfResidents } from './disable.ts';
 export { type EnrollmentInput, type EnrollmentResult, enrollLevel1, parseBirthDate } from './enroll.ts';
 export {
   ACTIVATION_TTL_MS,

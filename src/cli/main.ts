@@ -42,6 +42,7 @@ import { createLimiter } from '../limits/index.ts';
 import { startService } from '../main.ts';
 import { requestSessionTermination } from '../oidc/index.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
+import { registryCommands } from './registry.ts';
 
 /** The person running a command: `--operator`, else the OS user. */
 function operatorOf(o: { operator?: string }): string {
@@ -524,6 +525,8 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         process.stdout.write('unlocked\n');
       });
     });
+
+  registryCommands(cli, getConfig, withDatabase);
 
   return cli;
 }

@@ -98,6 +98,17 @@ describe('login limits', () => {
     assert.equal(Number(rows[0]?.n), 1, 'the lockout is audited');
   });
 
+  it('count parallel attempts before checking them: a burst cannot exceed the limit', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => attempt(portalA, '001090066666', `burst-${i}-password`)),
+    );
+    const checked = statuses.filter((r) => r.status === 401).length;
+    assert.ok(checked <= 3, `${checked} passwords were checked; the limit is 3`);
+    assert.ok(statuses.filter((r) => r.status === 429).length >= 9);
+    const retry = Math.max(...statuses.map((r) => Number(r.headers.get('retry-after') ?? 0)));
+    assert.ok(retry <= 120, `one lock of 120 s, not a pile of them (Retry-After ${retry})`);
+  });
+
   it('lock unknown IDs the same way (a lock reveals nothing)', async () => {
     for (let i = 0; i < 3; i++)
       assert.equal((await attempt(portalA, '001090077777', `nope-${i}-password`)).status, 401);

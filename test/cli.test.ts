@@ -164,6 +164,11 @@ describe('dinhdanh clients (joining the running service)', () => {
     ['no redirect URI', [], /at least one redirect URI/],
     ['a bad client id', ['--redirect-uri', 'https://p.example.vn/cb', '--client-id', 'a b'], /client id must be/],
     [
+      'the personal ID scope without --allow-personal-id',
+      ['--redirect-uri', 'https://p.example.vn/cb', '--scopes', 'profile national_id'],
+      /needs --allow-personal-id/,
+    ],
+    [
       'a duplicate client id',
       ['--redirect-uri', 'https://p.example.vn/cb', '--client-id', 'demo-portal'],
       /already exists/,

@@ -144,6 +144,15 @@ describe('bad requests get precise errors', () => {
     assert.doesNotMatch(html, /evil\.example/);
   });
 
+  it('refuses a malformed acr request in the claims parameter with a 400, not a 500', async () => {
+    const claims = JSON.stringify({ id_token: { acr: { essential: true, values: 'not-an-array' } } });
+    const { url } = await authorizationRequest(portal, { claims });
+    const agent = new Agent();
+    const start = await follow(agent, url.toString());
+    const res = await submitLogin(agent, start.url, DEMO_PIN, DEMO_PASSWORD);
+    assert.equal(res.status, 400);
+  });
+
   it('refuses an unknown client', async () => {
     const { url } = await authorizationRequest(portal, { client_id: 'no-such-portal' });
     const res = await new Agent().get(url);

@@ -143,6 +143,23 @@ describe('in-person verification and TOTP enrollment', () => {
   });
 });
 
+describe('replacing the authenticator', () => {
+  it('needs level 2 or a fresh in-person verification, never the password alone', async () => {
+    await sql`update accounts set verified_in_person_at = now() - interval '1 hour'`.execute(db);
+    const page = await accountPage();
+    const res = await agent.post(
+      `${service.url}/account/totp/start`,
+      { csrf: csrfOf(page) },
+      { accept: 'application/json' },
+    );
+    assert.equal(res.status, 401);
+    const { rows } = await sql<{
+      n: string;
+    }>`select count(*) as n from accounts where totp_pending_sealed is not null`.execute(db);
+    assert.equal(Number(rows[0]?.n), 0, 'no enrollment started');
+  });
+});
+
 describe('officer operations', () => {
   it('show reveals state, never secrets', () => {
     const r = cli('accounts', 'show', '--personal-id', DEMO_PIN);
@@ -156,6 +173,11 @@ describe('officer operations', () => {
 
   it('reset-totp returns the account to level 1', async () => {
     assert.equal(cli('accounts', 'reset-totp', '--personal-id', DEMO_PIN, '--operator', 'CA-HN-7').status, 0);
+    const requested = await sql<{ reason: string }>`select reason from session_terminations`.execute(db);
+    assert.ok(
+      requested.rows.some((r) => r.reason === 'totp_reset'),
+      'sessions that reached level 2 end too',
+    );
     const { rows } = await sql<{
       level: number;
       t: string | null;

@@ -482,7 +482,12 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     [
       'reset-totp',
       'remove TOTP and recovery codes (back to level 1)',
-      async (db: Database['db'], pin: string) => ({ accountId: await resetTotp(db, pin), level: 1 }),
+      async (db: Database['db'], pin: string) => {
+        // A lost or stolen phone: level 2 ends now, and so does every session that reached it.
+        const accountId = await resetTotp(db, pin);
+        await requestSessionTermination(db, [accountId], 'totp_reset');
+        return { accountId, level: 1 };
+      },
     ],
   ] as const) {
     accounts

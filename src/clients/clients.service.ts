@@ -87,6 +87,11 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
   const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
   const scopes = new Set(input.scopes?.length ? ['openid', ...input.scopes] : DEFAULT_SCOPES);
+  if (scopes.has('national_id') && !input.allowPersonalId)
+    throw new AppError(
+      'invalid_input',
+      'the national_id scope needs --allow-personal-id (portals entitled by law only)',
+    );
   if (input.allowPersonalId) scopes.add('national_id');
   const unknown = [...scopes].filter((x) => !KNOWN_SCOPES.includes(x));
   if (unknown.length)

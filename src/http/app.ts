@@ -103,6 +103,8 @@ function healthRoutes(db: Kysely<DB>, host: ProviderHost, jwksMaxAge: number): R
 export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, routers }: AppDeps): Koa {
   const app = new Koa();
   app.proxy = trustProxy;
+  // Behind one trusted proxy: the client IP is the last X-Forwarded-For entry it added, not one the client wrote.
+  app.maxIpsCount = 1;
   // koa-mount runs the provider's middleware in this app's context: cookies must be signed with the same keys.
   app.keys = cookieKeys;
   app.silent = true; // errors are logged by errorRenderer

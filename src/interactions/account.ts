@@ -11,6 +11,7 @@ import type { Kysely } from 'kysely';
 
 import QRCode from 'qrcode';
 import {
+  ACTIVATION_TTL_MS,
   changePassword,
   confirmTotp,
   findAccountProfile,
@@ -109,8 +110,22 @@ export function accountRoutes(deps: AccountDeps): Router {
     return false;
   }
 
+  /**
+   * Replacing an existing authenticator needs level 2 now (this session signed in with the second factor) or a fresh
+   * in-person verification (an officer's activation code within 15 minutes); a password alone is not enough.
+   */
+  async function mayChangeSecondFactor(ctx: Context, accountId: string): Promise<void> {
+    const state = await secondFactorState(db, accountId);
+    if (!state?.totp) return;
+    const session = await host.current.Session.get(ctx as never);
+    const fresh = state.verifiedInPersonAt && Date.now() - state.verifiedInPersonAt.getTime() < ACTIVATION_TTL_MS;
+    if (session.acr === acr.level2 || fresh) return;
+    throw new AppError('credentials_rejected', 'sign in at level 2 (with your authenticator) to replace it');
+  }
+
+  /** Counts this attempt in advance (see limits): refuses at once when the account is locked. */
   async function notLocked(ctx: Context, accountId: string) {
-    const blocked = await codeLimiter.blockedFor(accountId, ctx.ip);
+    const blocked = await codeLimiter.reserve(accountId, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
   }
 
@@ -254,6 +269,7 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   router.post('/totp/start', parseForm, csrf, async (ctx) => {
     const accountId = await signedIn(ctx);
+    await mayChangeSecondFactor(ctx, accountId);
     await startTotpEnrollment(db, master, accountId);
     await audit(ctx, accountId, 'totp.enrollment_started', 'success');
     ctx.redirect('/account/totp');
@@ -292,6 +308,7 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   router.post('/totp', parseForm, csrf, async (ctx) => {
     const accountId = await signedIn(ctx);
+    await mayChangeSecondFactor(ctx, accountId);
     await notLocked(ctx, accountId);
     const codes = await confirmTotp(db, master, accountId, field(ctx, 'code').slice(0, 10));
     if (!(await checkCode(ctx, accountId, !!codes, 'totp.enrolled')))
@@ -343,7 +360,10 @@ export function accountRoutes(deps: AccountDeps): Router {
     await notLocked(ctx, accountId);
     const problem = await changePassword(db, hasher, accountId, field(ctx, 'current'), field(ctx, 'next'));
     if (problem === 'wrong_password') await checkCode(ctx, accountId, false, 'password.changed');
-    else await audit(ctx, accountId, 'password.changed', problem ? 'failure' : 'success', problem ?? undefined);
+    else {
+      await codeLimiter.succeed(accountId); // the current password was right: refund the reservation
+      await audit(ctx, accountId, 'password.changed', problem ? 'failure' : 'success', problem ?? undefined);
+    }
     const l = lang(ctx);
     return problem ? message(ctx, t(l, `pw_${problem}`), 400) : message(ctx, t(l, 'passwordChanged'));
   });

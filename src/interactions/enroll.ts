@@ -71,10 +71,11 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym }: Enr
       birthDate: s('birthDate').slice(0, 10),
     };
     const key = pseudonym(values.pin.replace(/[\s.-]/g, ''));
-    const blocked = await limiter.blockedFor(key, ctx.ip);
+    const blocked = await limiter.reserve(key, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many enrollment attempts', { retryAfter: blocked });
     const r = await enrollLevel1(db, hasher, { ...values, password: s('password') });
     const csrf = csrfToken(csrfSecret, formNonce(ctx));
+    if (r.outcome === 'invalid_input' || r.outcome === 'password') await limiter.succeed(key); // not a guess
     if (r.outcome === 'invalid_input' || r.outcome === 'password') {
       const message =
         r.outcome === 'password'
@@ -85,7 +86,8 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym }: Enr
       return;
     }
     const created = r.outcome === 'created';
-    if (!created) await limiter.fail(key, ctx.ip);
+    if (created) await limiter.succeed(key);
+    else await limiter.fail(key, ctx.ip);
     await recordEvent(db, {
       actor: { type: 'citizen', id: created ? r.accountId : null },
       action: 'enrollment',

@@ -143,7 +143,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     if (details.prompt.name === 'consent') {
       const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
-      ctx.body = consentPage({ ...base, scopes: missing });
+      const resources = details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
+      ctx.body = consentPage({ ...base, scopes: missing, resources });
       return;
     }
     throw new AppError('invalid_input', `unsupported prompt ${details.prompt.name}`);
@@ -156,7 +157,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const clientId = String(details.params.client_id);
     const key = pseudonym(pin.slice(0, 32));
     const who = { clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') };
-    const blocked = await loginLimiter.blockedFor(key, ctx.ip);
+    const blocked = await loginLimiter.reserve(key, ctx.ip);
     if (blocked) {
       await recordEvent(db, {
         actor: { type: 'citizen' },
@@ -230,7 +231,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const proven = proof.get(ctx, details.uid);
     const accountId = proven ?? stepUpAccount(details);
     if (!accountId) throw new AppError('invalid_input', 'sign in with your password first');
-    const blocked = await codeLimiter.blockedFor(accountId, ctx.ip);
+    const blocked = await codeLimiter.reserve(accountId, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
     const method = await verifySecondFactor(db, master, accountId, str(form(ctx).code).slice(0, 30));
     if (!method) {

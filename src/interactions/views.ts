@@ -34,13 +34,18 @@ ${f.error ? `<p class="error" role="alert">${h(f.error)}</p>` : ''}
 }
 
 /** The consent page listing what the portal will receive. */
-export function consentPage(f: FormBase & { scopes: string[] }): string {
+export function consentPage(f: FormBase & { scopes: string[]; resources?: Record<string, string[]> }): string {
   const { lang } = f;
-  const items = f.scopes
-    .map((s) => `scope_${s}`)
-    .filter(hasMessage)
-    .map((k) => `<li>${h(t(lang, k))}</li>`)
-    .join('');
+  const items =
+    f.scopes
+      .map((s) => `scope_${s}`)
+      .filter(hasMessage)
+      .map((k) => `<li>${h(t(lang, k))}</li>`)
+      .join('') +
+    // Access to an agency API (RFC 8707): named by its address and the permissions asked.
+    Object.entries(f.resources ?? {})
+      .map(([api, scopes]) => `<li>${h(t(lang, 'apiAccess'))} <code>${h(api)}</code>: ${h(scopes.join(', '))}</li>`)
+      .join('');
   const form = (action: string, label: string, cls = '') =>
     `<form method="post" action="/interaction/${h(encodeURIComponent(f.uid))}/${action}">
 <input type="hidden" name="csrf" value="${h(f.csrf)}"><input type="hidden" name="lang" value="${lang}">

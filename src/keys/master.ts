@@ -38,9 +38,12 @@ export function seal(key: Buffer, plaintext: string, aad: string): string {
 export function unseal(key: Buffer, sealed: string, aad: string): string {
   const [v, iv, body, tag] = sealed.split('.');
   if (v !== 'v1' || !iv || !body || !tag) throw new Error('sealed value has an unknown format');
-  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  const ivBytes = Buffer.from(iv, 'base64url');
+  const tagBytes = Buffer.from(tag, 'base64url');
+  if (ivBytes.length !== 12 || tagBytes.length !== 16) throw new Error('sealed value has a wrong IV or tag length');
+  const d = createDecipheriv('aes-256-gcm', key, ivBytes, { authTagLength: 16 });
   d.setAAD(Buffer.from(aad));
-  d.setAuthTag(Buffer.from(tag, 'base64url'));
+  d.setAuthTag(tagBytes);
   return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
 }
 

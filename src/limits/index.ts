@@ -21,13 +21,16 @@ export interface LimitPolicy {
   ipFailures: number;
 }
 
-/** What a caller learns before and after an attempt. */
+/**
+ * What a caller does around each attempt: `reserve` before checking the secret (it counts the attempt as a failure
+ * up front, atomically, so parallel requests cannot all pass a check-then-act gap), then `succeed` (refund) or `fail`.
+ */
 export interface Limiter {
-  /** Seconds the key or IP is still locked, or 0. */
-  blockedFor(key: string, ip: string): Promise<number>;
-  /** Records a failure; returns the delay to apply now and, if this failure caused a lock, its length. */
+  /** Counts an attempt in advance; returns 0 when it may proceed, else the seconds the key or IP stays locked. */
+  reserve(key: string, ip: string): Promise<number>;
+  /** Completes a failed attempt; returns the delay to apply now and, if this failure caused a lock, its length. */
   fail(key: string, ip: string): Promise<{ delayMs: number; lockedFor: number }>;
-  /** Clears the key's consecutive failures (after a success). */
+  /** Clears the key's consecutive failures (after a success), refunding the reservation. */
   succeed(key: string): Promise<void>;
   /** Clears every counter and lock of the key (officer action). */
   unlock(key: string): Promise<void>;
@@ -66,23 +69,33 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
   const remaining = (r: RateLimiterRes | null, limit: number) =>
     r && r.consumedPoints > limit ? Math.max(1, Math.ceil(r.msBeforeNext / 1000)) : 0;
 
+  /** Locks the key once for this run of failures; the lock grows with each lock in a day. */
+  async function lock(key: string): Promise<number> {
+    // Atomic claim: of parallel callers only the first sets (and counts) the lock.
+    const claim = await locks.penalty(key, 1);
+    if (claim.consumedPoints > 1) return Math.max(1, Math.ceil(claim.msBeforeNext / 1000));
+    const count = (await lockCount.penalty(key, 1)).consumedPoints;
+    const lockedFor = Math.min(policy.lockSeconds * 2 ** (count - 1), DAY);
+    await locks.set(key, 1, lockedFor);
+    await failures.delete(key);
+    return lockedFor;
+  }
+
   return {
-    async blockedFor(key, ip) {
-      const [lock, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
-      return Math.max(remaining(lock, 0), remaining(ipRes, policy.ipFailures));
+    async reserve(key, ip) {
+      const [locked, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
+      const blocked = Math.max(remaining(locked, 0), remaining(ipRes, policy.ipFailures));
+      if (blocked) return blocked;
+      const n = (await failures.penalty(key, 1)).consumedPoints;
+      return n > policy.maxFailures ? lock(key) : 0;
     },
     async fail(key, ip) {
       const ipRes = await perIp.penalty(ip, 1);
       if (ipRes.consumedPoints > policy.ipFailures) await perIp.block(ip, 900);
-      const res = await failures.penalty(key, 1);
-      const n = res.consumedPoints;
-      const delayMs = Math.min(250 * 2 ** (n - 1), 4000);
+      const n = (await failures.get(key))?.consumedPoints ?? policy.maxFailures;
+      const delayMs = Math.min(250 * 2 ** (Math.max(n, 1) - 1), 4000);
       if (n < policy.maxFailures) return { delayMs, lockedFor: 0 };
-      const count = (await lockCount.penalty(key, 1)).consumedPoints;
-      const lockedFor = Math.min(policy.lockSeconds * 2 ** (count - 1), DAY);
-      await locks.set(key, 1, lockedFor);
-      await failures.delete(key);
-      return { delayMs, lockedFor };
+      return { delayMs, lockedFor: await lock(key) };
     },
     async succeed(key) {
       await failures.delete(key);

@@ -76,7 +76,12 @@ export async function purgeExpiredPayloads(db: Kysely<DB>, limit = 1000): Promis
       eb(
         sql.raw('(model, id)'),
         'in',
-        selectFrom('oidc_payloads').select(['model', 'id']).where('expires_at', '<', sql<Date>`now()`).limit(limit),
+        selectFrom('oidc_payloads')
+          .select(['model', 'id'])
+          .where('expires_at', '<', sql<Date>`now()`)
+          // Sessions are ended by endExpiredSessions, which tells their portals first.
+          .where('model', '<>', 'Session')
+          .limit(limit),
       ),
     )
     .executeTakeFirst();

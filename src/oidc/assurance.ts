@@ -4,7 +4,7 @@
  * step-up when the SSO session's level is below what is needed.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { interactionPolicy } from 'oidc-provider';
+import { errors, interactionPolicy } from 'oidc-provider';
 import type { Config } from '../config/index.ts';
 
 type Acr = Config['acr'];
@@ -37,6 +37,13 @@ export function requirementOf(
     ?.id_token?.acr;
   let required = minLevel;
   if (request?.essential) {
+    if (
+      request.values !== undefined &&
+      !(Array.isArray(request.values) && request.values.every((v) => typeof v === 'string'))
+    )
+      throw new errors.InvalidRequest('claims.id_token.acr.values must be an array of strings');
+    if (request.value !== undefined && typeof request.value !== 'string')
+      throw new errors.InvalidRequest('claims.id_token.acr.value must be a string');
     const values = request.values ?? (request.value ? [request.value] : []);
     const known = values.map((v) => levelOf(acr, v)).filter((l) => l > 0);
     required = Math.max(required, known.length ? Math.min(...known) : 3);
@@ -72,7 +79,8 @@ export function assurancePolicy(acr: Acr, accountLevel: (accountId: string) => P
         const { oidc } = ctx;
         if (!oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT;
         const need = requirementOf(acr, oidc.params as never, clientMinLevel(oidc.client as never));
-        const have = levelOf(acr, oidc.acr);
+        // The session's level, never above the account's current one (a reset second factor ends level 2 at once).
+        const have = Math.min(levelOf(acr, oidc.acr), await accountLevel(oidc.session.accountId));
         if (have >= Math.max(need.required, need.voluntary)) return Check.NO_NEED_TO_PROMPT;
         if (have >= need.required && (await accountLevel(oidc.session.accountId)) < need.voluntary) {
           return Check.NO_NEED_TO_PROMPT; // voluntary level the account cannot reach: best effort

@@ -90,14 +90,18 @@ export async function insertTerminations(db: Kysely<DB>, accountIds: string[], r
   }
 }
 
-/** Claims pending termination requests (one node at a time per row). */
+/** Locks pending termination requests for this transaction (other nodes skip them). */
 export async function claimTerminations(
   db: Kysely<DB>,
   limit: number,
 ): Promise<{ id: string; accountId: string; reason: string }[]> {
   const r = await sql<{ id: string; account_id: string; reason: string }>`
-    update session_terminations set done_at = now()
-    where id in (select id from session_terminations where done_at is null order by id limit ${limit} for update skip locked)
-    returning id, account_id, reason`.execute(db);
+    select id, account_id, reason from session_terminations where done_at is null
+    order by id limit ${limit} for update skip locked`.execute(db);
   return r.rows.map((x) => ({ id: x.id, accountId: x.account_id, reason: x.reason }));
+}
+
+/** Marks a termination request carried out. */
+export async function markTerminationDone(db: Kysely<DB>, id: string): Promise<void> {
+  await db.updateTable('session_terminations').set({ done_at: new Date() }).where('id', '=', id).execute();
 }

@@ -12,6 +12,7 @@ import {
   claimTerminations,
   deleteSession,
   insertTerminations,
+  markTerminationDone,
   type SessionRow,
   selectAccountSessions,
   selectExpiredSessions,
@@ -41,17 +42,25 @@ export function requestSessionTermination(db: Kysely<DB>, accountIds: string[], 
 
 /** Carries out pending terminations: back-channel logout, then every session, grant and token goes. */
 export async function processTerminations(provider: Provider, db: Kysely<DB>): Promise<number> {
-  const pending = await claimTerminations(db, 50);
-  for (const t of pending) {
-    for (const s of await selectAccountSessions(db, t.accountId)) await endSession(provider, db, s);
-    await deleteAccountPayloads(db, [t.accountId]);
-  }
-  return pending.length;
+  // Rows stay locked (other nodes skip them) and are marked done only after their work: a crash retries them.
+  return db.transaction().execute(async (trx) => {
+    const pending = await claimTerminations(trx, 50);
+    for (const t of pending) {
+      for (const s of await selectAccountSessions(db, t.accountId)) await endSession(provider, db, s);
+      await deleteAccountPayloads(db, [t.accountId]);
+      await markTerminationDone(trx, t.id);
+    }
+    return pending.length;
+  });
 }
 
 /** Expired sessions: their portals are told, then the rows go. */
 export async function endExpiredSessions(provider: Provider, db: Kysely<DB>): Promise<number> {
-  const expired = await selectExpiredSessions(db, 100);
-  for (const s of expired) await endSession(provider, db, s);
-  return expired.length;
+  let total = 0;
+  for (;;) {
+    const expired = await selectExpiredSessions(db, 100);
+    for (const s of expired) await endSession(provider, db, s);
+    total += expired.length;
+    if (expired.length < 100) return total;
+  }
 }

@@ -152,6 +152,7 @@ const messages = {
     vi: 'Đã kết thúc phiên đăng nhập. Các cổng dịch vụ dùng phiên này đã được thông báo.',
     en: 'The session has ended. The portals that used it have been told.',
   },
+  apiAccess: { vi: 'Truy cập dịch vụ (API)', en: 'Access to the service (API)' },
   requestTooLarge: { vi: 'Dữ liệu gửi lên quá lớn.', en: 'The submitted data is too large.' },
   csrfFailed: {
     vi: 'Phiên làm việc của biểu mẫu đã hết hạn. Hãy tải lại trang và thử lại.',

@@ -339,7 +339,7 @@ const dbUrl = u.toString();
 const children: ChildProcess[] = [];
 const cleanup = async () => {
   for (const c of children) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 1500));
   await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
   await admin.end();
   await embedded?.stop();
@@ -354,10 +354,12 @@ try {
     LOG_LEVEL: 'warn',
     DEMO_SEED: 'always',
     MASTER_KEY: randomBytes(32).toString('base64'),
-    DB_POOL_SIZE: '10',
+    DB_POOL_SIZE: process.env.DB_POOL_SIZE ?? '10',
     LOGIN_IP_FAILURES: '1000000',
   };
-  const dd = await startProcess(pinned(0, [process.execPath, 'src/cli/main.ts', 'start']), env, /listening on (\S+)/);
+  // PROFILE_DIR=/tmp/prof: dinhdanh writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
+  const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
+  const dd = await startProcess(pinned(0, [process.execPath, ...profile, 'src/cli/main.ts', 'start']), env, /listening on (\S+)/);
   children.push(dd.child);
   const cli = (...a: string[]) =>
     JSON.parse(

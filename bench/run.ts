@@ -359,7 +359,11 @@ try {
   };
   // PROFILE_DIR=/tmp/prof: dinhdanh writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
   const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
-  const dd = await startProcess(pinned(0, [process.execPath, ...profile, 'src/cli/main.ts', 'start']), env, /listening on (\S+)/);
+  const dd = await startProcess(
+    pinned(0, [process.execPath, ...profile, 'src/cli/main.ts', 'start']),
+    env,
+    /listening on (\S+)/,
+  );
   children.push(dd.child);
   const cli = (...a: string[]) =>
     JSON.parse(

@@ -5,6 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { cookieFetch } from './browser.ts';
 
 export interface LoadInput {
   scenario: string;
@@ -32,18 +33,7 @@ async function expectOk(res: Response, what: string): Promise<Response> {
 
 /** One full interactive login: authorize -> login page -> password -> (consent remembered) -> code -> tokens. */
 async function login(vu: number, i: number): Promise<void> {
-  const jar = new Map<string, string>();
-  const get = async (u: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers);
-    if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(u, { ...init, headers, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const k = pair!.slice(0, pair!.indexOf('='));
-      jar.set(k, pair!.slice(k.length + 1));
-    }
-    return res;
-  };
+  const get = cookieFetch();
   const verifier = randomBytes(32).toString('base64url');
   const q = new URLSearchParams({
     client_id: input.clientId,

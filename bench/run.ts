@@ -9,7 +9,7 @@
  * Writes bench/results/latest.json and bench/results/latest.md. Loopback only; every run is bounded in time.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,6 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startEmbedded } from '../src/db/embedded.ts';
+import { cookieFetch } from './browser.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -106,20 +107,8 @@ async function mintTokens(t: Target, n: number): Promise<{ access: string[]; ref
   const access: string[] = [];
   const refresh: string[] = [];
   for (let i = 0; i < n; i++) {
-    const jar = new Map<string, string>();
-    const go = async (u: string, init: RequestInit = {}) => {
-      const headers = new Headers(init.headers);
-      if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
-      const res = await fetch(u, { ...init, headers, redirect: 'manual' });
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';');
-        const k = pair!.slice(0, pair!.indexOf('='));
-        jar.set(k, pair!.slice(k.length + 1));
-      }
-      return res;
-    };
+    const go = cookieFetch();
     const verifier = randomBytes(32).toString('base64url');
-    const { createHash } = await import('node:crypto');
     const q = new URLSearchParams({
       client_id: t.clientId,
       response_type: 'code',

@@ -1,6 +1,7 @@
 /** Queries over `accounts` (joined with `residents` where login needs the number). */
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/index.ts';
+import { type ResidentRow, toResident } from '../registry/index.ts';
 
 /** What login needs to know about an account found by personal identification number. */
 export interface LoginRecord {
@@ -31,34 +32,6 @@ export async function selectLoginRecord(db: Kysely<DB>, pin: string): Promise<Lo
       level: r.level,
       accountStatus: r.account_status,
       residentStatus: r.resident_status,
-    }
-  );
-}
-
-/** An account with its resident id. */
-export interface AccountRecord {
-  id: string;
-  residentId: string;
-  level: number;
-  status: string;
-  email: string | null;
-  phoneNumber: string | null;
-}
-
-export async function selectAccount(db: Kysely<DB>, id: string): Promise<AccountRecord | undefined> {
-  const r = await db
-    .selectFrom('accounts')
-    .select(['id', 'resident_id', 'level', 'status', 'email', 'phone_number'])
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return (
-    r && {
-      id: r.id,
-      residentId: r.resident_id,
-      level: r.level,
-      status: r.status,
-      email: r.email,
-      phoneNumber: r.phone_number,
     }
   );
 }
@@ -279,4 +252,33 @@ export async function setAccountStatus(
   status: 'active' | 'suspended' | 'disabled',
 ): Promise<void> {
   await db.updateTable('accounts').set({ status, updated_at: new Date() }).where('id', '=', accountId).execute();
+}
+
+/** An account and its resident in one round trip (claims, userinfo, the account page). */
+export async function selectAccountWithResident(db: Kysely<DB>, accountId: string) {
+  const r = await db
+    .selectFrom('accounts')
+    .innerJoin('residents', 'residents.id', 'accounts.resident_id')
+    .selectAll('residents')
+    .select([
+      'accounts.id as account_id',
+      'accounts.level as account_level',
+      'accounts.status as account_status',
+      'accounts.email as account_email',
+      'accounts.phone_number as account_phone',
+    ])
+    .where('accounts.id', '=', accountId)
+    .executeTakeFirst();
+  return (
+    r && {
+      account: {
+        id: r.account_id,
+        level: r.account_level,
+        status: r.account_status,
+        email: r.account_email,
+        phoneNumber: r.account_phone,
+      },
+      resident: toResident(r as unknown as ResidentRow),
+    }
+  );
 }

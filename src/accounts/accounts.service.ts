@@ -18,7 +18,7 @@ import { findResident, isPinShape, type Resident } from '../registry/index.ts';
 import {
   countAccounts,
   insertAccount,
-  selectAccount,
+  selectAccountWithResident,
   selectLoginRecord,
   selectPasswordHash,
   updatePasswordHash,
@@ -86,10 +86,9 @@ export interface AccountProfile {
 /** Loads an account and its resident; undefined when either is gone. */
 export async function findAccountProfile(db: Kysely<DB>, accountId: string): Promise<AccountProfile | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(accountId)) return undefined;
-  const account = await selectAccount(db, accountId);
-  if (!account) return undefined;
-  const resident = await findResident(db, { id: account.residentId });
-  if (!resident) return undefined;
+  const row = await selectAccountWithResident(db, accountId);
+  if (!row) return undefined;
+  const { account, resident } = row;
   return {
     accountId: account.id,
     level: account.level,

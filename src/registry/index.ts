@@ -16,5 +16,8 @@ export {
   insertResidents,
   type NewResident,
   type Resident,
+  type ResidentRow,
+  residentColumns,
   selectResident as findResident,
+  toResident,
 } from './residents.repository.ts';

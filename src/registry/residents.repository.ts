@@ -48,7 +48,8 @@ export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Prom
   return Number(res.numInsertedOrUpdatedRows ?? 0n);
 }
 
-const columns = [
+/** Every column a Resident needs. */
+export const residentColumns = [
   'id',
   'pin',
   'full_name',
@@ -69,26 +70,46 @@ export async function selectResident(
   db: Kysely<DB>,
   by: { id: string } | { pin: string },
 ): Promise<Resident | undefined> {
-  let q = db.selectFrom('residents').select(columns);
+  let q = db.selectFrom('residents').select(residentColumns);
   q = 'id' in by ? q.where('id', '=', by.id) : q.where('pin', '=', by.pin);
   const r = await q.executeTakeFirst();
-  return (
-    r && {
-      id: r.id,
-      pin: r.pin,
-      fullName: r.full_name,
-      familyName: r.family_name,
-      middleName: r.middle_name,
-      givenName: r.given_name,
-      birthDate: r.birth_date,
-      sex: r.sex,
-      nationality: r.nationality,
-      placeOfOrigin: r.place_of_origin,
-      permanentResidence: r.permanent_residence,
-      currentResidence: r.current_residence,
-      status: r.status,
-    }
-  );
+  return r && toResident(r);
+}
+
+/** The columns of a resident, as selected by `residentColumns` (also usable in joins by other repositories). */
+export type ResidentRow = {
+  id: string;
+  pin: string;
+  full_name: string;
+  family_name: string;
+  middle_name: string | null;
+  given_name: string;
+  birth_date: string;
+  sex: 'male' | 'female';
+  nationality: string;
+  place_of_origin: string | null;
+  permanent_residence: Residence | null;
+  current_residence: Residence | null;
+  status: string;
+};
+
+/** Maps a row to the domain type. */
+export function toResident(r: ResidentRow): Resident {
+  return {
+    id: r.id,
+    pin: r.pin,
+    fullName: r.full_name,
+    familyName: r.family_name,
+    middleName: r.middle_name,
+    givenName: r.given_name,
+    birthDate: r.birth_date,
+    sex: r.sex,
+    nationality: r.nationality,
+    placeOfOrigin: r.place_of_origin,
+    permanentResidence: r.permanent_residence,
+    currentResidence: r.current_residence,
+    status: r.status,
+  };
 }
 
 /** Number of residents. */

@@ -86,7 +86,15 @@ export function accountRoutes(deps: AccountDeps): Router {
     return profile.accountId;
   }
 
-  const audit = (ctx: Context, accountId: string, action: string, outcome: 'success' | 'failure', reason?: string) =>
+  /** Records what the signed-in citizen did to their own account. */
+  const audit = (
+    ctx: Context,
+    accountId: string,
+    action: string,
+    outcome: 'success' | 'failure',
+    reason?: string,
+    details?: Record<string, unknown>,
+  ) =>
     recordEvent(db, {
       actor: { type: 'citizen', id: accountId },
       action,
@@ -95,6 +103,7 @@ export function accountRoutes(deps: AccountDeps): Router {
       subject: accountId,
       ip: ctx.ip,
       userAgent: ctx.get('user-agent'),
+      details,
     });
 
   /** Guards a code-checking form: locked accounts get 429; wrong codes count. */
@@ -329,14 +338,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     const target = (await listAccountSessions(db, accountId)).find((x) => x.uid === uid);
     if (!target) throw new AppError('not_found', 'no such session');
     await endSession(host.current, db, target);
-    await recordEvent(db, {
-      actor: { type: 'citizen', id: accountId },
-      action: 'session.ended',
-      outcome: 'success',
-      subject: accountId,
-      ip: ctx.ip,
-      details: { clients: Object.keys(target.authorizations) },
-    });
+    await audit(ctx, accountId, 'session.ended', 'success', undefined, { clients: Object.keys(target.authorizations) });
     return message(ctx, t(lang(ctx), 'sessionEnded'));
   });
 
@@ -344,14 +346,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     const accountId = await signedIn(ctx);
     const grantId = field(ctx, 'grant').slice(0, 100);
     if (!(await revokeAccountGrant(db, accountId, grantId))) throw new AppError('not_found', 'no such grant');
-    await recordEvent(db, {
-      actor: { type: 'citizen', id: accountId },
-      action: 'consent.revoked',
-      outcome: 'success',
-      subject: accountId,
-      ip: ctx.ip,
-      details: { grantId },
-    });
+    await audit(ctx, accountId, 'consent.revoked', 'success', undefined, { grantId });
     return message(ctx, t(lang(ctx), 'grantRevoked'));
   });
 

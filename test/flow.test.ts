@@ -153,6 +153,20 @@ describe('bad requests get precise errors', () => {
     assert.equal(res.status, 400);
   });
 
+  it('refuses a client id or token with a NUL byte as unknown, never a 500', async () => {
+    const res = await new Agent().request(`${service.url}/auth?client_id=%00%ff&response_type=code`, {
+      headers: { accept: 'text/html' },
+    });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /invalid_client/);
+    const intro = await fetch(`${service.url}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'client_id=demo-portal&token=%00abc',
+    });
+    assert.ok(intro.status < 500, `introspection answered ${intro.status}`);
+  });
+
   it('refuses an unknown client', async () => {
     const { url } = await authorizationRequest(portal, { client_id: 'no-such-portal' });
     const res = await new Agent().get(url);

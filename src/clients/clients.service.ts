@@ -56,6 +56,9 @@ export interface ClientView {
   created_at?: string;
 }
 
+/** What a client id may look like (registration enforces it; lookups refuse anything else). */
+const CLIENT_ID = /^[A-Za-z0-9._-]{3,64}$/;
+
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 function checkUri(what: string, value: string): string {
@@ -83,7 +86,7 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
   const postLogout = (input.postLogoutRedirectUris ?? []).map((u) => checkUri('post-logout redirect URI', u));
   const backchannel = input.backchannelLogoutUri && checkUri('back-channel logout URI', input.backchannelLogoutUri);
   const clientId = input.clientId ?? `portal-${randomBytes(9).toString('base64url')}`;
-  if (!/^[A-Za-z0-9._-]{3,64}$/.test(clientId))
+  if (!CLIENT_ID.test(clientId))
     throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
   const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
   const scopes = new Set(input.scopes?.length ? ['openid', ...input.scopes] : DEFAULT_SCOPES);
@@ -148,7 +151,7 @@ export async function findClientMetadata(
   db: Kysely<DB>,
   clientId: string,
 ): Promise<Record<string, unknown> | undefined> {
-  if (clientId.length > 200) return undefined;
+  if (!CLIENT_ID.test(clientId)) return undefined; // only ids registration can create (no NUL, no control chars)
   const hit = cache.get(clientId);
   if (hit && hit.until > Date.now()) return hit.metadata;
   const c = await selectClient(db, clientId);

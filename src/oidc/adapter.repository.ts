@@ -35,6 +35,8 @@ export async function findPayload(
   column: 'id' | 'uid' | 'user_code',
   value: string,
 ): Promise<Payload | undefined> {
+  // Ids come from requests: one PostgreSQL cannot even compare (a NUL byte) matches nothing, rather than failing.
+  if (value.includes('\u0000') || value.length > 1000) return undefined;
   const row = await db
     .selectFrom('oidc_payloads')
     .select(['payload', 'consumed_at'])

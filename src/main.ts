@@ -118,7 +118,7 @@ export async function startService(
         auditProviderEvents(provider, database.db, auditQueue, (err) =>
           log.error({ err }, 'session device write failed'),
         );
-        if (app) app.keys = cookieKeys;
+        if (app) app.app.keys = cookieKeys;
         log.info('signing key set loaded');
       },
       build: (signing) =>
@@ -190,7 +190,7 @@ export async function startService(
         }),
       ],
     });
-    handler = app.callback();
+    handler = app.listener;
     const purge = setInterval(() => {
       endExpiredSessions(host.current, database.db)
         .then(() => purgeExpired(database.db))

@@ -4,9 +4,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
-import helmet from 'koa-helmet';
 import mount from 'koa-mount';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
@@ -14,7 +14,9 @@ import type { Logger } from 'pino';
 import { type DB, pendingMigrations } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { ProviderHost } from '../oidc/index.ts';
+import { type DocumentSource, documentHeaders, documentResponder, type PublicDocument } from './documents.ts';
 import { errorRenderer } from './errors.ts';
+import { PLAIN_HEADERS, SECURE_HEADERS } from './security-headers.ts';
 
 /** What the app needs. */
 export interface AppDeps {
@@ -58,20 +60,23 @@ function requestLog(log: Logger) {
   };
 }
 
+/** Sends a pre-serialized public document (or 304 when the portal's copy is current). */
+function sendDocument(ctx: Context, doc: PublicDocument, contentType: string, maxAge: number): void {
+  const { 'content-type': type, ...headers } = documentHeaders(contentType, doc.etag, maxAge);
+  ctx.set(headers);
+  if (ctx.get('if-none-match') === doc.etag) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.type = type;
+  ctx.body = doc.body;
+}
+
 function healthRoutes(db: Kysely<DB>, host: ProviderHost, jwksMaxAge: number): Router {
   const r = new Router();
   // JWKS: staged, active and retired public keys, pre-serialized; portals revalidate with If-None-Match.
   r.get('/jwks', (ctx) => {
-    const doc = host.jwks();
-    ctx.set('cache-control', `public, max-age=${jwksMaxAge}`);
-    ctx.set('etag', doc.etag);
-    ctx.set('access-control-allow-origin', '*');
-    if (ctx.get('if-none-match') === doc.etag) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.type = 'application/jwk-set+json; charset=utf-8';
-    ctx.body = doc.body;
+    sendDocument(ctx, host.jwks(), 'application/jwk-set+json; charset=utf-8', jwksMaxAge);
   });
   r.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -99,9 +104,18 @@ function healthRoutes(db: Kysely<DB>, host: ProviderHost, jwksMaxAge: number): R
   return r;
 }
 
-/** Builds the Koa app. */
-export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, routers }: AppDeps): Koa {
+/** The Koa app and the request listener to give Node's http server (documents first, then Koa). */
+export interface HttpApp {
+  app: Koa;
+  listener: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Builds the Koa app and its request listener. */
+export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, routers }: AppDeps): HttpApp {
   const app = new Koa();
+  // Discovery, pre-serialized once per provider instance (it changes only with the key set), with an ETag.
+  const discovery = new WeakMap<object, PublicDocument>();
+  const documents: DocumentSource = { discovery: () => discovery.get(host.current), jwks: () => host.jwks() };
   app.proxy = trustProxy;
   // Behind one trusted proxy: the client IP is the last X-Forwarded-For entry it added, not one the client wrote.
   app.maxIpsCount = 1;
@@ -109,32 +123,15 @@ export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, r
   app.keys = cookieKeys;
   app.silent = true; // errors are logged by errorRenderer
   app.use(requestLog(log));
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          'default-src': ["'none'"],
-          'style-src': ["'self'"],
-          'img-src': ["'self'"],
-          'base-uri': ["'none'"],
-          'frame-ancestors': ["'none'"],
-          // no form-action: after a form post the browser follows redirects to the portal's redirect_uri
-        },
-      },
-      strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
-      referrerPolicy: { policy: 'no-referrer' },
-      crossOriginResourcePolicy: false,
-    }),
-  );
-  app.use(async (ctx, next) => {
-    await next();
-    if (!ctx.secure) ctx.remove('strict-transport-security'); // HSTS only over https
+  // Security headers (helmet's, computed once); HSTS only over https.
+  app.use((ctx, next) => {
+    ctx.set(ctx.secure ? SECURE_HEADERS : PLAIN_HEADERS);
+    return next();
   });
   app.use(errorRenderer(log));
   for (const r of [healthRoutes(db, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
-  // Discovery, pre-serialized once per provider instance (it changes only with the key set), with an ETag.
-  const discovery = new WeakMap<object, { body: string; etag: string }>();
+  // Discovery: the provider builds it once per instance; later requests get the stored copy (also served by
+  // the document responder before Koa).
   app.use(async (ctx, next) => {
     if (ctx.path !== '/.well-known/openid-configuration' || ctx.method !== 'GET') return next();
     const provider = host.current;
@@ -150,15 +147,7 @@ export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, r
       }
       return;
     }
-    ctx.set('cache-control', `public, max-age=${jwksMaxAge}`);
-    ctx.set('access-control-allow-origin', '*');
-    ctx.set('etag', doc.etag);
-    if (ctx.get('if-none-match') === doc.etag) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.type = 'application/json; charset=utf-8';
-    ctx.body = doc.body;
+    sendDocument(ctx, doc, 'application/json; charset=utf-8', jwksMaxAge);
   });
   // The provider is looked up per request: a key change swaps it without dropping requests in flight.
   const mounted = new WeakMap<object, Koa.Middleware>();
@@ -174,5 +163,12 @@ export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, r
   app.use(() => {
     throw new AppError('not_found', 'no such page');
   });
-  return app;
+  const koa = app.callback();
+  const serveDocument = documentResponder(documents, jwksMaxAge, trustProxy, log);
+  return {
+    app,
+    listener: (req, res) => {
+      if (!serveDocument(req, res)) void koa(req, res);
+    },
+  };
 }

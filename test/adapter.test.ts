@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import type { Adapter as OidcAdapter } from 'oidc-provider';
-import { connect, type DB } from '../src/db/index.ts';
+import { connect, type DB, runPrepared } from '../src/db/index.ts';
 import { postgresAdapter, purgeExpired } from '../src/oidc/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 
@@ -95,6 +95,34 @@ describe('storage adapter', () => {
     const a = new Adapter('Grant');
     await a.upsert('gr1', { jti: 'gr1' }, 0);
     assert.ok(await a.find('gr1'));
+  });
+
+  it('runs prepared statements on the pool and, inside a transaction, on that transaction', async () => {
+    const text = 'update oidc_payloads set grant_id = $2 where model = $1 and grant_id is null';
+    await new Adapter('Interaction').upsert('p1', { jti: 'p1' }, 60);
+    await new Adapter('Interaction').upsert('p2', { jti: 'p2' }, 60);
+    assert.equal((await runPrepared(db, 'test_set_grant', text, ['Interaction', 'gp'])).rowCount, 2);
+    assert.equal((await runPrepared(db, 'test_set_grant', text, ['Interaction', 'gp'])).rowCount, 0, 'reused');
+    await new Adapter('Interaction').upsert('p3', { jti: 'p3' }, 60);
+    await assert.rejects(
+      db.transaction().execute(async (trx) => {
+        const r = await runPrepared(trx, 'test_set_grant', text, ['Interaction', 'gq']);
+        assert.equal(r.rowCount, 1);
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    const { rows } = await runPrepared<{ id: string; grant_id: string | null }>(
+      db,
+      'test_list',
+      "select id, grant_id from oidc_payloads where model = 'Interaction' order by id",
+      [],
+    );
+    assert.deepEqual(rows, [
+      { id: 'p1', grant_id: 'gp' },
+      { id: 'p2', grant_id: 'gp' },
+      { id: 'p3', grant_id: null },
+    ]);
   });
 
   it('never writes clients through the adapter', async () => {

@@ -1,6 +1,6 @@
 /** Queries over `accounts` (joined with `residents` where login needs the number). */
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/index.ts';
+import { type DB, runPrepared } from '../db/index.ts';
 import { type ResidentRow, toResident } from '../registry/index.ts';
 
 /** What login needs to know about an account found by personal identification number. */
@@ -254,21 +254,21 @@ export async function setAccountStatus(
   await db.updateTable('accounts').set({ status, updated_at: new Date() }).where('id', '=', accountId).execute();
 }
 
-/** An account and its resident in one round trip (claims, userinfo, the account page). */
+/** An account and its resident in one round trip (claims, userinfo, the account page): a prepared statement, as it
+ * runs on every token, userinfo and introspection request. */
+const ACCOUNT_WITH_RESIDENT = `select residents.*, accounts.id as account_id, accounts.level as account_level,
+  accounts.status as account_status, accounts.email as account_email, accounts.phone_number as account_phone
+from accounts join residents on residents.id = accounts.resident_id where accounts.id = $1`;
+
 export async function selectAccountWithResident(db: Kysely<DB>, accountId: string) {
-  const r = await db
-    .selectFrom('accounts')
-    .innerJoin('residents', 'residents.id', 'accounts.resident_id')
-    .selectAll('residents')
-    .select([
-      'accounts.id as account_id',
-      'accounts.level as account_level',
-      'accounts.status as account_status',
-      'accounts.email as account_email',
-      'accounts.phone_number as account_phone',
-    ])
-    .where('accounts.id', '=', accountId)
-    .executeTakeFirst();
+  type Row = ResidentRow & {
+    account_id: string;
+    account_level: number;
+    account_status: 'active' | 'suspended' | 'disabled';
+    account_email: string | null;
+    account_phone: string | null;
+  };
+  const r = (await runPrepared<Row>(db, 'account_with_resident', ACCOUNT_WITH_RESIDENT, [accountId])).rows[0];
   return (
     r && {
       account: {
@@ -278,7 +278,7 @@ export async function selectAccountWithResident(db: Kysely<DB>, accountId: strin
         email: r.account_email,
         phoneNumber: r.account_phone,
       },
-      resident: toResident(r as unknown as ResidentRow),
+      resident: toResident(r),
     }
   );
 }

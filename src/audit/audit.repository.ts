@@ -1,6 +1,6 @@
 /** Queries over `audit_events` and `audit_checkpoints`. Appends are serialized by an advisory lock. */
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
+import { type DB, runPrepared } from '../db/index.ts';
 import { type ChainedContent, chainHash, GENESIS } from './chain.ts';
 
 /** A stored event: its content and both hashes. */
@@ -10,6 +10,11 @@ export interface StoredEvent extends ChainedContent {
 }
 
 const LOCK = sql`select pg_advisory_xact_lock(hashtext('dinhdanh:audit'))`;
+
+const APPEND = `insert into audit_events (seq, at, actor_type, actor_id, action, subject, client_id, ip, user_agent, outcome,
+  reason, details, prev_hash, hash)
+select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+  $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[], $14::text[])`;
 
 /** The last link of the chain: the newest row, else the newest checkpoint, else genesis. */
 async function lastLink(trx: Kysely<DB>): Promise<{ seq: number; hash: string }> {
@@ -49,27 +54,24 @@ export async function appendEvents(
       stored.push({ ...content, prevHash: last.hash, hash });
       last = { seq: content.seq, hash };
     }
-    await trx
-      .insertInto('audit_events')
-      .values(
-        stored.map((content) => ({
-          seq: content.seq,
-          at: content.at,
-          actor_type: content.actorType,
-          actor_id: content.actorId,
-          action: content.action,
-          subject: content.subject,
-          client_id: content.clientId,
-          ip: content.ip,
-          user_agent: content.userAgent,
-          outcome: content.outcome,
-          reason: content.reason,
-          details: JSON.stringify(content.details),
-          prev_hash: content.prevHash,
-          hash: content.hash,
-        })),
-      )
-      .execute();
+    // One statement for the whole batch whatever its size: column arrays unnested (no per-value query building).
+    const column = <K extends keyof StoredEvent>(k: K) => stored.map((e) => e[k]);
+    await runPrepared(trx, 'audit_append', APPEND, [
+      column('seq'),
+      column('at'),
+      column('actorType'),
+      column('actorId'),
+      column('action'),
+      column('subject'),
+      column('clientId'),
+      column('ip'),
+      column('userAgent'),
+      column('outcome'),
+      column('reason'),
+      stored.map((e) => JSON.stringify(e.details)),
+      column('prevHash'),
+      column('hash'),
+    ]);
     return stored;
   };
   return db.isTransaction ? run(db) : db.transaction().execute(run);

@@ -1,10 +1,14 @@
 /**
  * Load generator, run by bench/run.ts as its own process (pinned to the other core): `concurrency` virtual users
  * repeat one scenario against one target for `durationMs`, then print one JSON line of results. Loopback only.
+ * Closed loop by default (each user sends as soon as its last answer came: peak throughput); with `rate`, open loop
+ * at a fixed request rate, each latency counted from the request's scheduled start, so a stall is not hidden by
+ * the requests it delayed (coordinated omission).
  */
 
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { cookieFetch } from './browser.ts';
 
 export interface LoadInput {
@@ -19,6 +23,11 @@ export interface LoadInput {
   pins: string[];
   refreshTokens: string[];
   accessTokens: string[];
+  /** Authorization codes minted beforehand (scenario `code`), all with the PKCE verifier `verifier`. */
+  codes?: string[];
+  verifier?: string;
+  /** Open loop at this many requests/s in total (latency counted from each request's scheduled time); else closed loop. */
+  rate?: number;
 }
 
 const input = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadInput;
@@ -79,54 +88,78 @@ async function login(vu: number, i: number): Promise<void> {
   );
 }
 
-function iteration(vu: number): (i: number) => Promise<void> {
+/**
+ * Plain requests go through node:http with one keep-alive connection per user: fetch costs several times more CPU
+ * per request, and the generator shares its core with PostgreSQL.
+ */
+const agent = new http.Agent({ keepAlive: true, maxSockets: input.concurrency });
+const target = new URL(input.issuer);
+
+function send(method: string, path: string, headers: Record<string, string>, body = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        agent,
+        host: target.hostname,
+        port: target.port,
+        method,
+        path,
+        headers: body ? { ...headers, 'content-length': String(Buffer.byteLength(body)) } : headers,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => {
+          text += c;
+        });
+        res.on('end', () =>
+          res.statusCode! >= 400
+            ? reject(new Error(`${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`))
+            : resolve(text),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+let nextCode = 0;
+
+/** One request of the scenario; resolves false when there is nothing left to send (codes used up). */
+function iteration(vu: number): (i: number) => Promise<unknown> {
   let refresh = input.refreshTokens[vu];
+  const bearer = { authorization: `Bearer ${input.accessTokens[vu]}` };
   switch (input.scenario) {
+    case 'code':
+      return async () => {
+        const code = input.codes?.[nextCode++];
+        if (!code) return false;
+        const body = new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: input.redirectUri,
+          code_verifier: input.verifier!,
+        }).toString();
+        await send('POST', '/token', form, body);
+        return true;
+      };
     case 'discovery':
-      return async () =>
-        void (await (await expectOk(await fetch(url('/.well-known/openid-configuration')), 'discovery')).arrayBuffer());
+      return () => send('GET', '/.well-known/openid-configuration', {});
     case 'jwks':
-      return async () => void (await (await expectOk(await fetch(url('/jwks')), 'jwks')).arrayBuffer());
+      return () => send('GET', '/jwks', {});
     case 'client_credentials':
-      return async () =>
-        void (await (
-          await expectOk(
-            await fetch(url('/token'), { method: 'POST', headers: form, body: 'grant_type=client_credentials' }),
-            'cc',
-          )
-        ).arrayBuffer());
+      return () => send('POST', '/token', form, 'grant_type=client_credentials');
     case 'refresh':
       return async () => {
-        const res = await expectOk(
-          await fetch(url('/token'), {
-            method: 'POST',
-            headers: form,
-            body: `grant_type=refresh_token&refresh_token=${refresh}`,
-          }),
-          'refresh',
-        );
-        refresh = ((await res.json()) as { refresh_token: string }).refresh_token;
+        const text = await send('POST', '/token', form, `grant_type=refresh_token&refresh_token=${refresh}`);
+        refresh = (JSON.parse(text) as { refresh_token: string }).refresh_token;
       };
     case 'userinfo':
-      return async () =>
-        void (await (
-          await expectOk(
-            await fetch(url('/me'), { headers: { authorization: `Bearer ${input.accessTokens[vu]}` } }),
-            'userinfo',
-          )
-        ).arrayBuffer());
+      return () => send('GET', '/me', bearer);
     case 'introspection':
-      return async () =>
-        void (await (
-          await expectOk(
-            await fetch(url('/token/introspection'), {
-              method: 'POST',
-              headers: form,
-              body: `token=${input.accessTokens[vu]}`,
-            }),
-            'introspection',
-          )
-        ).arrayBuffer());
+      return () => send('POST', '/token/introspection', form, `token=${input.accessTokens[vu]}`);
     case 'login':
       return (i) => login(vu, i);
     default:
@@ -137,14 +170,21 @@ function iteration(vu: number): (i: number) => Promise<void> {
 const latencies: number[] = [];
 let errors = 0;
 let firstError: string | undefined;
-const end = Date.now() + input.durationMs;
+const start = performance.now();
+const end = start + input.durationMs;
 await Promise.all(
   Array.from({ length: input.concurrency }, async (_, vu) => {
     const run = iteration(vu);
-    for (let i = 0; Date.now() < end; i++) {
-      const t = performance.now();
+    for (let i = 0; ; i++) {
+      let t = performance.now();
+      if (input.rate) {
+        t = start + ((i * input.concurrency + vu) * 1000) / input.rate;
+        const wait = t - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      if (performance.now() >= end) break;
       try {
-        await run(i);
+        if ((await run(i)) === false) break;
         latencies.push(performance.now() - t);
       } catch (err) {
         errors++;
@@ -153,8 +193,10 @@ await Promise.all(
     }
   }),
 );
+const elapsedS = (performance.now() - start) / 1000;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0;
 process.stdout.write(
-  `${JSON.stringify({ requests: latencies.length, errors, firstError, rps: latencies.length / (input.durationMs / 1000), p50: pct(50), p99: pct(99) })}\n`,
+  `${JSON.stringify({ requests: latencies.length, errors, firstError, rps: latencies.length / elapsedS, p50: pct(50), p99: pct(99) })}\n`,
 );
+agent.destroy();

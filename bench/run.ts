@@ -4,7 +4,8 @@
  * Starts dinhdanh (on a fresh database of the machine's PostgreSQL when TEST_DATABASE_URL or DATABASE_URL is set,
  * else the embedded one) and, as the baseline in the same invocation, raw oidc-provider with its in-memory adapter
  * (bench/baseline.ts). Both are pinned to core 0; the load generator (bench/load.ts, a separate process) to core 1.
- * Runs alternate baseline / dinhdanh per scenario. Reports requests/s, p50/p99, errors, CPU ms per request and peak
+ * Runs alternate baseline / dinhdanh per scenario. Discovery and JWKS are also measured against Node's own ceiling
+ * (bench/ceiling.ts); client_credentials and refresh again at half of dinhdanh's peak, open loop, for p99. Reports requests/s, p50/p99, errors, CPU ms per request and peak
  * RSS of the provider process, the ratio to the baseline, and per-core figures beside Keycloak's published sizing.
  * Writes bench/results/latest.json and bench/results/latest.md. Loopback only; every run is bounded in time.
  */
@@ -22,7 +23,10 @@ import { cookieFetch } from './browser.ts';
 const root = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'discovery,jwks,client_credentials,refresh,userinfo,introspection,login' },
+    scenarios: {
+      type: 'string',
+      default: 'discovery,jwks,client_credentials,code,refresh,userinfo,introspection,login',
+    },
     duration: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '16' },
     registry: { type: 'string', default: '10000' },
@@ -92,7 +96,7 @@ function usage(pid: number): { cpu: number; rssMiB: number } {
 const serverPid = (child: ChildProcess) => child.pid!;
 
 interface Target {
-  name: 'baseline' | 'dinhdanh';
+  name: 'baseline' | 'dinhdanh' | 'ceiling';
   issuer: string;
   pid: number;
   clientId: string;
@@ -102,39 +106,57 @@ interface Target {
   pins: string[];
 }
 
-/** Drives authorization flows (login page, consent page if any) to mint access and refresh tokens. */
+/**
+ * Follows one authorization request through the login page (and consent page, if any) to the code. With a cookie
+ * jar that already holds a session, the provider answers with the code at once (single sign-on).
+ */
+async function authorize(
+  t: Target,
+  go: ReturnType<typeof cookieFetch>,
+  pin: string,
+  verifier: string,
+  extra: Record<string, string> = {},
+): Promise<string> {
+  const q = new URLSearchParams({
+    client_id: t.clientId,
+    response_type: 'code',
+    scope: 'openid profile',
+    redirect_uri: REDIRECT,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+  let loc = `${t.issuer}/auth?${q}`;
+  for (let hop = 0; hop < 12 && !loc.startsWith(REDIRECT); hop++) {
+    let res = await go(loc);
+    if (res.status === 200) {
+      const html = await res.text();
+      const action = /action="([^"]*\/(login|consent))"/.exec(html);
+      if (!action) throw new Error(`unexpected page at ${loc}`);
+      const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+      res = await go(new URL(action[1]!, t.issuer).toString(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, pin, password: PASSWORD }).toString(),
+      });
+    }
+    loc = new URL(res.headers.get('location') ?? '', t.issuer).toString();
+  }
+  const code = new URL(loc).searchParams.get('code');
+  if (!code) throw new Error(`${t.name}: no code at ${loc.slice(0, 200)}`);
+  return code;
+}
+
+/** Drives authorization flows to mint access and refresh tokens, one citizen session each. */
 async function mintTokens(t: Target, n: number): Promise<{ access: string[]; refresh: string[] }> {
   const access: string[] = [];
   const refresh: string[] = [];
   for (let i = 0; i < n; i++) {
-    const go = cookieFetch();
     const verifier = randomBytes(32).toString('base64url');
-    const q = new URLSearchParams({
-      client_id: t.clientId,
-      response_type: 'code',
+    const code = await authorize(t, cookieFetch(), t.pins[i % t.pins.length]!, verifier, {
       scope: 'openid profile offline_access',
       prompt: 'consent',
-      redirect_uri: REDIRECT,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
     });
-    let loc = `${t.issuer}/auth?${q}`;
-    for (let hop = 0; hop < 12 && !loc.startsWith(REDIRECT); hop++) {
-      let res = await go(loc);
-      if (res.status === 200) {
-        const html = await res.text();
-        const action = /action="([^"]*\/(login|consent))"/.exec(html);
-        if (!action) throw new Error(`unexpected page at ${loc}`);
-        const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-        res = await go(new URL(action[1]!, t.issuer).toString(), {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ csrf, pin: t.pins[i % t.pins.length]!, password: PASSWORD }).toString(),
-        });
-      }
-      loc = new URL(res.headers.get('location') ?? '', t.issuer).toString();
-    }
-    const code = new URL(loc).searchParams.get('code')!;
     const res = await fetch(`${t.issuer}/token`, {
       method: 'POST',
       headers: {
@@ -157,6 +179,24 @@ async function mintTokens(t: Target, n: number): Promise<{ access: string[]; ref
   return { access, refresh };
 }
 
+/**
+ * Mints authorization codes for the `code` scenario: `concurrency` citizens log in once, then each asks again and
+ * again with its session (single sign-on, no password), for at most `budgetMs` or `max` codes. Codes live 60 s.
+ */
+async function mintCodes(t: Target, max: number, budgetMs: number): Promise<{ codes: string[]; verifier: string }> {
+  const verifier = randomBytes(32).toString('base64url');
+  const codes: string[] = [];
+  const until = Date.now() + budgetMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, vu) => {
+      const go = cookieFetch();
+      while (codes.length < max && Date.now() < until)
+        codes.push(await authorize(t, go, t.pins[vu % t.pins.length]!, verifier));
+    }),
+  );
+  return { codes, verifier };
+}
+
 const hasWrk = (() => {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
@@ -167,7 +207,7 @@ const hasWrk = (() => {
 })();
 
 /** Scenarios whose requests are all alike: measured with wrk (C) when installed, which loads far harder than Node. */
-const WRK_SCENARIOS = new Set(['discovery', 'jwks', 'client_credentials', 'userinfo', 'introspection']);
+const WRK_SCENARIOS = new Set(['discovery', 'jwks', 'client_credentials', 'userinfo', 'introspection']); // not code: each code is single-use
 
 function wrkRun(
   t: Target,
@@ -245,13 +285,17 @@ interface Result {
   errors: number;
   cpuMsPerRequest: number;
   peakRssMiB: number;
+  /** Set on open-loop runs: the offered load in requests/s. */
+  rate?: number;
   firstError?: string;
 }
 
-async function run(t: Target, scenario: string, registry: number): Promise<Result> {
+/** One measured run; with `rate`, an open-loop run at that many requests/s (Node generator). */
+async function run(t: Target, scenario: string, registry: number, rate?: number): Promise<Result> {
   const tokens = ['refresh', 'userinfo', 'introspection'].includes(scenario)
     ? await mintTokens(t, concurrency)
     : { access: [], refresh: [] };
+  const codes = scenario === 'code' ? await mintCodes(t, 20_000, durationMs) : undefined;
   const cc = scenario === 'client_credentials';
   const file = path.join(os.tmpdir(), `dinhdanh-load-${process.pid}.json`);
   writeFileSync(
@@ -268,11 +312,13 @@ async function run(t: Target, scenario: string, registry: number): Promise<Resul
       pins: t.pins,
       refreshTokens: tokens.refresh,
       accessTokens: tokens.access,
+      ...codes,
+      ...(rate ? { rate } : {}),
     }),
     { mode: 0o600 },
   );
   const before = usage(t.pid);
-  if (hasWrk && WRK_SCENARIOS.has(scenario)) {
+  if (hasWrk && WRK_SCENARIOS.has(scenario) && !rate) {
     const w = wrkRun(t, scenario, tokens.access[0]);
     const after = usage(t.pid);
     return {
@@ -285,6 +331,7 @@ async function run(t: Target, scenario: string, registry: number): Promise<Resul
       errors: w.errors,
       cpuMsPerRequest: w.requests ? Math.round(((after.cpu - before.cpu) * 1e6) / w.requests) / 1000 : 0,
       peakRssMiB: Math.round(after.rssMiB),
+      ...(rate ? { rate } : {}),
     };
   }
   const out = execFileSync(
@@ -308,6 +355,7 @@ async function run(t: Target, scenario: string, registry: number): Promise<Resul
     errors: r.errors,
     cpuMsPerRequest: r.requests ? Math.round(((after.cpu - before.cpu) * 1e6) / r.requests) / 1000 : 0,
     peakRssMiB: Math.round(after.rssMiB),
+    ...(rate ? { rate } : {}),
     ...(r.firstError ? { firstError: r.firstError } : {}),
   };
 }
@@ -439,6 +487,40 @@ try {
       }
     }
   }
+  // Node's ceiling for the pre-serialized documents: the same bytes and headers from a bare http server.
+  const documentScenarios = scenarios.filter((x) => x === 'discovery' || x === 'jwks');
+  if (documentScenarios.length && hasWrk) {
+    const docs: Record<string, { body: string; headers: Record<string, string> }> = {};
+    for (const p of ['/jwks', '/.well-known/openid-configuration']) {
+      const res = await fetch(`${targets[1]!.issuer}${p}`);
+      const headers: Record<string, string> = {};
+      res.headers.forEach((v, k) => {
+        if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
+      });
+      docs[p] = { body: await res.text(), headers };
+    }
+    const file = path.join(os.tmpdir(), `dinhdanh-ceiling-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify(docs));
+    const ceiling = await startProcess(pinned(0, [process.execPath, 'bench/ceiling.ts', file]), {}, /listening (\S+)/);
+    children.push(ceiling.child);
+    const c: Target = { ...targets[0]!, name: 'ceiling', issuer: ceiling.match[1]!, pid: serverPid(ceiling.child) };
+    for (let round = 0; round < Number(args.rounds); round++) {
+      for (const scenario of documentScenarios) {
+        const r = await run(c, scenario, sizes[0]!);
+        results.push(r);
+        process.stderr.write(`${JSON.stringify(r)}\n`);
+      }
+    }
+    ceiling.child.kill('SIGTERM');
+  }
+  // Latency of the token endpoint at half of dinhdanh's peak (open loop, so a stall shows in p99).
+  for (const scenario of scenarios.filter((x) => x === 'client_credentials' || x === 'refresh')) {
+    const peak = results.filter((r) => r.target === 'dinhdanh' && r.scenario === scenario && !r.rate);
+    const rate = Math.max(1, Math.round(peak.reduce((a, r) => a + r.rps, 0) / peak.length / 2));
+    const r = await run(targets[1]!, scenario, sizes[0]!, rate);
+    results.push(r);
+    process.stderr.write(`${JSON.stringify(r)}\n`);
+  }
   for (const size of sizes.slice(1)) {
     process.stderr.write(`growing the registry to ${size} residents with accounts...\n`);
     const more = await growRegistry(size);
@@ -455,9 +537,10 @@ try {
   const rows = [...new Set(results.map((r) => `${r.scenario}@${r.registry}`))].map((key) => {
     const [scenario, registry] = key.split('@');
     const of = (name: string) =>
-      results.filter((r) => r.target === name && r.scenario === scenario && String(r.registry) === registry);
+      results.filter((r) => r.target === name && r.scenario === scenario && String(r.registry) === registry && !r.rate);
     const d = of('dinhdanh');
     const b = of('baseline');
+    const c = of('ceiling');
     const dr = avg(d.map((r) => r.rps));
     const br = avg(b.map((r) => r.rps));
     return {
@@ -473,8 +556,15 @@ try {
       perCore: avg(d.map((r) => (r.cpuMsPerRequest ? 1000 / r.cpuMsPerRequest : 0))),
       peakRssMiB: Math.max(...d.map((r) => r.peakRssMiB)),
       keycloakPerCore: keycloakPerCore[scenario!] ?? null,
+      ceilingRps: c.length ? Math.round(avg(c.map((r) => r.rps))) : null,
+      ceilingPerCore: c.length
+        ? Math.round(avg(c.map((r) => (r.cpuMsPerRequest ? 1000 / r.cpuMsPerRequest : 0))))
+        : null,
     };
   });
+  const halfPeak = results
+    .filter((r) => r.rate)
+    .map((r) => ({ scenario: r.scenario, offered: r.rate!, rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors }));
   mkdirSync(path.join(root, 'bench/results'), { recursive: true });
   const meta = {
     date: new Date().toISOString(),
@@ -484,7 +574,10 @@ try {
     node: process.version,
     database: server ? 'external' : 'embedded',
   };
-  writeFileSync(path.join(root, 'bench/results/latest.json'), JSON.stringify({ meta, rows, results }, null, 2));
+  writeFileSync(
+    path.join(root, 'bench/results/latest.json'),
+    JSON.stringify({ meta, rows, halfPeak, results }, null, 2),
+  );
   const md = [
     `Run ${meta.date}: ${meta.durationSeconds} s per run, ${concurrency} concurrent users, provider on core 0${hasTaskset ? '' : ' (not pinned: no taskset)'}, PostgreSQL ${meta.database}.`,
     '',
@@ -494,6 +587,34 @@ try {
       (r) =>
         `| ${r.scenario} | ${r.registry} | ${r.dinhdanhRps} | ${r.baselineRps ?? '—'} | ${r.ratio ?? '—'} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.cpuMsPerRequest.toFixed(2)} | ${Math.round(r.perCore)} | ${r.keycloakPerCore ?? '—'} | ${r.peakRssMiB} |`,
     ),
+    ...(rows.some((r) => r.ceilingRps)
+      ? [
+          '',
+          "Node's ceiling for pre-serialized documents (bench/ceiling.ts: a bare http server, same bytes and headers):",
+          '',
+          '| scenario | dinhdanh req/s | ceiling req/s | ratio | dinhdanh per core | ceiling per core |',
+          '|---|---|---|---|---|---|',
+          ...rows
+            .filter((r) => r.ceilingRps)
+            .map(
+              (r) =>
+                `| ${r.scenario} | ${r.dinhdanhRps} | ${r.ceilingRps} | ${Math.round((r.dinhdanhRps / r.ceilingRps!) * 100) / 100} | ${Math.round(r.perCore)} | ${r.ceilingPerCore} |`,
+            ),
+        ]
+      : []),
+    ...(halfPeak.length
+      ? [
+          '',
+          "Token endpoint at half of the peak above (open loop, latency from each request's scheduled start):",
+          '',
+          '| scenario | offered req/s | achieved req/s | p50 ms | p99 ms | errors |',
+          '|---|---|---|---|---|---|',
+          ...halfPeak.map(
+            (h) =>
+              `| ${h.scenario} | ${h.offered} | ${h.rps} | ${h.p50.toFixed(1)} | ${h.p99.toFixed(1)} | ${h.errors} |`,
+          ),
+        ]
+      : []),
   ].join('\n');
   writeFileSync(path.join(root, 'bench/results/latest.md'), `${md}\n`);
   process.stdout.write(`${md}\n`);

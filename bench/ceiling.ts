@@ -14,7 +14,8 @@ const docs = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Record<
 const ready = new Map(
   Object.entries(docs).map(([path, d]) => {
     const body = Buffer.from(d.body);
-    return [path, { body, headers: { ...d.headers, 'content-length': String(body.length) } }];
+    // A flat [name, value, ...] list: node's cheapest header form.
+    return [path, { body, headers: Object.entries({ ...d.headers, 'content-length': String(body.length) }).flat() }];
   }),
 );
 const server = createServer((req, res) => {

@@ -329,7 +329,7 @@ async function run(t: Target, scenario: string, registry: number, rate?: number)
       p50: w.p50,
       p99: w.p99,
       errors: w.errors,
-      cpuMsPerRequest: w.requests ? Math.round(((after.cpu - before.cpu) * 1e6) / w.requests) / 1000 : 0,
+      cpuMsPerRequest: w.requests ? Math.round(((after.cpu - before.cpu) * 1e7) / w.requests) / 1e4 : 0,
       peakRssMiB: Math.round(after.rssMiB),
       ...(rate ? { rate } : {}),
     };
@@ -353,7 +353,7 @@ async function run(t: Target, scenario: string, registry: number, rate?: number)
     p50: Math.round(r.p50 * 10) / 10,
     p99: Math.round(r.p99 * 10) / 10,
     errors: r.errors,
-    cpuMsPerRequest: r.requests ? Math.round(((after.cpu - before.cpu) * 1e6) / r.requests) / 1000 : 0,
+    cpuMsPerRequest: r.requests ? Math.round(((after.cpu - before.cpu) * 1e7) / r.requests) / 1e4 : 0,
     peakRssMiB: Math.round(after.rssMiB),
     ...(rate ? { rate } : {}),
     ...(r.firstError ? { firstError: r.firstError } : {}),

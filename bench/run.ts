@@ -9,13 +9,13 @@
  * RSS of the provider process, the ratio to the baseline, and per-core figures beside Keycloak's published sizing.
  * Writes bench/results/latest.json and bench/results/latest.md. Loopback only; every run is bounded in time.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
 import { startEmbedded } from '../src/db/embedded.ts';
 import { cookieFetch } from './browser.ts';
@@ -74,6 +74,11 @@ async function startProcess(
   });
   child.stderr!.on('data', (d) => {
     out += d;
+  });
+  // A server that dies during the run says why (its output is otherwise kept quiet).
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM')
+      process.stderr.write(`${cmd.join(' ')} exited (${code ?? signal}):\n${out.slice(-4000)}\n`);
   });
   const t0 = Date.now();
   for (;;) {
@@ -209,11 +214,17 @@ const hasWrk = (() => {
 /** Scenarios whose requests are all alike: measured with wrk (C) when installed, which loads far harder than Node. */
 const WRK_SCENARIOS = new Set(['discovery', 'jwks', 'client_credentials', 'userinfo', 'introspection']); // not code: each code is single-use
 
-function wrkRun(
+/**
+ * Child processes run asynchronously: a blocked event loop would keep the runner's own keep-alive connections from
+ * seeing a server close them, and the next fetch would fail on a dead socket.
+ */
+const exec = promisify(execFile);
+
+async function wrkRun(
   t: Target,
   scenario: string,
   token: string | undefined,
-): { requests: number; rps: number; p50: number; p99: number; errors: number } {
+): Promise<{ requests: number; rps: number; p50: number; p99: number; errors: number }> {
   const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
   const req = {
     discovery: { path: '/.well-known/openid-configuration', method: 'GET', headers: {}, body: '' },
@@ -255,7 +266,7 @@ function wrkRun(
     script,
     `${t.issuer}${req.path}`,
   ]);
-  const out = execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: durationMs + 30_000 });
+  const { stdout: out } = await exec(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: durationMs + 30_000 });
   const ms = (label: string) => {
     const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     if (!m) return 0;
@@ -319,7 +330,7 @@ async function run(t: Target, scenario: string, registry: number, rate?: number)
   );
   const before = usage(t.pid);
   if (hasWrk && WRK_SCENARIOS.has(scenario) && !rate) {
-    const w = wrkRun(t, scenario, tokens.access[0]);
+    const w = await wrkRun(t, scenario, tokens.access[0]);
     const after = usage(t.pid);
     return {
       target: t.name,
@@ -334,15 +345,12 @@ async function run(t: Target, scenario: string, registry: number, rate?: number)
       ...(rate ? { rate } : {}),
     };
   }
-  const out = execFileSync(
-    pinned(1, [process.execPath, 'bench/load.ts', file])[0]!,
-    pinned(1, [process.execPath, 'bench/load.ts', file]).slice(1),
-    {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: durationMs + 60_000,
-    },
-  );
+  const load = pinned(1, [process.execPath, 'bench/load.ts', file]);
+  const { stdout: out } = await exec(load[0]!, load.slice(1), {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: durationMs + 60_000,
+  });
   const after = usage(t.pid);
   const r = JSON.parse(out.trim().split('\n').at(-1)!);
   return {

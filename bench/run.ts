@@ -405,7 +405,8 @@ try {
   // PROFILE_DIR=/tmp/prof: dinhdanh writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
   const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
   const dd = await startProcess(
-    pinned(0, [process.execPath, ...profile, 'src/cli/main.ts', 'start']),
+    // Started as `npm start` starts it (same V8 flags).
+    pinned(0, [process.execPath, '--max-semi-space-size=8', ...profile, 'src/cli/main.ts', 'start']),
     env,
     /listening on (\S+)/,
   );

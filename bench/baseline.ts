@@ -42,13 +42,15 @@ class MapAdapter implements Adapter {
     const hit = store.get(this.#key(id));
     return hit && hit.expiresAt > Date.now() ? hit.payload : undefined;
   }
-  async findByUid(uid: string) {
-    const key = index.get(`uid:${uid}`);
+  #byIndex(entry: string) {
+    const key = index.get(entry);
     return key ? this.find(key.slice(this.model.length + 1)) : undefined;
   }
+  async findByUid(uid: string) {
+    return this.#byIndex(`uid:${uid}`);
+  }
   async findByUserCode(userCode: string) {
-    const key = index.get(`userCode:${userCode}`);
-    return key ? this.find(key.slice(this.model.length + 1)) : undefined;
+    return this.#byIndex(`userCode:${userCode}`);
   }
   async consume(id: string) {
     const hit = store.get(this.#key(id));

@@ -5,7 +5,6 @@
  * audit trail records; a portal that needs level 2 shows a clear page to a level-1 citizen.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,11 +16,10 @@ import { readPortalConfig } from '../examples/portal/config.ts';
 import { connect, type DB } from '../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
-import { freePort, type NodeProcess, startNode } from './helpers/process.ts';
+import { cliJson, freePort, type NodeProcess, startNode } from './helpers/process.ts';
 import { testEnv } from './helpers/service.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const root = path.resolve(import.meta.dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The text of the first element matching `selector` (empty when absent). */
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent()) ?? '';
@@ -36,15 +34,7 @@ const portals: Record<'a' | 'b' | 'land', Portal> = {} as never;
 const logs: string[] = [];
 const shots = mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-browser-'));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as { client_id: string; client_secret: string };
-}
+const cli = (...args: string[]) => cliJson(env, ...args) as { client_id: string; client_secret: string };
 
 /** Registers a portal with the CLI, as security staff would, and starts an instance of examples/portal for it. */
 async function portal(key: keyof typeof portals, name: string, minLevel: 1 | 2): Promise<Portal> {

@@ -14,7 +14,7 @@ import * as oidc from 'openid-client';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
-import { freePort, type NodeProcess, startNode } from './helpers/process.ts';
+import { cliJson, freePort, type NodeProcess, runCli, startNode } from './helpers/process.ts';
 import { testEnv } from './helpers/service.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -27,15 +27,7 @@ let nodeB: string;
 let client: { client_id: string; client_secret: string };
 const REDIRECT = 'http://localhost:4501/cb';
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
+const cli = (...args: string[]) => cliJson(env, ...args);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jwks = async (base: string) =>
@@ -180,11 +172,7 @@ describe('rotation', () => {
 
   it('refuses to activate a key before its lead time, with the time it can', () => {
     const staged = cli('keys', 'generate', '--alg', 'EdDSA');
-    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'activate', '--', staged.kid], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    });
+    const r = runCli(env, 'keys', 'activate', '--', staged.kid);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /it can sign from 20/);
   });
@@ -196,11 +184,7 @@ describe('revocation', () => {
     const victim = activeKid();
     const token = await p.idToken();
     assert.equal(decodeProtectedHeader(token).kid, victim);
-    const r = spawnSync(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', '--', victim], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    });
+    const r = runCli(env, 'keys', 'revoke', '--', victim);
     assert.equal(r.status, 1, 'asks for confirmation; refuses without a terminal');
     const revoked = cli('keys', 'revoke', '--yes', '--operator', 'sec-ops-2', '--', victim);
     assert.ok(revoked.replacement);
@@ -211,11 +195,7 @@ describe('revocation', () => {
       await assert.rejects(jwtVerify(token, createLocalJWKSet(set), { issuer }), /no applicable key|JWKSNoMatchingKey/);
     }
     assert.equal(decodeProtectedHeader(await p.idToken()).kid, revoked.replacement, 'the replacement signs at once');
-    const audit = spawnSync(process.execPath, ['src/cli/main.ts', 'audit', 'export', '--actor', 'operator'], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    });
+    const audit = runCli(env, 'audit', 'export', '--actor', 'operator');
     assert.match(audit.stdout, /"actorId":"sec-ops-2","action":"key.revoked"/);
   });
 });

@@ -2,7 +2,6 @@
  * The Koa application that hosts everything: security headers, request logging, errors, health, static files,
  * interaction pages and, last, oidc-provider mounted at the root.
  */
-import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
@@ -13,8 +12,14 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { type DB, pendingMigrations } from '../db/index.ts';
 import { AppError } from '../errors.ts';
-import type { ProviderHost } from '../oidc/index.ts';
-import { type DocumentSource, documentHeaders, documentResponder, type PublicDocument } from './documents.ts';
+import { type ProviderHost, publicDocument } from '../oidc/index.ts';
+import {
+  type DocumentSource,
+  documentHeaders,
+  documentResponder,
+  type PublicDocument,
+  requestId,
+} from './documents.ts';
 import { errorRenderer } from './errors.ts';
 import { PLAIN_HEADERS, SECURE_HEADERS } from './security-headers.ts';
 
@@ -36,11 +41,7 @@ const css = readFileSync(new URL('../../static/app.css', import.meta.url));
 function requestLog(log: Logger) {
   return async (ctx: Context, next: Next) => {
     const start = process.hrtime.bigint();
-    ctx.state.reqId =
-      ctx
-        .get('x-request-id')
-        .slice(0, 64)
-        .replace(/[^\w.-]/g, '') || randomUUID();
+    ctx.state.reqId = requestId(ctx.get('x-request-id'));
     ctx.set('x-request-id', ctx.state.reqId);
     try {
       await next();
@@ -139,11 +140,7 @@ export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, r
     if (!doc) {
       await next();
       if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-        const body = JSON.stringify(ctx.body);
-        discovery.set(provider, {
-          body,
-          etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
-        });
+        discovery.set(provider, publicDocument(ctx.body));
       }
       return;
     }

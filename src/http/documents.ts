@@ -10,6 +10,11 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { PLAIN_HEADERS, SECURE_HEADERS } from './security-headers.ts';
 
+/** The request id to log and echo: the caller's, cleaned to at most 64 safe characters, else a new UUID. */
+export function requestId(incoming: string | undefined): string {
+  return incoming?.slice(0, 64).replace(/[^\w.-]/g, '') || randomUUID();
+}
+
 /** A public JSON document, ready to send. */
 export interface PublicDocument {
   body: string;
@@ -90,7 +95,7 @@ export function documentResponder(source: DocumentSource, maxAge: number, trustP
     const secure =
       (req.socket as TLSSocket).encrypted === true || (trustProxy && forwardedProto?.split(',')[0] === 'https');
     const p = prepare(path!, doc)[secure ? 1 : 0];
-    const reqId = incomingId?.slice(0, 64).replace(/[^\w.-]/g, '') || randomUUID();
+    const reqId = requestId(incomingId);
     let status = 200;
     if (ifNoneMatch === p.etag) {
       status = 304;

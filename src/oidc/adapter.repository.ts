@@ -14,12 +14,13 @@ const UPSERT = `insert into oidc_payloads (model, id, payload, grant_id, uid, us
 values ($1, $2, $3, $4, $5, $6, $7)
 on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
   user_code = excluded.user_code, expires_at = excluded.expires_at, consumed_at = null`;
-const FIND = {
-  id: 'select payload, consumed_at from oidc_payloads where model = $1 and id = $2 and (expires_at is null or expires_at > now())',
-  uid: 'select payload, consumed_at from oidc_payloads where model = $1 and uid = $2 and (expires_at is null or expires_at > now())',
-  user_code:
-    'select payload, consumed_at from oidc_payloads where model = $1 and user_code = $2 and (expires_at is null or expires_at > now())',
-} as const;
+const FIND = Object.fromEntries(
+  (['id', 'uid', 'user_code'] as const).map((column) => [
+    column,
+    `select payload, consumed_at from oidc_payloads where model = $1 and ${column} = $2
+      and (expires_at is null or expires_at > now())`,
+  ]),
+) as Record<'id' | 'uid' | 'user_code', string>;
 const CONSUME = 'update oidc_payloads set consumed_at = now() where model = $1 and id = $2 and consumed_at is null';
 const DESTROY = 'delete from oidc_payloads where model = $1 and id = $2';
 

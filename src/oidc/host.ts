@@ -48,10 +48,13 @@ export interface HostOptions {
   onSwap?: (provider: Provider) => void;
 }
 
-function document(keys: HostKeys): JwksDocument {
-  const body = JSON.stringify(keys.jwks);
+/** A serialized public document with its strong ETag (a hash of the body). */
+export function publicDocument(value: unknown): JwksDocument {
+  const body = JSON.stringify(value);
   return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
 }
+
+const document = (keys: HostKeys) => publicDocument(keys.jwks);
 
 /** Loads keys, builds the first provider and starts watching. */
 export async function startProviderHost(opts: HostOptions): Promise<ProviderHost> {

@@ -9,7 +9,13 @@ export { clientMinLevel, levelOf, type Requirement, requirementOf } from './assu
 export { deliverDue, queueingFetch } from './backchannel.ts';
 export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
 export { auditProviderEvents } from './events.ts';
-export { type JwksDocument, type ProviderHost, type ProviderRef, startProviderHost } from './host.ts';
+export {
+  type JwksDocument,
+  type ProviderHost,
+  type ProviderRef,
+  publicDocument,
+  startProviderHost,
+} from './host.ts';
 export { langOf } from './pages.ts';
 export { ACCOUNT_CLIENT_ID, createProvider, type ProviderDeps } from './provider.ts';
 export {

@@ -1,9 +1,27 @@
 /** Runs `dinhdanh start` as a separate process and waits until it listens. */
-import { type ChildProcess, spawn } from 'node:child_process';
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '../..');
+
+/** Runs `dinhdanh ...args` with `env` added to this process's environment; the result is not checked. */
+export function runCli(env: Record<string, string>, ...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+}
+
+/** Runs `dinhdanh ...args`, asserts it succeeded and returns its JSON output. */
+export function cliJson(env: Record<string, string>, ...args: string[]) {
+  const r = runCli(env, ...args);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
 
 /** A free loopback port. */
 export function freePort(): Promise<number> {

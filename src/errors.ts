@@ -28,7 +28,7 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   /** Whether `message` may be shown to the caller. */
   readonly expose: boolean;
-  /** Seconds before trying again (rate_limited). */
+  /** Seconds before trying again (rate_limited, unavailable). */
   readonly retryAfter: number | undefined;
   constructor(
     code: ErrorCode,
@@ -41,6 +41,10 @@ export class AppError extends Error {
     this.retryAfter = options.retryAfter;
   }
   get status(): number {
+    return STATUS[this.code];
+  }
+  /** The same status under the name oidc-provider and Koa read (http-errors' convention). */
+  get statusCode(): number {
     return STATUS[this.code];
   }
 }

@@ -3,6 +3,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import type { Kysely } from 'kysely';
 import { type Logger, pino } from 'pino';
 import { secondFactorState } from './accounts/index.ts';
@@ -10,8 +11,8 @@ import { createAuditQueue, recordEvent } from './audit/index.ts';
 import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
-import { type DB, listenChannel, migrateToLatest, openDatabase } from './db/index.ts';
-import { createApp } from './http/index.ts';
+import { connect, createProbe, type DB, listenChannel, migrateToLatest, openDatabase } from './db/index.ts';
+import { createApp, readinessCheck } from './http/index.ts';
 import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
 import {
   cookieGeneration,
@@ -49,7 +50,14 @@ export interface Service {
   host: ProviderHost;
   db: Kysely<DB>;
   seeded: boolean;
-  close(): Promise<void>;
+  /** True from the first shutdown signal on: `/readyz` says 503 and responses close their connections. */
+  readonly draining: boolean;
+  /**
+   * Graceful stop: `/readyz` turns 503 at once; requests keep being served for `graceMs` (the load balancer notices);
+   * then no new connections; requests in flight finish (up to `timeoutMs`); the audit queue is written; the pool
+   * closes. Defaults from SHUTDOWN_GRACE_SECONDS and SHUTDOWN_TIMEOUT_SECONDS.
+   */
+  close(opts?: { graceMs?: number; timeoutMs?: number }): Promise<void>;
 }
 
 /** Creates the JSON logger; secrets are redacted wherever they might appear. */
@@ -70,9 +78,16 @@ export async function startService(
 ): Promise<Service> {
   const log = opts.log ?? createLogger(config);
   const master = loadMasterKey(config);
-  const database = await openDatabase(config, (line) => log.debug({ pg: line.trim() }, 'embedded postgres'));
+  const database = await openDatabase(config, (line) => log.debug({ pg: line.trim() }, 'embedded postgres'), {
+    ...config.db,
+    applicationName: 'dinhdanh',
+  });
+  // What a failed start must undo, newest first (a listening server, the key watcher, the probe).
+  const undo: (() => Promise<unknown>)[] = [];
   try {
-    const applied = await migrateToLatest(database.db);
+    // Migrations may run longer than a request's statement timeout: their own connection, without one.
+    const migrator = connect(database.url, { size: 1, connectTimeoutMs: config.db.connectTimeoutMs });
+    const applied = await migrateToLatest(migrator).finally(() => migrator.destroy());
     if (applied.length) log.info({ applied }, 'migrations applied');
     const hasher = opts.hasher ?? (await argon2idHasher(config.argon2));
     const seed =
@@ -90,17 +105,35 @@ export async function startService(
       res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' });
       res.end('{"error":"starting"}');
     };
-    const server = createServer((req, res) => handler(req, res));
+    // Requests in flight, counted so a graceful stop can wait for them; while draining, every response closes its
+    // connection so keep-alive clients move to another node.
+    let inFlight = 0;
+    let draining = false;
+    let idle: (() => void) | null = null;
+    const server = createServer((req, res) => {
+      inFlight++;
+      if (draining) res.setHeader('connection', 'close');
+      res.once('close', () => {
+        inFlight--;
+        if (inFlight === 0) idle?.();
+      });
+      handler(req, res);
+    });
     // Longer than load balancers' and clients' idle timeouts: a reused keep-alive socket is never closed under a request.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.listen(config.port, config.host);
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+    undo.unshift(() => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    });
     const { port } = server.address() as AddressInfo;
     // PORT=0 (tests): the issuer learns the port the system picked.
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
     await ensureActiveKeys(database.db, master);
-    const auditQueue = createAuditQueue(database.db, (err) => log.error({ err }, 'audit write failed'));
+    const auditQueue = createAuditQueue(database.db, (err) => log.error({ err }, 'audit write failed (will retry)'));
+    undo.unshift(() => auditQueue.close(Date.now() + 1000));
     const host = await startProviderHost({
       load: async () => {
         cookieKeys = await currentCookieKeys();
@@ -109,8 +142,12 @@ export async function startService(
       fingerprint: () => keysFingerprint(database.db),
       tick: () => runScheduledTransitions(database.db, master, config.keys),
       listen: (onChange) =>
-        listenChannel(database.url, 'dinhdanh_keys', onChange, (err) =>
-          log.warn({ err }, 'key notification channel lost'),
+        listenChannel(
+          database.url,
+          'dinhdanh_keys',
+          onChange,
+          (err) => log.warn({ err }, 'key notification channel lost'),
+          { connectTimeoutMs: config.db.connectTimeoutMs },
         ),
       intervalMs: config.keys.checkSeconds * 1000,
       onError: (err) => log.error({ err }, 'key set refresh failed'),
@@ -142,6 +179,7 @@ export async function startService(
           },
         }),
     });
+    undo.unshift(() => host.stop());
     const pseudonym = pinPseudonymizer(root);
     const csrfSecret = deriveCsrfSecret(root);
     const codeLimiter = createLimiter(database.pool, 'codes', config.loginLimits);
@@ -151,11 +189,13 @@ export async function startService(
       redirectUris: [`${issuer}/account/callback`],
       postLogoutRedirectUris: [`${issuer}/account`],
     });
+    const probe = await createProbe(database.url, `${os.hostname()}:${process.pid}:${port}`);
+    undo.unshift(() => probe.close());
     app = createApp({
       host,
       cookieKeys,
       jwksMaxAge: config.keys.jwksMaxAge,
-      db: database.db,
+      readiness: readinessCheck({ probe, pool: database.pool, draining: () => draining }),
       log,
       trustProxy: config.trustProxy,
       routers: [
@@ -198,34 +238,64 @@ export async function startService(
     }, config.purgeIntervalSeconds * 1000);
     purge.unref();
     // Back-channel deliveries and session terminations, off the request path.
-    let working = false;
+    let working: Promise<unknown> | null = null;
     const worker = setInterval(() => {
       if (working) return;
-      working = true;
-      Promise.all([deliverDue(database.db), processTerminations(host.current, database.db)])
+      working = Promise.all([deliverDue(database.db), processTerminations(host.current, database.db)])
         .catch((err) => log.warn({ err }, 'background work failed'))
         .finally(() => {
-          working = false;
+          working = null;
         });
     }, config.workerIntervalMs);
     worker.unref();
+    let closing: Promise<void> | null = null;
+    const stop = async ({
+      graceMs = config.shutdown.graceSeconds * 1000,
+      timeoutMs = config.shutdown.timeoutSeconds * 1000,
+    } = {}) => {
+      draining = true;
+      log.info({ graceMs, inFlight }, 'draining: /readyz answers 503');
+      if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
+      const deadline = Date.now() + timeoutMs;
+      // No new connections; idle keep-alive connections close now, busy ones after their response.
+      const closed = new Promise((r) => server.close(r));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          idle = resolve;
+          const t = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+          t.unref();
+        });
+      }
+      if (inFlight > 0) log.warn({ inFlight }, 'shutdown timeout: closing requests still in flight');
+      server.closeAllConnections();
+      await closed;
+      clearInterval(purge);
+      clearInterval(worker);
+      await working;
+      await host.stop();
+      const left = await auditQueue.close(Math.max(deadline, Date.now() + 1000));
+      if (left) log.error({ left }, 'audit events could not be written before exit');
+      await probe.close();
+      await database.close();
+      log.info('stopped');
+    };
     return {
       url: issuer,
       server,
       host,
       db: database.db,
       seeded: seed,
-      async close() {
-        clearInterval(purge);
-        clearInterval(worker);
-        await host.stop();
-        await auditQueue.close();
-        server.closeAllConnections();
-        await new Promise((r) => server.close(r));
-        await database.close();
+      get draining() {
+        return draining;
+      },
+      close(opts) {
+        closing ??= stop(opts);
+        return closing;
       },
     };
   } catch (err) {
+    for (const f of undo) await f().catch(() => {});
     await database.close();
     throw err;
   }

@@ -63,14 +63,36 @@ export async function recordEvent(db: Kysely<DB>, e: AuditEvent): Promise<Stored
 /** A batching writer for high-volume events (token issuance): `record` queues, and a flush appends every queued
  * event in one transaction every `intervalMs`. The chain is the same as with recordEvent; only the locking is
  * shared. `close` flushes what is left. */
-export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void, intervalMs = 25) {
+export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void, intervalMs = 25, limit = 200_000) {
   let queue: AuditEvent[] = [];
   let flushing: Promise<void> = Promise.resolve();
+  let failures = 0;
+  let retryAt = 0;
   const flush = () => {
-    if (!queue.length) return flushing;
+    if (!queue.length || Date.now() < retryAt) return flushing;
     const batch = queue;
     queue = [];
-    flushing = flushing.then(() => appendEvents(db, batch.map(content)).then(() => {}, onError));
+    flushing = flushing.then(() =>
+      appendEvents(db, batch.map(content)).then(
+        () => {
+          failures = 0;
+          retryAt = 0;
+        },
+        (err) => {
+          // The database is down or slow: keep the batch, in order, and try again with backoff (up to 5 s).
+          // Bounded: past `limit` events the oldest are dropped, and that is reported.
+          queue = batch.concat(queue);
+          if (queue.length > limit) {
+            const dropped = queue.length - limit;
+            queue = queue.slice(dropped);
+            onError(new Error(`audit queue full: ${dropped} events dropped`));
+          }
+          failures++;
+          retryAt = Date.now() + Math.min(5000, 100 * 2 ** failures);
+          onError(err);
+        },
+      ),
+    );
     return flushing;
   };
   const timer = setInterval(flush, intervalMs);
@@ -81,9 +103,19 @@ export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void
       if (queue.length >= 500) void flush();
     },
     flush,
-    async close() {
+    /** Events waiting to be written. */
+    get pending() {
+      return queue.length;
+    },
+    /** Stops the timer and writes what is queued, retrying until `deadline` (epoch ms); returns events left. */
+    async close(deadline = Date.now() + 10_000): Promise<number> {
       clearInterval(timer);
-      await flush();
+      for (;;) {
+        retryAt = 0;
+        await flush();
+        if (!queue.length || Date.now() >= deadline) return queue.length;
+        await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))));
+      }
     },
   };
 }

@@ -90,11 +90,21 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         );
       }
       process.stdout.write(`${lines.join('\n')}\n`);
-      const stop = async () => {
-        await service.close();
-        process.exit(0);
+      // First signal: a graceful stop (drain, finish what is in flight, write the audit queue), exit 0.
+      // A second signal while draining: stop at once (exit 1).
+      let stopping = false;
+      const stop = () => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        service.close().then(
+          () => process.exit(0),
+          (err) => {
+            process.stderr.write(`dinhdanh: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+            process.exit(1);
+          },
+        );
       };
-      process.once('SIGINT', stop).once('SIGTERM', stop);
+      process.on('SIGINT', stop).on('SIGTERM', stop);
     });
 
   cli

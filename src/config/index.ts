@@ -64,6 +64,36 @@ export const fields = {
     schema: int(0, 65535),
   },
   DB_POOL_SIZE: { doc: 'Connections per process to PostgreSQL.', default: '10', schema: int(1, 200) },
+  DB_CONNECT_TIMEOUT_MS: {
+    doc: 'Longest wait for PostgreSQL to accept a new connection; then the request gets 503.',
+    default: '2000',
+    schema: int(100, 60000),
+  },
+  DB_ACQUIRE_TIMEOUT_MS: {
+    doc: 'Longest wait for a connection from the pool (a saturated pool or a database that does not answer); then 503.',
+    default: '3000',
+    schema: int(100, 60000),
+  },
+  DB_STATEMENT_TIMEOUT_MS: {
+    doc: "statement_timeout of the service's sessions (a held lock, a slow disk); the client gives up 1 s later (a paused server). Then 503.",
+    default: '5000',
+    schema: int(100, 600000),
+  },
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: {
+    doc: "idle_in_transaction_session_timeout of the service's sessions: PostgreSQL ends a transaction left open this long.",
+    default: '10000',
+    schema: int(100, 600000),
+  },
+  SHUTDOWN_GRACE_SECONDS: {
+    doc: 'On SIGTERM/SIGINT, `/readyz` turns 503 at once and the node keeps serving this long (so the load balancer sees it) before it stops accepting.',
+    default: '5',
+    schema: int(0, 300),
+  },
+  SHUTDOWN_TIMEOUT_SECONDS: {
+    doc: 'Then the longest wait for requests in flight (and the audit queue) before the node exits.',
+    default: '30',
+    schema: int(1, 600),
+  },
   MASTER_KEY: {
     doc: 'Master key (32 bytes, base64) that encrypts signing keys at rest. Overrides MASTER_KEY_FILE. Secret.',
     schema: z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes encoded in base64'),
@@ -102,6 +132,11 @@ export const fields = {
   ACCESS_TOKEN_TTL_SECONDS: { doc: 'Access token lifetime.', default: '600', schema: int(30, 86400) },
   ID_TOKEN_TTL_SECONDS: { doc: 'ID token lifetime.', default: '600', schema: int(30, 86400) },
   REFRESH_TOKEN_TTL_SECONDS: { doc: 'Refresh token lifetime.', default: '86400', schema: int(60, 31536000) },
+  CONSENT_TTL_DAYS: {
+    doc: "A citizen's consent to a portal is remembered this long after they last signed in to it (then asked again; revocable on /account at any time). Refresh tokens never outlive it.",
+    default: '365',
+    schema: int(1, 3650),
+  },
   LOGIN_MAX_FAILURES: {
     doc: 'Consecutive failed logins for one personal ID before a temporary lock.',
     default: '5',
@@ -220,6 +255,14 @@ export interface Config {
   dataDir: string;
   embeddedPgPort: number;
   dbPoolSize: number;
+  /** Database timeouts of the service (ms). */
+  db: {
+    connectTimeoutMs: number;
+    acquireTimeoutMs: number;
+    statementTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+  };
+  shutdown: { graceSeconds: number; timeoutSeconds: number };
   masterKey: string | null;
   masterKeyFile: string;
   cookieKeys: string[] | null;
@@ -227,7 +270,15 @@ export interface Config {
   trustProxy: boolean;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   demoSeed: 'auto' | 'always' | 'never';
-  ttl: { session: number; sessionIdle: number; accessToken: number; idToken: number; refreshToken: number };
+  ttl: {
+    session: number;
+    sessionIdle: number;
+    accessToken: number;
+    idToken: number;
+    refreshToken: number;
+    /** Consent (the Grant) lifetime in seconds, renewed at each sign-in to the portal. */
+    consent: number;
+  };
   backchannelRetrySeconds: number;
   workerIntervalMs: number;
   purgeIntervalSeconds: number;
@@ -293,6 +344,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     embeddedPgPort: r.EMBEDDED_PG_PORT ?? 0,
     dbPoolSize: r.DB_POOL_SIZE ?? 10,
+    db: {
+      connectTimeoutMs: r.DB_CONNECT_TIMEOUT_MS ?? 2000,
+      acquireTimeoutMs: r.DB_ACQUIRE_TIMEOUT_MS ?? 3000,
+      statementTimeoutMs: r.DB_STATEMENT_TIMEOUT_MS ?? 5000,
+      idleInTransactionTimeoutMs: r.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS ?? 10000,
+    },
+    shutdown: { graceSeconds: r.SHUTDOWN_GRACE_SECONDS ?? 5, timeoutSeconds: r.SHUTDOWN_TIMEOUT_SECONDS ?? 30 },
     masterKey: r.MASTER_KEY ?? null,
     masterKeyFile: path.resolve(r.MASTER_KEY_FILE ?? './keys/master.key'),
     cookieKeys: r.COOKIE_KEYS ?? null,
@@ -310,6 +368,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       accessToken: r.ACCESS_TOKEN_TTL_SECONDS ?? 600,
       idToken: r.ID_TOKEN_TTL_SECONDS ?? 600,
       refreshToken: r.REFRESH_TOKEN_TTL_SECONDS ?? 86400,
+      consent: (r.CONSENT_TTL_DAYS ?? 365) * 86400,
     },
     purgeIntervalSeconds: r.PURGE_INTERVAL_SECONDS ?? 300,
     backchannelRetrySeconds: r.BACKCHANNEL_RETRY_SECONDS ?? 120,

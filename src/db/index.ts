@@ -1,14 +1,16 @@
 /**
  * The database door: one `pg` code path for the embedded default and an external PostgreSQL.
  */
-import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { startEmbedded } from './embedded.ts';
 import type { DB } from './schema.ts';
+import { asUnavailable, isAcquireTimeout, isUnavailable, temporarilyUnavailable } from './unavailable.ts';
 
 export { migrateToLatest, pendingMigrations } from './migrate.ts';
 export type * from './schema.ts';
+export { asUnavailable, isUnavailable, RETRY_AFTER_SECONDS, temporarilyUnavailable } from './unavailable.ts';
 
 /** An open database: a Kysely instance and how to close it (and the embedded server, if this process owns it). */
 export interface Database {
@@ -24,19 +26,126 @@ export interface Database {
 // DATE columns stay 'YYYY-MM-DD' strings: no time-zone shift of birth dates.
 pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
 
-/** A pg pool for `url`. */
-export function createPool(url: string, poolSize = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+/** Timeouts and identity of a pool's connections (all in milliseconds; 0 or absent: none). */
+export interface PoolOptions {
+  size?: number;
+  /** Longest wait for a connection from the pool, opening one included (pg-pool's connectionTimeoutMillis). */
+  acquireTimeoutMs?: number;
+  /** Longest wait for PostgreSQL to accept a new connection. */
+  connectTimeoutMs?: number;
+  /** Server-side statement_timeout; the client also gives up 1 s later (a paused server never answers). */
+  statementTimeoutMs?: number;
+  /** Server-side idle_in_transaction_session_timeout: a transaction left open never holds its locks for long. */
+  idleInTransactionTimeoutMs?: number;
+  /** application_name, to tell a node's connections apart in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/** When the pool last failed to hand out a connection (saturated, refused, timed out), for readiness. */
+export interface PoolHealth {
+  lastAcquireFailureAt: number;
+  lastAcquireFailure: string;
+}
+
+const health = new WeakMap<pg.Pool, PoolHealth>();
+
+/** Options for a `pg.Client` or `pg.Pool` from PoolOptions. */
+export function connectionOptions(url: string, o: PoolOptions = {}): pg.ClientConfig {
+  return {
+    connectionString: url,
+    application_name: o.applicationName ?? 'dinhdanh',
+    // Detects a peer that vanished without a reset (a failed-over host).
+    keepAlive: true,
+    ...(o.connectTimeoutMs ? { connectionTimeoutMillis: o.connectTimeoutMs } : {}),
+    ...(o.statementTimeoutMs
+      ? { statement_timeout: o.statementTimeoutMs, query_timeout: o.statementTimeoutMs + 1000 }
+      : {}),
+    ...(o.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
+  };
+}
+
+/**
+ * A pg pool for `url`. Every connection has an error handler for its whole life, checked out or idle: a server
+ * that ends connections (restart, failover, pg_terminate_backend) never becomes an unhandled 'error' event.
+ */
+export function createPool(url: string, options: number | PoolOptions = 10): pg.Pool {
+  const o = typeof options === 'number' ? { size: options } : options;
+  const connectTimeoutMs = o.connectTimeoutMs;
+  // pg-pool gives its own connectionTimeoutMillis (the acquire timeout) to each new client; the connect timeout is
+  // the client's own.
+  class Client extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}) });
+    }
+  }
+  const pool = new pg.Pool({
+    ...connectionOptions(url, o),
+    max: o.size ?? 10,
+    ...(o.acquireTimeoutMs ? { connectionTimeoutMillis: o.acquireTimeoutMs } : {}),
+    Client,
+  });
   pool.on('error', () => {}); // an idle client lost its server; the next query reports it
+  pool.on('connect', (client) => client.on('error', () => {})); // ... or a checked-out one: the query reports it
+  health.set(pool, { lastAcquireFailureAt: 0, lastAcquireFailure: '' });
   return pool;
+}
+
+/** The pool's acquire-failure record (readiness reads it). */
+export function poolHealth(pool: pg.Pool): PoolHealth {
+  let h = health.get(pool);
+  if (!h) {
+    h = { lastAcquireFailureAt: 0, lastAcquireFailure: '' };
+    health.set(pool, h);
+  }
+  return h;
+}
+
+function noteAcquireFailure(pool: pg.Pool, err: unknown): void {
+  // A slow statement is the probe's business; this records failures to get a working connection.
+  const slow =
+    /^(57014|55P03|25P03)$/.test(String((err as { code?: unknown })?.code)) || /Query read timeout/.test(String(err));
+  if (slow || !isUnavailable(err)) return;
+  const h = poolHealth(pool);
+  h.lastAcquireFailureAt = Date.now();
+  h.lastAcquireFailure = isAcquireTimeout(err) ? 'saturated' : 'unreachable';
+}
+
+/**
+ * The pool as Kysely sees it: database outages become `temporarilyUnavailable` (503), and a connection that failed
+ * is destroyed on release instead of going back to the pool (a timed-out query may still be running on it).
+ */
+function kyselyPool(pool: pg.Pool): PostgresPool {
+  return {
+    async connect() {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        noteAcquireFailure(pool, err);
+        throw asUnavailable(err);
+      }
+      let broken: Error | undefined;
+      const query = (...args: unknown[]) => {
+        const r = (client.query as (...a: unknown[]) => unknown)(...args);
+        if (!(r instanceof Promise)) return r; // a cursor (streaming)
+        return r.catch((err: unknown) => {
+          if (!isUnavailable(err)) throw err;
+          broken = err as Error;
+          throw temporarilyUnavailable(err);
+        });
+      };
+      return { query, release: () => client.release(broken) } as unknown as PostgresPoolClient;
+    },
+    end: () => pool.end(),
+  };
 }
 
 const pools = new WeakMap<Kysely<DB>, pg.Pool>();
 
 /** Creates a Kysely instance over a pg pool (given, or made for `url`). */
-export function connect(url: string | pg.Pool, poolSize = 10): Kysely<DB> {
-  const pool = typeof url === 'string' ? createPool(url, poolSize) : url;
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+export function connect(url: string | pg.Pool, options: number | PoolOptions = 10): Kysely<DB> {
+  const pool = typeof url === 'string' ? createPool(url, options) : url;
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: kyselyPool(pool) }) });
   pools.set(db, pool);
   return db;
 }
@@ -63,22 +172,32 @@ export async function runPrepared<R>(
 ): Promise<PreparedResult<R>> {
   const pool = db.isTransaction ? undefined : pools.get(db);
   if (pool) {
-    const r = await pool.query<R & pg.QueryResultRow>({ name, text, values });
-    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    try {
+      const r = await pool.query<R & pg.QueryResultRow>({ name, text, values });
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      noteAcquireFailure(pool, err);
+      throw asUnavailable(err);
+    }
   }
   const r = await db.executeQuery<R>(CompiledQuery.raw(text, values));
   return { rows: r.rows, rowCount: Number(r.numAffectedRows ?? BigInt(r.rows.length)) };
 }
 
 /** Opens the configured database: DATABASE_URL, or the embedded server in DATA_DIR (started or joined). */
-export async function openDatabase(config: Config, onLog?: (line: string) => void): Promise<Database> {
+export async function openDatabase(
+  config: Config,
+  onLog?: (line: string) => void,
+  options: PoolOptions = {},
+): Promise<Database> {
+  const o = { size: config.dbPoolSize, ...options };
   if (config.databaseUrl) {
-    const pool = createPool(config.databaseUrl, config.dbPoolSize);
+    const pool = createPool(config.databaseUrl, o);
     const db = connect(pool);
     return { db, pool, url: config.databaseUrl, embedded: false, close: () => db.destroy() };
   }
   const server = await startEmbedded(config.dataDir, config.embeddedPgPort, onLog);
-  const pool = createPool(server.url, config.dbPoolSize);
+  const pool = createPool(server.url, o);
   const db = connect(pool);
   return {
     db,
@@ -92,32 +211,87 @@ export async function openDatabase(config: Config, onLog?: (line: string) => voi
   };
 }
 
+/** A LISTEN subscription: `connected` tells whether its connection is up (tests and readiness read it). */
+export interface Subscription {
+  readonly connected: boolean;
+  stop(): Promise<void>;
+}
+
 /**
- * LISTENs on a PostgreSQL channel with a dedicated connection; `onNotify` runs for each notification. Reconnects
- * after a lost connection (callers also poll, so a gap only delays). Returns a function that stops listening.
+ * LISTENs on a PostgreSQL channel with one dedicated connection; `onNotify` runs for each notification, and once
+ * after every reconnection (a change may have been missed meanwhile). A lost connection is replaced by exactly one
+ * new one, retried with backoff (0.25 s doubling to 5 s) until it succeeds: never two at once, never none for long.
  */
 export async function listenChannel(
   url: string,
   channel: string,
   onNotify: () => void,
   onError: (err: unknown) => void,
-): Promise<() => Promise<void>> {
+  options: PoolOptions = {},
+): Promise<Subscription> {
   let client: pg.Client | null = null;
   let stopped = false;
-  const connectNow = async () => {
-    const c = new pg.Client({ connectionString: url });
-    c.on('notification', () => onNotify());
-    c.on('error', (err) => {
-      onError(err);
-      if (!stopped) setTimeout(() => void connectNow().catch(onError), 1000).unref();
-    });
-    await c.connect();
-    await c.query(`listen ${pg.escapeIdentifier(channel)}`);
-    client = c;
+  let timer: NodeJS.Timeout | null = null;
+  let delay = 250;
+  const config = {
+    ...connectionOptions(url, { applicationName: 'dinhdanh-listen', ...options }),
+    statement_timeout: undefined,
+    query_timeout: undefined,
   };
-  await connectNow();
-  return async () => {
-    stopped = true;
-    await client?.end().catch(() => {});
+
+  const schedule = () => {
+    if (stopped || timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void attempt();
+    }, delay);
+    timer.unref();
+    delay = Math.min(delay * 2, 5000);
+  };
+
+  const attempt = async (): Promise<void> => {
+    const c = new pg.Client(config);
+    let lost = false;
+    const onLost = (err?: unknown) => {
+      if (lost) return; // 'error' and 'end' both arrive for one loss
+      lost = true;
+      if (client === c) client = null;
+      if (err) onError(err);
+      c.end().catch(() => {});
+      schedule();
+    };
+    c.on('error', onLost);
+    c.on('end', () => onLost());
+    c.on('notification', () => onNotify());
+    try {
+      await c.connect();
+      await c.query(`listen ${pg.escapeIdentifier(channel)}`);
+    } catch (err) {
+      onLost(err);
+      return;
+    }
+    if (stopped || lost) {
+      await c.end().catch(() => {});
+      return;
+    }
+    client = c;
+    delay = 250;
+    onNotify();
+  };
+
+  await attempt();
+  return {
+    get connected() {
+      return client !== null;
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      const c = client;
+      client = null;
+      await c?.end().catch(() => {});
+    },
   };
 }
+
+export { createProbe, type Probe, type ProbeResult } from './probe.ts';

@@ -7,10 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
-import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { type DB, pendingMigrations } from '../db/index.ts';
+import { RETRY_AFTER_SECONDS } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { type ProviderHost, publicDocument } from '../oidc/index.ts';
 import {
@@ -21,6 +19,7 @@ import {
   requestId,
 } from './documents.ts';
 import { errorRenderer } from './errors.ts';
+import type { Readiness } from './readiness.ts';
 import { PLAIN_HEADERS, SECURE_HEADERS } from './security-headers.ts';
 
 /** What the app needs. */
@@ -29,7 +28,8 @@ export interface AppDeps {
   host: ProviderHost;
   cookieKeys: string[];
   jwksMaxAge: number;
-  db: Kysely<DB>;
+  /** Readiness for load balancers (`/readyz`). */
+  readiness: () => Promise<Readiness>;
   log: Logger;
   trustProxy: boolean;
   routers: Router[];
@@ -73,29 +73,25 @@ function sendDocument(ctx: Context, doc: PublicDocument, contentType: string, ma
   ctx.body = doc.body;
 }
 
-function healthRoutes(db: Kysely<DB>, host: ProviderHost, jwksMaxAge: number): Router {
+function healthRoutes(readiness: () => Promise<Readiness>, host: ProviderHost, jwksMaxAge: number): Router {
   const r = new Router();
   // JWKS: staged, active and retired public keys, pre-serialized; portals revalidate with If-None-Match.
   r.get('/jwks', (ctx) => {
     sendDocument(ctx, host.jwks(), 'application/jwk-set+json; charset=utf-8', jwksMaxAge);
   });
+  // Liveness: the event loop answers. Never depends on the database (a restart would not help it).
   r.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
   r.get('/readyz', async (ctx) => {
-    try {
-      await sql`select 1`.execute(db);
-      const pending = await pendingMigrations(db);
-      ctx.status = pending.length ? 503 : 200;
-      ctx.body = {
-        status: pending.length ? 'migrations_pending' : 'ready',
-        database: 'ok',
-        pendingMigrations: pending,
-      };
-    } catch {
-      ctx.status = 503;
-      ctx.body = { status: 'unavailable', database: 'unreachable' };
-    }
+    const { ready, status, pendingMigrations } = await readiness();
+    ctx.status = ready ? 200 : 503;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = {
+      status,
+      database: ready || status === 'draining' || status === 'migrations_pending' ? 'ok' : status,
+      pendingMigrations: pendingMigrations ?? [],
+    };
   });
   r.get('/static/app.css', (ctx) => {
     ctx.type = 'text/css';
@@ -112,7 +108,7 @@ export interface HttpApp {
 }
 
 /** Builds the Koa app and its request listener. */
-export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, routers }: AppDeps): HttpApp {
+export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustProxy, routers }: AppDeps): HttpApp {
   const app = new Koa();
   // Discovery, pre-serialized once per provider instance (it changes only with the key set), with an ETag.
   const discovery = new WeakMap<object, PublicDocument>();
@@ -129,8 +125,13 @@ export function createApp({ host, cookieKeys, jwksMaxAge, db, log, trustProxy, r
     ctx.set(ctx.secure ? SECURE_HEADERS : PLAIN_HEADERS);
     return next();
   });
+  // Every 503 (database outage, draining, the provider's temporarily_unavailable) tells the client when to retry.
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 503 && !ctx.response.get('retry-after')) ctx.set('retry-after', String(RETRY_AFTER_SECONDS));
+  });
   app.use(errorRenderer(log));
-  for (const r of [healthRoutes(db, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
+  for (const r of [healthRoutes(readiness, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
   // Discovery: the provider builds it once per instance; later requests get the stored copy (also served by
   // the document responder before Koa).
   app.use(async (ctx, next) => {

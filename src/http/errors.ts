@@ -19,6 +19,7 @@ interface HttpishError {
 }
 
 function classify(err: unknown): { status: number; code: string; message?: string } {
+  if (err instanceof AppError && err.code === 'unavailable') return { status: 503, code: 'temporarily_unavailable' };
   if (err instanceof AppError)
     return { status: err.status, code: err.code, message: err.expose ? err.message : undefined };
   const e = err as HttpishError;
@@ -36,7 +37,8 @@ export function errorRenderer(log: Logger) {
       await next();
     } catch (err) {
       const { status, code, message } = classify(err);
-      if (status >= 500) log.error({ err, reqId: ctx.state.reqId }, 'request failed');
+      if (status === 503) log.warn({ err, reqId: ctx.state.reqId }, 'request failed: database unavailable');
+      else if (status >= 500) log.error({ err, reqId: ctx.state.reqId }, 'request failed');
       else log.info({ reqId: ctx.state.reqId, code, status }, 'request rejected');
       ctx.status = status;
       ctx.set('cache-control', 'no-store');
@@ -48,6 +50,7 @@ export function errorRenderer(log: Logger) {
           csrf: t(lang, 'csrfFailed'),
           payload_too_large: t(lang, 'requestTooLarge'),
           rate_limited: t(lang, 'tooManyAttempts').replace('{minutes}', minutes),
+          temporarily_unavailable: t(lang, 'temporarilyUnavailable'),
         };
         ctx.type = 'html';
         ctx.body = errorPage(lang, code, text[code]);

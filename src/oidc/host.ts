@@ -39,8 +39,8 @@ export interface HostOptions {
   build: (signing: JWK[]) => Provider;
   load: () => Promise<HostKeys>;
   fingerprint: () => Promise<string>;
-  /** Subscribes to change notifications; returns an unsubscribe function. */
-  listen?: (onChange: () => void) => Promise<() => Promise<void>>;
+  /** Subscribes to change notifications; returns the subscription. */
+  listen?: (onChange: () => void) => Promise<{ stop(): Promise<void> }>;
   /** Runs on each tick before the check (scheduled key transitions). */
   tick?: () => Promise<unknown>;
   intervalMs: number;
@@ -90,7 +90,7 @@ export async function startProviderHost(opts: HostOptions): Promise<ProviderHost
     Promise.resolve(opts.tick?.()).then(refresh).catch(opts.onError);
   }, opts.intervalMs);
   timer.unref();
-  const unlisten = opts.listen ? await opts.listen(() => void refresh().catch(opts.onError)) : async () => {};
+  const subscription = opts.listen ? await opts.listen(() => void refresh().catch(opts.onError)) : undefined;
 
   return {
     get current() {
@@ -100,7 +100,7 @@ export async function startProviderHost(opts: HostOptions): Promise<ProviderHost
     refresh,
     async stop() {
       clearInterval(timer);
-      await unlisten();
+      await subscription?.stop();
     },
   };
 }

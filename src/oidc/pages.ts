@@ -8,7 +8,9 @@ export const langOf = (ctx: KoaContextWithOIDC | import('koa').Context): Lang =>
 /** Error page: the OIDC error code only; descriptions may carry internals and are logged instead. */
 export const renderError: NonNullable<Configuration['renderError']> = async (ctx, out) => {
   ctx.type = 'html';
-  ctx.body = errorPage(langOf(ctx), String(out.error ?? 'server_error'));
+  const lang = langOf(ctx);
+  const code = String(out.error ?? 'server_error');
+  ctx.body = errorPage(lang, code, code === 'temporarily_unavailable' ? t(lang, 'temporarilyUnavailable') : undefined);
 };
 
 /** Logout confirmation; `form` is oidc-provider's hidden form (id op.logoutForm) carrying the xsrf token. */

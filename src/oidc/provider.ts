@@ -19,6 +19,7 @@ import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 /** dinhdanh's own account pages sign in through the provider as this first-party client (no consent screen). */
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
 
+const epoch = () => Math.floor(Date.now() / 1000);
 const ASYMMETRIC = ['ES256', 'PS256', 'RS256', 'EdDSA'] as const;
 
 /** What the provider needs from the wiring. */
@@ -138,6 +139,12 @@ export function createProvider(deps: ProviderDeps): Provider {
         session.grantIdFor(client.clientId) ||
         (session.accountId ? await latestGrantId(db, session.accountId, client.clientId) : undefined);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      // A sign-in renews the remembered consent: the grant lives CONSENT_TTL_DAYS from the last sign-in, and the
+      // codes and refresh tokens that depend on it never outlive it (at most one write a minute per grant).
+      if (existing?.exp && existing.exp - epoch() < config.ttl.consent - 60) {
+        existing.exp = undefined as unknown as number;
+        await existing.save();
+      }
       const first = client.clientId === ACCOUNT_CLIENT_ID;
       if (!first && client.metadata().dinhdanh_consent !== 'implicit') return existing;
       // Our own account pages and portals pre-consented by law: grant what was asked, and record it.
@@ -159,14 +166,19 @@ export function createProvider(deps: ProviderDeps): Provider {
       AccessToken: config.ttl.accessToken,
       AuthorizationCode: 60,
       IdToken: config.ttl.idToken,
-      RefreshToken: config.ttl.refreshToken,
+      // Never longer than the grant it belongs to has left: a refresh token is never orphaned by its grant.
+      RefreshToken: (ctx, token) => {
+        const grant = ctx?.oidc?.entities?.Grant as { exp?: number; jti?: string } | undefined;
+        const left = grant?.exp && grant.jti === token.grantId ? grant.exp - epoch() : Number.POSITIVE_INFINITY;
+        return Math.max(1, Math.min(config.ttl.refreshToken, left));
+      },
       // Idle timeout, never beyond the absolute lifetime counted from login.
       Session: (_ctx, session) => {
         const loginTs = (session as { loginTs?: number }).loginTs ?? Math.floor(Date.now() / 1000);
         const left = loginTs + config.ttl.session - Math.floor(Date.now() / 1000);
         return Math.max(1, Math.min(config.ttl.sessionIdle, left));
       },
-      Grant: config.ttl.refreshToken,
+      Grant: config.ttl.consent,
       Interaction: 3600,
       ClientCredentials: config.ttl.accessToken,
     },

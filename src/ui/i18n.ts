@@ -32,6 +32,10 @@ const messages = {
     en: 'The request could not be completed. Go back to the portal and try again.',
   },
   errorCode: { vi: 'Mã lỗi', en: 'Error code' },
+  temporarilyUnavailable: {
+    vi: 'Dịch vụ đang tạm thời gián đoạn. Vui lòng thử lại sau ít phút.',
+    en: 'The service is briefly unavailable. Please try again in a few minutes.',
+  },
   logoutTitle: { vi: 'Đăng xuất', en: 'Sign out' },
   logoutLead: { vi: 'Bạn có muốn đăng xuất khỏi mọi cổng dịch vụ?', en: 'Do you want to sign out of every portal?' },
   logoutYes: { vi: 'Đăng xuất', en: 'Sign me out' },

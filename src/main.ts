@@ -152,6 +152,8 @@ export async function startService(
       intervalMs: config.keys.checkSeconds * 1000,
       onError: (err) => log.error({ err }, 'key set refresh failed'),
       onSwap: (provider) => {
+        // oidc-provider answers its own errors; a 500 it sends is logged here with its cause.
+        provider.on('server_error', (ctx, err) => log.error({ err, reqId: ctx.state?.reqId }, 'provider server_error'));
         auditProviderEvents(provider, database.db, auditQueue, (err) =>
           log.error({ err }, 'session device write failed'),
         );

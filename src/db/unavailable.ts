@@ -30,7 +30,7 @@ const SQLSTATE = /^(08|53|57P|58)|^(57014|55P03|25P03|25006)$/;
 
 // Errors pg and pg-pool raise without a code.
 const MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|not queryable|Client was closed|Cannot use a pool after calling end/i;
+  /Connection terminated|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client has encountered a connection error|not queryable|Client was closed|Cannot use a pool after calling end/i;
 
 /** True when `err` means the database is unreachable, slow or saturated (retryable), not that the request is wrong. */
 export function isUnavailable(err: unknown): boolean {
@@ -44,7 +44,7 @@ export function isUnavailable(err: unknown): boolean {
 
 /** True when `err` is pg-pool giving up waiting for a connection (the pool is saturated or cannot connect). */
 export function isAcquireTimeout(err: unknown): boolean {
-  return err instanceof Error && /timeout exceeded when trying to connect/i.test(err.message);
+  return err instanceof Error && /timeout exceeded when trying to connect|timeout expired/i.test(err.message);
 }
 
 /** The error for a database outage: 503, OAuth `temporarily_unavailable`, the cause kept for the log. */

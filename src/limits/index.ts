@@ -10,6 +10,7 @@
 
 import type pg from 'pg';
 import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible';
+import { asUnavailable } from '../db/index.ts';
 
 /** Limits for one kind of secret. */
 export interface LimitPolicy {
@@ -81,7 +82,7 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
     return lockedFor;
   }
 
-  return {
+  return unavailableOnOutage({
     async reserve(key, ip) {
       const [locked, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
       const blocked = Math.max(remaining(locked, 0), remaining(ipRes, policy.ipFailures));
@@ -103,5 +104,17 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
     async unlock(key) {
       await Promise.all([failures.delete(key), locks.delete(key), lockCount.delete(key)]);
     },
-  };
+  });
+}
+
+/** The limiter's store is the database: its outages are 503s like every other query's. */
+function unavailableOnOutage(limiter: Limiter): Limiter {
+  const wrapped = {} as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(limiter) as [string, (...a: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = (...args: unknown[]) =>
+      fn(...args).catch((err: unknown) => {
+        throw asUnavailable(err);
+      });
+  }
+  return wrapped as unknown as Limiter;
 }

@@ -14,6 +14,8 @@ export function testEnv(databaseUrl: string | undefined, extra: Record<string, s
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
     DEMO_SEED: 'always',
+    // Tests stop nodes at once unless a test is about the drain.
+    SHUTDOWN_GRACE_SECONDS: '0',
     DATA_DIR: path.join(tmp, 'data'),
     MASTER_KEY_FILE: path.join(tmp, 'master.key'),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),

@@ -136,6 +136,41 @@ describe('refresh tokens', () => {
   });
 });
 
+/** The portal's grants end in `seconds` (as a consent given long ago nears its end); returns that time (epoch s). */
+async function grantsEndIn(seconds: number): Promise<number> {
+  const end = Math.floor(Date.now() / 1000) + seconds;
+  await sql`update oidc_payloads set expires_at = to_timestamp(${end}),
+    payload = jsonb_set(payload, '{exp}', to_jsonb(${end}::bigint))
+    where model = 'Grant' and payload->>'clientId' = ${clientId}`.execute(service.db);
+  return end;
+}
+
+describe('grants live as long as what depends on them', () => {
+  it('a sign-in renews the grant: a refresh token issued just before its original end still refreshes after it', async () => {
+    const agent = new Agent();
+    await login(agent);
+    const end = await grantsEndIn(3);
+    const t = await login(agent);
+    await waitFor(async () => Date.now() > end * 1000 + 1000, 10_000);
+    const r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
+    assert.ok(r.access_token, "refreshed after the grant's original end");
+    const grant = await sql<{ left: number }>`select extract(epoch from expires_at - now())::int as left
+      from oidc_payloads where model = 'Grant' and payload->>'clientId' = ${clientId} order by expires_at desc limit 1`.execute(
+      service.db,
+    );
+    assert.ok(grant.rows[0]!.left > 364 * 86400, 'renewed for CONSENT_TTL_DAYS (365) from the sign-in');
+  });
+
+  it('a refresh token never outlives its grant', async () => {
+    const t = await login(new Agent());
+    const end = await grantsEndIn(120);
+    const r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
+    const row = await sql<{ exp: number }>`select extract(epoch from expires_at)::bigint as exp from oidc_payloads
+      where model = 'RefreshToken' and id = ${r.refresh_token!}`.execute(service.db);
+    assert.ok(Number(row.rows[0]!.exp) <= end, 'the rotated refresh token ends with its grant, not after it');
+  });
+});
+
 describe('introspection and revocation', () => {
   it('reports active, then revoked tokens inactive', async () => {
     const t = await login(new Agent());

@@ -32,6 +32,7 @@ const messages = {
     en: 'The request could not be completed. Go back to the portal and try again.',
   },
   errorCode: { vi: 'Mã lỗi', en: 'Error code' },
+  unavailableTitle: { vi: 'Dịch vụ tạm gián đoạn', en: 'Service briefly unavailable' },
   temporarilyUnavailable: {
     vi: 'Dịch vụ đang tạm thời gián đoạn. Vui lòng thử lại sau ít phút.',
     en: 'The service is briefly unavailable. Please try again in a few minutes.',

@@ -34,7 +34,7 @@ ${body}
 export function errorPage(lang: Lang, code: string, message?: string): string {
   return page(
     lang,
-    t(lang, 'errorTitle'),
+    t(lang, code === 'temporarily_unavailable' ? 'unavailableTitle' : 'errorTitle'),
     `<p>${h(message ?? t(lang, 'errorLead'))}</p><p class="muted">${h(t(lang, 'errorCode'))}: <code>${h(code)}</code></p>`,
   );
 }

@@ -100,6 +100,16 @@ async function underFault(fault: (load: Load) => Promise<number>) {
   for (const n of nodes) assert.equal(n.child.exitCode, null, `a node exited:\n${n.output().slice(-2000)}`);
   const wrong = tally.outcomes.filter((o) => o.result !== 'ok' && o.result !== 503);
   assert.deepEqual(wrong, [], 'only 503s, never a 500, a 4xx or a dropped connection');
+  const unavailable = tally.outcomes.filter((o) => o.result === 503);
+  for (const o of unavailable) {
+    assert.ok(Number(o.retryAfter) > 0, `a 503 says when to retry: ${JSON.stringify(o)}`);
+    // The token endpoint answers an OAuth error; pages answer a page in the citizen's language.
+    assert.match(
+      o.detail ?? '',
+      /"error":"temporarily_unavailable"|Dịch vụ đang tạm thời gián đoạn/,
+      JSON.stringify(o),
+    );
+  }
   return tally;
 }
 
@@ -146,7 +156,7 @@ describe('database faults under load', { skip, timeout: 600_000 }, () => {
     await Promise.all(nodes.map((n) => n.stop()));
     // The nodes' logs, for diagnosis (`.tmp/` is not committed).
     mkdirSync('.tmp', { recursive: true });
-    nodes.forEach((n, i) => writeFileSync(`.tmp/faults-database-node${i}.log`, n.output()));
+    for (const [i, n] of nodes.entries()) writeFileSync(`.tmp/faults-database-node${i}.log`, n.output());
     await db?.destroy();
     await server?.destroy();
   });

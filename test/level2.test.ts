@@ -19,6 +19,7 @@ import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN, follow } from './helpers/flow.ts';
 import { testEnv } from './helpers/service.ts';
+import { until } from './helpers/wait.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 let database: TestDatabase;
@@ -188,13 +189,10 @@ describe('officer operations', () => {
   it('suspend ends the sessions within seconds and stops logins; reactivate restores', async () => {
     assert.equal(cli('accounts', 'suspend', '--personal-id', DEMO_PIN).status, 0);
     // The service carries the request out within a worker interval (back-channel logout first).
-    let left = 1;
-    for (let i = 0; i < 50 && left > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+    await until('sessions ended', async () => {
       const n = await sql<{ n: string }>`select count(*) as n from oidc_payloads where model = 'Session'`.execute(db);
-      left = Number(n.rows[0]?.n);
-    }
-    assert.equal(left, 0, 'sessions ended');
+      return Number(n.rows[0]?.n) === 0;
+    });
     assert.equal((await agent.get(`${service.url}/account`)).status, 302, 'signed out');
     const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
     assert.deepEqual(await verifyPassword(db, hasher, DEMO_PIN, DEMO_PASSWORD), {

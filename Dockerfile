@@ -17,6 +17,9 @@ COPY static ./static
 COPY bin ./bin
 USER node
 EXPOSE 3000
+# Liveness, not readiness: a node waiting out a database outage must not be restarted (the load balancer reads /readyz).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# SIGTERM starts a graceful stop (SHUTDOWN_GRACE_SECONDS + SHUTDOWN_TIMEOUT_SECONDS): give it that long before SIGKILL.
+STOPSIGNAL SIGTERM
 CMD ["node", "--max-semi-space-size=8", "src/cli/main.ts", "start"]

@@ -202,3 +202,54 @@ describe('CLI with the service stopped', () => {
     await assert.rejects(query('select 1'), 'the server the command started is stopped again');
   });
 });
+
+describe('a service killed with kill -9', () => {
+  it('leaves its embedded PostgreSQL running; the next start adopts it and stops it on SIGTERM', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-kill-'));
+    chmodSync(dir, 0o755);
+    const own = { ...env, DATA_DIR: path.join(dir, 'data'), SHUTDOWN_GRACE_SECONDS: '0' };
+    const startOne = async () => {
+      const child = spawn(process.execPath, ['src/cli/main.ts', 'start'], { cwd: root, env: own, stdio: 'pipe' });
+      let out = '';
+      child.stdout?.on('data', (d) => {
+        out += d;
+      });
+      child.stderr?.on('data', (d) => {
+        out += d;
+      });
+      const t0 = Date.now();
+      while (!/listening on/.test(out)) {
+        if (child.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`did not start:\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return child;
+    };
+    const state = () =>
+      JSON.parse(readFileSync(path.join(own.DATA_DIR, 'embedded-postgres.json'), 'utf8')) as {
+        port: number;
+        password: string;
+      };
+    const reachable = async () => {
+      const s = state();
+      const c = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'dinhdanh', password: s.password });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await c.end().catch(() => {});
+      }
+    };
+    const first = await startOne();
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    assert.equal(await reachable(), true, 'the orphaned PostgreSQL still runs');
+    const second = await startOne();
+    const exited = new Promise<number | null>((r) => second.once('exit', (code) => r(code)));
+    second.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(await reachable(), false, 'stopped with the service that adopted it');
+  });
+});

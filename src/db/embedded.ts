@@ -24,7 +24,19 @@ export interface EmbeddedServer {
 interface State {
   port: number;
   password: string;
+  /** PID of the process that started the server (it stops it); absent in state files of older versions. */
+  owner?: number;
 }
+
+const alive = (pid: number | undefined) => {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
 
 const USER = 'dinhdanh';
 
@@ -115,7 +127,11 @@ export async function startEmbedded(
   const clusterDir = path.join(dataDir, 'pg');
   let state = await readState(stateFile);
 
-  if (state && (await canConnect(state))) return shared(state);
+  if (state && (await canConnect(state))) {
+    // Left running by a process that died (kill -9): this one adopts it, and stops it when it stops.
+    if (state.owner && !alive(state.owner)) return adopt(stateFile, clusterDir, state);
+    return shared(state);
+  }
 
   const fresh = !existsSync(path.join(clusterDir, 'PG_VERSION'));
   if (!state || fresh) {
@@ -158,7 +174,26 @@ export async function startEmbedded(
     throw new Error(`embedded PostgreSQL in ${clusterDir} did not start: ${reason || 'no output'}`);
   }
   await ensureDatabase(state);
+  await fs.writeFile(stateFile, JSON.stringify({ ...state, owner: process.pid }), { mode: 0o600 });
   return { url: urlOf(state), owned: true, stop: () => server.stop() };
+}
+
+async function adopt(stateFile: string, clusterDir: string, state: State): Promise<EmbeddedServer> {
+  await fs.writeFile(stateFile, JSON.stringify({ ...state, owner: process.pid }), { mode: 0o600 });
+  await ensureDatabase(state);
+  return {
+    url: urlOf(state),
+    owned: true,
+    // Fast shutdown through the postmaster's PID (the server was started by another process).
+    async stop() {
+      const pid = Number(
+        (await fs.readFile(path.join(clusterDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0],
+      );
+      if (!alive(pid)) return;
+      process.kill(pid, 'SIGINT');
+      for (let i = 0; i < 600 && alive(pid); i++) await sleep(50);
+    },
+  };
 }
 
 async function shared(state: State): Promise<EmbeddedServer> {

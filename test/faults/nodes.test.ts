@@ -16,7 +16,7 @@ import { connect, type DB } from '../../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { type LoadTarget, startLoad } from '../helpers/load.ts';
 import { freePort, type NodeProcess, startNode } from '../helpers/process.ts';
-import { type Proxy, startProxy } from '../helpers/proxy.ts';
+import { type Balancer, startProxy } from '../helpers/proxy.ts';
 import { testEnv } from '../helpers/service.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -24,7 +24,7 @@ const REDIRECT = 'http://localhost:4701/cb';
 
 let database: TestDatabase;
 let db: Kysely<DB>;
-let proxy: Proxy;
+let proxy: Balancer;
 let env: Record<string, string>;
 const ports: number[] = [];
 const nodes: (NodeProcess | undefined)[] = [];

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface Proxy {
+export interface Balancer {
   url: string;
   port: number;
   /** Backends currently in rotation. */
@@ -15,7 +15,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(backends: string[], port = 0): Promise<Proxy> {
+export async function startProxy(backends: string[], port = 0): Promise<Balancer> {
   const up = new Map<string, boolean>(backends.map((b) => [b, true]));
   // A new backend connection per request: a refused connection is then certain to have carried nothing.
   const agent = new http.Agent({ keepAlive: false });

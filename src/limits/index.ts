@@ -84,10 +84,18 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
 
   return unavailableOnOutage({
     async reserve(key, ip) {
-      const [locked, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
-      const blocked = Math.max(remaining(locked, 0), remaining(ipRes, policy.ipFailures));
-      if (blocked) return blocked;
+      const [lockRes, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
+      const blocked = Math.max(remaining(lockRes, 0), remaining(ipRes, policy.ipFailures));
+      if (blocked) return blocked; // refused without counting: attempts during a lock never prolong the next one
       const n = (await failures.penalty(key, 1)).consumedPoints;
+      // Look again after counting: a lock is set before the count is reset (see `lock`), so an attempt that looked
+      // before the lock and counted after the reset sees it here instead of slipping through (seen with 12 parallel
+      // attempts on a busy machine). Its point is given back.
+      const locked = remaining(await locks.get(key), 0);
+      if (locked) {
+        await failures.reward(key, 1);
+        return locked;
+      }
       return n > policy.maxFailures ? lock(key) : 0;
     },
     async fail(key, ip) {

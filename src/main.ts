@@ -11,7 +11,15 @@ import { createAuditQueue, recordEvent } from './audit/index.ts';
 import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
-import { connect, createProbe, type DB, listenChannel, migrateToLatest, openDatabase } from './db/index.ts';
+import {
+  connect,
+  createProbe,
+  type DB,
+  isUnavailable,
+  listenChannel,
+  migrateToLatest,
+  openDatabase,
+} from './db/index.ts';
 import { createApp, readinessCheck } from './http/index.ts';
 import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
 import {
@@ -71,6 +79,26 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   });
 }
 
+/** How long a starting node waits for an unreachable database before it gives up (exit 1). */
+const STARTUP_WAIT_MS = 60_000;
+
+/**
+ * Runs `fn`, retrying with backoff while the database is unreachable (a node started during a database restart or
+ * failover waits for it instead of exiting at once); any other error, or an outage past STARTUP_WAIT_MS, is thrown.
+ */
+async function untilDatabaseAnswers<T>(fn: () => Promise<T>, log: Logger): Promise<T> {
+  const deadline = Date.now() + STARTUP_WAIT_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isUnavailable(err) || Date.now() + delay > deadline) throw err;
+      log.warn({ err: String(err), retryInMs: delay }, 'database not reachable yet; waiting');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 /** Starts one node: opens (or starts) the database, migrates, seeds when asked, listens. */
 export async function startService(
   config: Config,
@@ -87,7 +115,7 @@ export async function startService(
   try {
     // Migrations may run longer than a request's statement timeout: their own connection, without one.
     const migrator = connect(database.url, { size: 1, connectTimeoutMs: config.db.connectTimeoutMs });
-    const applied = await migrateToLatest(migrator).finally(() => migrator.destroy());
+    const applied = await untilDatabaseAnswers(() => migrateToLatest(migrator), log).finally(() => migrator.destroy());
     if (applied.length) log.info({ applied }, 'migrations applied');
     const hasher = opts.hasher ?? (await argon2idHasher(config.argon2));
     const seed =

@@ -39,7 +39,7 @@ import {
   SIGNING_ALGS,
 } from '../keys/index.ts';
 import { createLimiter } from '../limits/index.ts';
-import { startService } from '../main.ts';
+import { createLogger, startService } from '../main.ts';
 import { requestSessionTermination } from '../oidc/index.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
 import { registryCommands } from './registry.ts';
@@ -77,7 +77,10 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     .description('run the service (embedded PostgreSQL unless DATABASE_URL is set)')
     .action(async () => {
       const config = getConfig();
-      const service = await startService(config);
+      const log = createLogger(config);
+      // A stray rejected promise is a bug to log, not a reason to drop every citizen's request on this node.
+      process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+      const service = await startService(config, { log });
       const lines = [
         `dinhdanh is listening on ${service.url}`,
         `  discovery: ${service.url}/.well-known/openid-configuration`,

@@ -32,6 +32,7 @@ const nodes: NodeProcess[] = [];
 let urls: string[] = [];
 let db: Kysely<DB>;
 let target: LoadTarget;
+let env: Record<string, string>;
 
 const listeners = async () =>
   Number(
@@ -126,7 +127,7 @@ describe('database faults under load', { skip, timeout: 600_000 }, () => {
     const appUrl = `postgres://dinhdanh@127.0.0.1:${server.port}/dinhdanh`;
     const ports = [await freePort(), await freePort()];
     urls = ports.map((p) => `http://localhost:${p}`);
-    const env = testEnv(appUrl, {
+    env = testEnv(appUrl, {
       ISSUER: urls[0]!,
       MASTER_KEY: randomBytes(32).toString('base64'),
       LOG_LEVEL: 'warn',
@@ -157,7 +158,7 @@ describe('database faults under load', { skip, timeout: 600_000 }, () => {
     // The nodes' logs, for diagnosis (`.tmp/` is not committed).
     mkdirSync('.tmp', { recursive: true });
     for (const [i, n] of nodes.entries()) writeFileSync(`.tmp/faults-database-node${i}.log`, n.output());
-    await db?.destroy();
+    await db?.destroy().catch(() => {});
     await server?.destroy();
   });
 
@@ -229,6 +230,24 @@ describe('database faults under load', { skip, timeout: 600_000 }, () => {
     assert.deepEqual(slow, [], 'no request hangs beyond the timeouts');
     assert.deepEqual(lateFailures(tally, back), []);
     await assertNothingLost(tally);
+  });
+
+  it('a node started while PostgreSQL is down waits for it, then serves', async () => {
+    await server.stop();
+    const port = await freePort();
+    let output = '';
+    const starting = startNode({ ...env, PORT: String(port), DEMO_SEED: 'never' }, (chunk) => {
+      output += chunk;
+    });
+    try {
+      await until('the node says it is waiting for the database', () => /database not reachable yet/.test(output));
+    } finally {
+      await server.start();
+    }
+    const node = await starting;
+    nodes.push(node);
+    const r = await readyz(`http://localhost:${port}`);
+    assert.equal(r.status, 200);
   });
 
   it('max_connections exhausted by another client: 503s and /readyz 503, recovery when freed', async () => {

@@ -23,6 +23,15 @@ function runAs(): { uid?: number; gid?: number } {
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
 }
 
+/** Sends `sig` to each process; one that has exited meanwhile (a backend that ended) is skipped. */
+function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {}
+  }
+}
+
 export interface PgServer {
   /** URL of the `postgres` database (as superuser `postgres`). */
   readonly url: string;
@@ -116,6 +125,10 @@ export async function startPgServer(settings: Record<string, string> = {}): Prom
         ...Object.entries(options).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ];
       child = spawn(postgres as string, args, { ...user, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The server never keeps a test process alive by itself (it is killed when this process exits).
+      child.unref();
+      (child.stdout as unknown as { unref(): void }).unref();
+      (child.stderr as unknown as { unref(): void }).unref();
       child.stdout?.on('data', (d) => {
         log = (log + d).slice(-4000);
       });
@@ -137,21 +150,17 @@ export async function startPgServer(settings: Record<string, string> = {}): Prom
     async kill() {
       const all = processes();
       const done = exited();
-      for (const pid of all) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
-      }
+      signal(all, 'SIGKILL');
       await done;
       child = null;
       // Orphaned backends die on their own once the postmaster is gone; wait until the port is free.
       await until('killed backends gone', () => processes().length === 0);
     },
     pause() {
-      for (const pid of processes()) process.kill(pid, 'SIGSTOP');
+      signal(processes(), 'SIGSTOP');
     },
     resume() {
-      for (const pid of processes()) process.kill(pid, 'SIGCONT');
+      signal(processes(), 'SIGCONT');
     },
     async query(sql, values) {
       const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });

@@ -41,7 +41,7 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
-export async function startNode(env: Record<string, string>): Promise<NodeProcess> {
+export async function startNode(env: Record<string, string>, onOutput?: (chunk: string) => void): Promise<NodeProcess> {
   let out = '';
   const child = spawn(process.execPath, ['src/cli/main.ts', 'start'], {
     cwd: root,
@@ -50,14 +50,16 @@ export async function startNode(env: Record<string, string>): Promise<NodeProces
   });
   child.stdout?.on('data', (d) => {
     out += d;
+    onOutput?.(String(d));
   });
   child.stderr?.on('data', (d) => {
     out += d;
+    onOutput?.(String(d));
   });
   const t0 = Date.now();
   while (!/listening on/.test(out)) {
     if (child.exitCode !== null) throw new Error(`node exited:\n${out}`);
-    if (Date.now() - t0 > 20_000) throw new Error(`node did not start:\n${out}`);
+    if (Date.now() - t0 > 60_000) throw new Error(`node did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {

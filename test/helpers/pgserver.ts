@@ -125,10 +125,6 @@ export async function startPgServer(settings: Record<string, string> = {}): Prom
         ...Object.entries(options).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ];
       child = spawn(postgres as string, args, { ...user, stdio: ['ignore', 'pipe', 'pipe'] });
-      // The server never keeps a test process alive by itself (it is killed when this process exits).
-      child.unref();
-      (child.stdout as unknown as { unref(): void }).unref();
-      (child.stderr as unknown as { unref(): void }).unref();
       child.stdout?.on('data', (d) => {
         log = (log + d).slice(-4000);
       });

@@ -11,12 +11,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { verifyChain } from '../src/audit/index.ts';
 import { addClient } from '../src/clients/index.ts';
 import { connect } from '../src/db/index.ts';
 import { type LoadTarget, startLoad, type Tally } from '../test/helpers/load.ts';
-import { startPgServer } from '../test/helpers/pgserver.ts';
+import { connectionHog, startPgServer } from '../test/helpers/pgserver.ts';
 import { freePort, type NodeProcess, startNode } from '../test/helpers/process.ts';
 import { startProxy } from '../test/helpers/proxy.ts';
 import { testEnv } from '../test/helpers/service.ts';
@@ -66,20 +65,7 @@ const target: LoadTarget = {
   service: { clientId: service.client_id, secret: service.client_secret! },
 };
 
-const hog: pg.Client[] = [];
-async function fill() {
-  for (;;) {
-    const c = new pg.Client({ connectionString: appUrl });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      hog.push(c);
-    } catch {
-      await c.end().catch(() => {});
-      return;
-    }
-  }
-}
+const hog = connectionHog(appUrl);
 
 /** Each fault resolves with the time it ended (the database or the node is back). */
 const faults: Record<string, () => Promise<number>> = {
@@ -100,11 +86,11 @@ const faults: Record<string, () => Promise<number>> = {
     return Date.now();
   },
   async connections() {
-    await fill();
+    await hog.seize();
     await server.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'dinhdanh'");
-    await fill();
+    await hog.seize();
     await new Promise((r) => setTimeout(r, 5000));
-    await Promise.all(hog.splice(0).map((c) => c.end().catch(() => {})));
+    await hog.release();
     return Date.now();
   },
   async sigterm() {

@@ -12,12 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import pg from 'pg';
 import { verifyChain } from '../../src/audit/index.ts';
 import { addClient } from '../../src/clients/index.ts';
 import { connect, type DB } from '../../src/db/index.ts';
 import { countBy, type Load, type LoadTarget, startLoad, type Tally } from '../helpers/load.ts';
-import { type PgServer, startPgServer, until } from '../helpers/pgserver.ts';
+import { connectionHog, type PgServer, startPgServer, until } from '../helpers/pgserver.ts';
 import { freePort, type NodeProcess, startNode } from '../helpers/process.ts';
 import { testEnv } from '../helpers/service.ts';
 
@@ -251,36 +250,23 @@ describe('database faults under load', { skip, timeout: 600_000 }, () => {
   });
 
   it('max_connections exhausted by another client: 503s and /readyz 503, recovery when freed', async () => {
-    const hog: pg.Client[] = [];
-    const fill = async () => {
-      for (;;) {
-        const c = new pg.Client({ connectionString: `postgres://dinhdanh@127.0.0.1:${server.port}/dinhdanh` });
-        c.on('error', () => {});
-        try {
-          await c.connect();
-          hog.push(c);
-        } catch {
-          await c.end().catch(() => {});
-          return;
-        }
-      }
-    };
+    const hog = connectionHog(`postgres://dinhdanh@127.0.0.1:${server.port}/dinhdanh`);
     let back = 0;
     const tally = await underFault(async (load) => {
       const t0 = Date.now();
-      await fill();
+      await hog.seize();
       // The nodes' own connections end (as after a restart of theirs) and their slots are taken too.
       await server.query(
         "select pg_terminate_backend(pid) from pg_stat_activity where usename = 'dinhdanh' and application_name like 'dinhdanh%'",
       );
-      await fill();
+      await hog.seize();
       try {
         await until('requests failing with 503', () => countBy(load.tally.outcomes, t0)['503'] !== undefined, 15_000);
         await until('readyz 503 on every node', async () =>
           (await Promise.all(urls.map(readyz))).every((x) => x.status === 503),
         );
       } finally {
-        await Promise.all(hog.splice(0).map((c) => c.end().catch(() => {})));
+        await hog.release();
       }
       back = Date.now();
       return back;

@@ -23,6 +23,33 @@ function runAs(): { uid?: number; gid?: number } {
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
 }
 
+/**
+ * Takes every connection slot `url`'s role can get, as another client exhausting `max_connections` would, and
+ * ends its own connections when the nodes' slots have been taken too (`seize` again after terminating theirs).
+ */
+export function connectionHog(url: string) {
+  const held: pg.Client[] = [];
+  return {
+    /** Opens connections until the server refuses one. */
+    async seize() {
+      for (;;) {
+        const c = new pg.Client({ connectionString: url });
+        c.on('error', () => {});
+        try {
+          await c.connect();
+          held.push(c);
+        } catch {
+          await c.end().catch(() => {});
+          return held.length;
+        }
+      }
+    },
+    async release() {
+      await Promise.all(held.splice(0).map((c) => c.end().catch(() => {})));
+    },
+  };
+}
+
 /** Sends `sig` to each process; one that has exited meanwhile (a backend that ended) is skipped. */
 function signal(pids: number[], sig: NodeJS.Signals): void {
   for (const pid of pids) {

@@ -20,6 +20,7 @@ import { startTestService } from './helpers/service.ts';
 
 const REDIRECT = 'http://localhost:4601/cb';
 const API = 'https://api.thue.example.vn';
+const LAND_API = 'https://api.datdai.example.vn';
 let database: TestDatabase;
 let service: Service;
 let portal: oidc.Configuration;
@@ -34,7 +35,10 @@ before(async () => {
   database = await freshDatabase();
   service = await startTestService(database.url, {
     ACCESS_TOKEN_TTL_SECONDS: '30',
-    RESOURCE_SERVERS: JSON.stringify([{ indicator: API, scope: 'tax:read tax:write' }]),
+    RESOURCE_SERVERS: JSON.stringify([
+      { indicator: API, scope: 'tax:read tax:write' },
+      { indicator: LAND_API, scope: 'land:read', format: 'opaque' },
+    ]),
   });
   backchannel = createServer((req, res) => {
     let body = '';
@@ -192,6 +196,54 @@ describe('introspection and revocation', () => {
       service.db,
     );
     assert.equal((await oidc.tokenIntrospection(portal, t.access_token)).active, false);
+  });
+
+  it("tell another portal nothing: it cannot introspect or revoke a portal's tokens", async () => {
+    // Invariant: a token's contents (pairwise sub, sid, scope) reach only its own portal or the API it is for.
+    const t = await login(new Agent());
+    const other = await addClient(service.db, { name: 'Cổng khác', redirectUris: [REDIRECT] });
+    const otherPortal = await oidc.discovery(new URL(service.url), other.client_id, other.client_secret!, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    for (const token of [t.access_token, t.refresh_token!]) {
+      assert.deepEqual(await oidc.tokenIntrospection(otherPortal, token), { active: false });
+      await oidc.tokenRevocation(otherPortal, token);
+      assert.equal((await oidc.tokenIntrospection(portal, token)).active, true, 'still valid for its own portal');
+    }
+  });
+
+  it('let the API a token was issued for introspect it, and no other API', async () => {
+    const caller = await addClient(service.db, {
+      name: 'Cổng đất đai (back-end)',
+      redirectUris: [],
+      clientCredentials: true,
+      scopes: ['openid'],
+      resources: [LAND_API],
+    });
+    const callerConfig = await oidc.discovery(
+      new URL(service.url),
+      caller.client_id,
+      caller.client_secret!,
+      undefined,
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
+    const t = await oidc.clientCredentialsGrant(callerConfig, { resource: LAND_API, scope: 'land:read' });
+    const asApi = async (indicator: string) => {
+      const api = await addClient(service.db, {
+        name: `API ${indicator}`,
+        redirectUris: [],
+        resourceServer: indicator,
+      });
+      return oidc.discovery(new URL(service.url), api.client_id, api.client_secret!, undefined, {
+        execute: [oidc.allowInsecureRequests],
+      });
+    };
+    const land = await oidc.tokenIntrospection(await asApi(LAND_API), t.access_token);
+    assert.equal(land.active, true);
+    assert.equal(land.scope, 'land:read');
+    assert.deepEqual(await oidc.tokenIntrospection(await asApi(API), t.access_token), { active: false });
   });
 
   it('refuses introspection without client authentication', async () => {

@@ -153,6 +153,10 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     .option('--client-credentials', 'a back-end service: client_credentials only (no citizen, no redirect URI)')
     .option('--resource <uri>', 'an API (from RESOURCE_SERVERS) it may get access tokens for (repeatable)', collect, [])
     .option(
+      '--resource-server <uri>',
+      'the API (from RESOURCE_SERVERS) this back-end is: it may introspect and revoke tokens issued for it',
+    )
+    .option(
       '--allow-personal-id',
       'permit the national_id scope (the 12-digit personal ID); portals entitled by law only',
     )
@@ -192,6 +196,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
           idTokenAlg: o.idTokenAlg,
           clientCredentials: !!o.clientCredentials,
           resources: o.resource,
+          resourceServer: o.resourceServer,
         });
         await recordEvent(db, {
           actor: { type: 'operator', id: operatorOf(o) },

@@ -32,6 +32,11 @@ export interface NewClient {
   clientCredentials?: boolean;
   /** APIs (RESOURCE_SERVERS indicators) this client may get access tokens for. */
   resources?: string[];
+  /**
+   * The API (a RESOURCE_SERVERS indicator) this client is: it may introspect and revoke access tokens issued for it.
+   * Registered like a back-end service (confidential, no redirect URI).
+   */
+  resourceServer?: string;
   /** ID token signature algorithm (default ES256). */
   idTokenAlg?: 'ES256' | 'PS256' | 'RS256' | 'EdDSA';
 }
@@ -74,7 +79,7 @@ function checkUri(what: string, value: string): string {
 export async function addClient(db: Kysely<DB>, input: NewClient): Promise<ClientView> {
   const name = input.name?.trim();
   if (!name || name.length > 200) throw new AppError('invalid_input', 'name must be 1 to 200 characters');
-  const service = !!input.clientCredentials;
+  const service = !!input.clientCredentials || !!input.resourceServer;
   if (!service && !input.redirectUris.length)
     throw new AppError('invalid_input', 'at least one redirect URI is required');
   if (service && input.tokenEndpointAuthMethod === 'none')
@@ -115,6 +120,7 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     dinhdanh_consent: input.consent ?? 'explicit',
     id_token_signed_response_alg: input.idTokenAlg ?? 'ES256',
     ...(input.resources?.length ? { dinhdanh_resources: input.resources.map((u) => checkUri('resource', u)) } : {}),
+    ...(input.resourceServer ? { dinhdanh_resource_server: checkUri('resource server', input.resourceServer) } : {}),
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
   };
   if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);

@@ -15,6 +15,7 @@ import { assurancePolicy } from './assurance.ts';
 import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
+import { mayInspectToken } from './token-access.ts';
 
 /** dinhdanh's own account pages sign in through the provider as this first-party client (no consent screen). */
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
@@ -63,7 +64,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     pairwiseIdentifier: async (_ctx, accountId, client) =>
       createHmac('sha256', pairwiseSecret).update(`${client.sectorIdentifier}\n${accountId}`).digest('base64url'),
     extraClientMetadata: {
-      properties: ['dinhdanh_min_level', 'dinhdanh_consent', 'dinhdanh_resources'],
+      properties: ['dinhdanh_min_level', 'dinhdanh_consent', 'dinhdanh_resources', 'dinhdanh_resource_server'],
       validator(_ctx, key, value) {
         if (key === 'dinhdanh_min_level' && value !== undefined && value !== 1 && value !== 2)
           throw new errors.InvalidClientMetadata('dinhdanh_min_level must be 1 or 2');
@@ -73,6 +74,8 @@ export function createProvider(deps: ProviderDeps): Provider {
           !(Array.isArray(value) && value.every((v) => typeof v === 'string'))
         )
           throw new errors.InvalidClientMetadata('dinhdanh_resources must be an array of resource indicators');
+        if (key === 'dinhdanh_resource_server' && value !== undefined && typeof value !== 'string')
+          throw new errors.InvalidClientMetadata('dinhdanh_resource_server must be a resource indicator');
         if (key === 'dinhdanh_consent' && value !== undefined && value !== 'explicit' && value !== 'implicit')
           throw new errors.InvalidClientMetadata('dinhdanh_consent must be explicit or implicit');
       },
@@ -101,8 +104,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
       claimsParameter: { enabled: true },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
+      // Only the token's own client, or the API it was issued for, learns anything about a token or can revoke it;
+      // anyone else gets the answer for an unknown token (active:false; 200 with nothing done).
+      revocation: { enabled: true, allowedPolicy: mayInspectToken },
+      introspection: { enabled: true, allowedPolicy: mayInspectToken },
       // APIs registered in RESOURCE_SERVERS, for portals registered with them: JWT access tokens with the API as audience.
       resourceIndicators: {
         enabled: true,

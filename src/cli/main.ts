@@ -555,7 +555,8 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
 }
 
 const PASSWORD_TEXT = {
-  too_short: 'at least 8 characters',
+  blank: 'must not be only spaces',
+  too_short: 'at least 8 characters, not counting spaces at either end',
   too_long: 'at most 128 characters',
   common: 'too common',
   personal: 'must not be the personal ID or the birth date',

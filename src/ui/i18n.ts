@@ -83,7 +83,11 @@ const messages = {
   },
   invalidBirthDate: { vi: 'Ngày sinh không hợp lệ.', en: 'The date of birth is not a valid date.' },
   invalidFullName: { vi: 'Hãy nhập họ và tên.', en: 'Enter your full name.' },
-  pw_too_short: { vi: 'Mật khẩu cần ít nhất 8 ký tự.', en: 'The password needs at least 8 characters.' },
+  pw_blank: { vi: 'Mật khẩu không được chỉ gồm khoảng trắng.', en: 'The password cannot be only spaces.' },
+  pw_too_short: {
+    vi: 'Mật khẩu cần ít nhất 8 ký tự (không tính khoảng trắng ở đầu và cuối).',
+    en: 'The password needs at least 8 characters (not counting spaces at either end).',
+  },
   pw_too_long: { vi: 'Mật khẩu tối đa 128 ký tự.', en: 'The password can have at most 128 characters.' },
   pw_common: {
     vi: 'Mật khẩu này quá phổ biến, hãy chọn mật khẩu khác.',

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -138,6 +138,16 @@ describe('audit chain', () => {
       run(process.execPath, [writer, database.url, '60', 'B']),
     ]);
     assert.deepEqual(await verifyChain(db), { ok: true, rows: 120, lastSeq: 120 });
+  });
+
+  it('never overwrites an archive: an existing file is a one-line error and nothing is archived', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'audit-')), 'exists.ndjson');
+    writeFileSync(file, 'earlier archive\n');
+    await assert.rejects(
+      archiveEvents(db, new Date(Date.now() + 1000), file),
+      /exists: an archive is never overwritten/,
+    );
+    assert.equal(readFileSync(file, 'utf8'), 'earlier archive\n');
   });
 
   it('archives old events to a file and still verifies from the checkpoint', async () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -555,6 +555,24 @@ describe('dinhdanh registry (CLI)', () => {
     const stdout = cli('generate', '--count', '2', '--format', 'ndjson');
     assert.equal(stdout.status, 0);
     assert.equal(stdout.stdout.trim().split('\n').length, 2);
+  });
+
+  it('writes personal data 0600 and never over an existing file without --force', { skip }, () => {
+    const file = path.join(tmp, 'private.csv');
+    assert.equal(cli('generate', '--count', '3', '--out', file).status, 0);
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'residents file 0600');
+    const again = cli('generate', '--count', '5', '--out', file);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /exists \(--force replaces it\)/);
+    assert.equal(again.stderr.trim().split('\n').length, 1, 'one line');
+    assert.equal(readFileSync(file, 'utf8').trim().split('\n').length, 4, 'untouched');
+    const keep = path.join(tmp, 'master.key');
+    writeFileSync(keep, 'precious', { mode: 0o644 });
+    const r = cli('import', file, '--rejects', keep);
+    assert.equal(r.status, 1);
+    assert.equal(readFileSync(keep, 'utf8'), 'precious', 'a typo in --rejects destroys nothing');
+    assert.equal(cli('generate', '--count', '5', '--out', keep, '--force').status, 0);
+    assert.equal(statSync(keep).mode & 0o777, 0o600, 'replaced with --force, and made 0600');
   });
 
   it('refuses a missing file with one line and exit 1', { skip }, () => {

@@ -192,6 +192,18 @@ export async function archiveEvents(
   const verified = await verifyChain(db);
   if (!verified.ok) throw new AppError('conflict', `audit chain is broken at row ${verified.seq}; archive refused`);
   const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  try {
+    await once(out, 'open');
+  } catch (err) {
+    out.destroy();
+    const code = (err as { code?: string }).code;
+    throw new AppError(
+      'invalid_input',
+      code === 'EEXIST'
+        ? `${file} exists: an archive is never overwritten, choose a new file`
+        : `cannot write ${file}: ${code ?? 'error'}`,
+    );
+  }
   const digest = createHash('sha256');
   let last: StoredEvent | undefined;
   try {

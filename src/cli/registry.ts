@@ -71,13 +71,22 @@ async function readableFile(file: string): Promise<number> {
   }
 }
 
-/** Opens `file` for writing, failing with one line when it cannot be. */
-async function writableFile(file: string): Promise<Writable> {
-  const out = createWriteStream(file);
+/**
+ * Opens `file` for writing personal data: created 0600, never replacing an existing file unless `force` (then it is
+ * truncated and made 0600 too); fails with one line when it cannot be.
+ */
+async function writableFile(file: string, force = false): Promise<Writable> {
+  const out = createWriteStream(file, { flags: force ? 'w' : 'wx', mode: 0o600 });
   try {
     await once(out, 'open');
+    if (force) await fs.chmod(file, 0o600);
   } catch (err) {
-    throw new AppError('invalid_input', `cannot write ${file}: ${fileProblem(err)}`);
+    out.destroy();
+    const exists = (err as { code?: string }).code === 'EEXIST';
+    throw new AppError(
+      'invalid_input',
+      `cannot write ${file}: ${exists ? 'it exists (--force replaces it)' : fileProblem(err)}`,
+    );
   }
   return out;
 }
@@ -98,7 +107,11 @@ export function registryCommands(cli: Command, getConfig: () => Config, withData
     .description('import a registry export (one record per line); prints the counts as JSON')
     .argument('<file>', 'CSV (with header) or NDJSON file')
     .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(['csv', 'ndjson']))
-    .option('--rejects <file>', 'write rejected lines to this file: line number, reason, original line (tab-separated)')
+    .option(
+      '--rejects <file>',
+      'write rejected lines to this new file (0600): line number, reason, original line (tab-separated)',
+    )
+    .option('--force', 'replace the --rejects file if it exists')
     .option('--batch-size <rows>', 'rows per transaction', '2000')
     .option('--operator <name>', 'who is importing (default: the OS user)')
     .action(async (file: string, o) => {
@@ -106,7 +119,7 @@ export function registryCommands(cli: Command, getConfig: () => Config, withData
       const batchSize = intOption('--batch-size', o.batchSize, 1, 100_000);
       const size = await readableFile(file);
       const config = getConfig();
-      const rejects = o.rejects ? await writableFile(o.rejects) : undefined;
+      const rejects = o.rejects ? await writableFile(o.rejects, !!o.force) : undefined;
       try {
         const counts = await withDatabase(config, (database) =>
           importWithProgress(database, file, size, { format, batchSize, rejects, operator: operatorOf(o) }),
@@ -126,13 +139,14 @@ export function registryCommands(cli: Command, getConfig: () => Config, withData
     .addOption(
       new Option('--format <format>', 'output format (default: from --out, else csv)').choices(['csv', 'ndjson']),
     )
-    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--out <file>', 'write to this new file (0600) instead of stdout')
+    .option('--force', 'replace the --out file if it exists')
     .action(async (o) => {
       const count = intOption('--count', o.count, 0, 100_000_000);
       const seed = intOption('--seed', o.seed, 0, 0xffffffff);
       const format: RegistryFormat =
         o.format ?? (o.out ? FORMATS[path.extname(o.out).toLowerCase()] : undefined) ?? 'csv';
-      const out = o.out ? await writableFile(o.out) : process.stdout;
+      const out = o.out ? await writableFile(o.out, !!o.force) : process.stdout;
       await writeResidents(out, count, seed, format);
       if (o.out) await closeFile(out);
     });

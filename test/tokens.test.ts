@@ -418,3 +418,63 @@ describe('logout', () => {
     assert.ok(await waitFor(async () => received.some((r) => r.startsWith('200 logout_token='))));
   });
 });
+
+describe('a password change', () => {
+  /** The account page of a signed-in agent (single sign-on through the account client). */
+  async function accountPage(agent: Agent): Promise<string> {
+    let current = `${service.url}/account`;
+    let res = await agent.get(current);
+    while (res.status === 302 || res.status === 303) {
+      current = location(res, current);
+      res = await agent.get(current);
+    }
+    assert.equal(res.status, 200);
+    return res.text();
+  }
+  const change = async (agent: Agent, current: string, next: string, extra: Record<string, string> = {}) => {
+    const html = await accountPage(agent);
+    return agent.post(`${service.url}/account/password`, { csrf: csrfOf(html), current, next, ...extra });
+  };
+
+  it('ends every other session and revokes their refresh tokens, with back-channel logout; this device stays', async () => {
+    // Invariant: whoever holds another session or a refresh token (a stolen phone, a forgotten kiosk) loses it
+    // when the citizen changes the password.
+    backchannelStatus = 200;
+    received.length = 0;
+    const elsewhere = new Agent();
+    const stolen = await login(elsewhere);
+    const me = new Agent();
+    const mine = await login(me);
+    const NEW = 'sông Hồng mùa thu 2026';
+    const res = await change(me, DEMO_PASSWORD, NEW);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /Mọi phiên đăng nhập khác của bạn đã kết thúc/);
+    await assert.rejects(
+      oidc.refreshTokenGrant(portal, stolen.refresh_token!),
+      (e: { error?: string }) => e.error === 'invalid_grant',
+      "the other device's refresh token is revoked",
+    );
+    // The other device's session is gone: a silent authorization there needs a login again.
+    const silent = oidc.buildAuthorizationUrl(portal, {
+      redirect_uri: REDIRECT,
+      scope: 'openid',
+      prompt: 'none',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    let url = silent.toString();
+    for (let i = 0; i < 5 && !url.startsWith(REDIRECT); i++) url = location(await elsewhere.get(url), url);
+    assert.equal(new URL(url).searchParams.get('error'), 'login_required');
+    assert.ok(await waitFor(async () => received.some((r) => r.startsWith('200 logout_token='))), 'portal told');
+    // This device: still signed in, its refresh token still works.
+    assert.match(await accountPage(me), /Đổi mật khẩu/);
+    assert.ok((await oidc.refreshTokenGrant(portal, mine.refresh_token!)).access_token);
+    const event = await sql<{ details: { sessionsEnded: number } }>`select details from audit_events
+      where action = 'password.changed' and outcome = 'success' order by seq desc limit 1`.execute(service.db);
+    assert.ok(event.rows[0]!.details.sessionsEnded >= 1);
+    // Back to the demo password, signing out here too (the choice offered on the form).
+    const back = await change(me, NEW, DEMO_PASSWORD, { end_all: 'yes' });
+    assert.match(await back.text(), /kể cả trên thiết bị này/);
+    assert.equal((await me.get(`${service.url}/account`)).status, 302, 'signed out on this device too');
+  });
+});

@@ -28,6 +28,7 @@ import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
 import {
   ACCOUNT_CLIENT_ID,
+  endOtherSessions,
   endSession,
   listAccountGrants,
   listAccountSessions,
@@ -240,6 +241,8 @@ export function accountRoutes(deps: AccountDeps): Router {
     const passwordForm = `<form method="post" action="/account/password">${hidden}
 <label for="current">${h(t(l, 'currentPassword'))}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
 <label for="next">${h(t(l, 'newPassword'))}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
+<p class="muted">${h(t(l, 'passwordEndsOthers'))}</p>
+<label class="check"><input type="checkbox" name="end_all" value="yes"> ${h(t(l, 'passwordEndAll'))}</label>
 <button type="submit">${h(t(l, 'changePassword'))}</button></form>`;
     ctx.body = page(
       l,
@@ -354,13 +357,24 @@ export function accountRoutes(deps: AccountDeps): Router {
     const accountId = await signedIn(ctx);
     await notLocked(ctx, accountId);
     const problem = await changePassword(db, hasher, accountId, field(ctx, 'current'), field(ctx, 'next'));
-    if (problem === 'wrong_password') await checkCode(ctx, accountId, false, 'password.changed');
-    else {
-      await codeLimiter.succeed(accountId); // the current password was right: refund the reservation
-      await audit(ctx, accountId, 'password.changed', problem ? 'failure' : 'success', problem ?? undefined);
-    }
     const l = lang(ctx);
-    return problem ? message(ctx, t(l, `pw_${problem}`), 400) : message(ctx, t(l, 'passwordChanged'));
+    if (problem === 'wrong_password') await checkCode(ctx, accountId, false, 'password.changed');
+    else await codeLimiter.succeed(accountId); // the current password was right: refund the reservation
+    if (problem) {
+      if (problem !== 'wrong_password') await audit(ctx, accountId, 'password.changed', 'failure', problem);
+      return message(ctx, t(l, `pw_${problem}`), 400);
+    }
+    // Whoever else was signed in (a stolen session, a forgotten device) is out: every other session ends, with
+    // back-channel logout, and every refresh token not of this session is revoked. On request, this one too.
+    const everywhere = field(ctx, 'end_all') === 'yes';
+    const current = (await host.current.Session.get(ctx as never)).uid;
+    const ended = await endOtherSessions(host.current, db, accountId, everywhere ? undefined : current);
+    await audit(ctx, accountId, 'password.changed', 'success', undefined, {
+      sessionsEnded: ended.sessions,
+      tokensRevoked: ended.tokens,
+      thisDeviceToo: everywhere,
+    });
+    return message(ctx, t(l, everywhere ? 'passwordChangedAllEnded' : 'passwordChangedOthersEnded'));
   });
 
   router.get('/callback', async (ctx) => {

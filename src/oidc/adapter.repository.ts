@@ -146,3 +146,21 @@ export async function deleteAccountGrant(db: Kysely<DB>, accountId: string, gran
     return true;
   });
 }
+
+/**
+ * Deletes the account's codes and tokens (refresh tokens included) except those of the session `keepSessionUid`
+ * (none kept when undefined); returns how many rows.
+ */
+export async function deleteAccountTokensOutside(
+  db: Kysely<DB>,
+  accountId: string,
+  keepSessionUid: string | undefined,
+): Promise<number> {
+  let q = db
+    .deleteFrom('oidc_payloads')
+    .where('model', 'in', ['AccessToken', 'RefreshToken', 'AuthorizationCode'])
+    .where(sql<string>`payload->>'accountId'`, '=', accountId);
+  if (keepSessionUid) q = q.where(sql<boolean>`payload->>'sessionUid' is distinct from ${keepSessionUid}`);
+  const res = await q.executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

@@ -20,6 +20,7 @@ export { langOf } from './pages.ts';
 export { ACCOUNT_CLIENT_ID, createProvider, type ProviderDeps } from './provider.ts';
 export {
   endExpiredSessions,
+  endOtherSessions,
   endSession,
   listAccountSessions,
   processTerminations,

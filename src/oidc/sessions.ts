@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
 import type { DB } from '../db/index.ts';
-import { deleteAccountPayloads } from './adapter.repository.ts';
+import { deleteAccountPayloads, deleteAccountTokensOutside } from './adapter.repository.ts';
 import {
   claimTerminations,
   deleteSession,
@@ -63,4 +63,23 @@ export async function endExpiredSessions(provider: Provider, db: Kysely<DB>): Pr
     total += expired.length;
     if (expired.length < 100) return total;
   }
+}
+
+/**
+ * After a password change or reset: every session of the account but `keepUid` ends (portals told by back-channel)
+ * and every code and token not of that session is revoked, refresh tokens included. `keepUid` undefined ends all.
+ */
+export async function endOtherSessions(
+  provider: Provider,
+  db: Kysely<DB>,
+  accountId: string,
+  keepUid: string | undefined,
+): Promise<{ sessions: number; tokens: number }> {
+  let sessions = 0;
+  for (const s of await selectAccountSessions(db, accountId)) {
+    if (s.uid === keepUid) continue;
+    await endSession(provider, db, s);
+    sessions++;
+  }
+  return { sessions, tokens: await deleteAccountTokensOutside(db, accountId, keepUid) };
 }

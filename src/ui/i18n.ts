@@ -98,7 +98,19 @@ const messages = {
     en: 'The password must not be your identification number or date of birth.',
   },
   pw_wrong_password: { vi: 'Mật khẩu hiện tại không đúng.', en: 'The current password is wrong.' },
-  passwordChanged: { vi: 'Đã đổi mật khẩu.', en: 'Your password has been changed.' },
+  passwordChangedOthersEnded: {
+    vi: 'Đã đổi mật khẩu. Mọi phiên đăng nhập khác của bạn đã kết thúc; thiết bị này vẫn đăng nhập.',
+    en: 'Your password has been changed. Every other session of yours has ended; this device stays signed in.',
+  },
+  passwordChangedAllEnded: {
+    vi: 'Đã đổi mật khẩu. Mọi phiên đăng nhập của bạn đã kết thúc, kể cả trên thiết bị này.',
+    en: 'Your password has been changed. Every session of yours has ended, this device included.',
+  },
+  passwordEndsOthers: {
+    vi: 'Khi đổi mật khẩu, bạn sẽ được đăng xuất khỏi mọi thiết bị khác và các cổng dịch vụ trên đó.',
+    en: 'Changing your password signs you out on every other device and of the portals there.',
+  },
+  passwordEndAll: { vi: 'Đăng xuất cả trên thiết bị này', en: 'Sign out on this device too' },
   changePassword: { vi: 'Đổi mật khẩu', en: 'Change password' },
   level2Title: { vi: 'Nâng lên mức 2', en: 'Upgrade to level 2' },
   level2Visit: {

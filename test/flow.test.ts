@@ -3,6 +3,7 @@
  * PostgreSQL; the ID token verifies against the JWKS; userinfo answers; failures get precise errors, never a 500.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
@@ -268,6 +269,32 @@ describe('bad requests get precise errors', () => {
     const missing = await fetch(`${service.url}/no/such/page`);
     assert.equal(missing.status, 404);
     assert.deepEqual(await missing.json(), { error: 'not_found', error_description: 'no such page' });
+  });
+
+  it('lets response_mode=form_post auto-submit under the strict CSP: its one script allowed by hash only', async () => {
+    const agent = new Agent();
+    const { url } = await authorizationRequest(portal, { response_mode: 'form_post' });
+    const start = await follow(agent, url.toString());
+    const html = await start.res.text();
+    const posted = await agent.post(new URL(actionOf(html, 'login'), start.url), {
+      csrf: csrfOf(html),
+      pin: DEMO_PIN,
+      password: DEMO_PASSWORD,
+    });
+    let next = await follow(agent, location(posted, start.url));
+    let body = await next.res.text();
+    if (/\/consent"/.test(body)) {
+      const consent = await agent.post(new URL(actionOf(body, 'consent'), next.url), { csrf: csrfOf(body) });
+      next = await follow(agent, location(consent, next.url));
+      body = await next.res.text();
+    }
+    assert.match(body, /<form method="post" action="http:\/\/localhost:3001\/callback"/);
+    const scripts = [...body.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
+    assert.equal(scripts.length, 1);
+    const csp = next.res.headers.get('content-security-policy') ?? '';
+    const hash = createHash('sha256').update(scripts[0]!).digest('base64');
+    assert.match(csp, new RegExp(`script-src 'self' 'sha256-${hash.replace(/[+/=]/g, (c) => `\\${c}`)}'`));
+    assert.doesNotMatch(csp, /unsafe-inline/);
   });
 
   it('serves pages with a strict CSP and no inline script', async () => {

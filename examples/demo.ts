@@ -179,11 +179,14 @@ async function ensureLevel2Citizen(state: DemoState): Promise<void> {
   try {
     const { db } = database;
     const accountId = await accountIdForPin(db, LEVEL2.pin);
-    if (!(await redeemActivationCode(db, accountId, activation_code))) throw new Error('activation code refused');
-    const secret = await startTotpEnrollment(db, master, accountId);
+    // The setup acts as one session holding the fresh in-person check.
+    const who = { sessionUid: 'demo-setup', level2Session: false, validMs: 60_000 };
+    if (!(await redeemActivationCode(db, accountId, activation_code, who.sessionUid)))
+      throw new Error('activation code refused');
+    const secret = await startTotpEnrollment(db, master, accountId, who);
     // Confirm with the previous step's code, so the current code is still usable for the first login.
     const previous = (Math.floor(Date.now() / 30_000) - 1) * 30;
-    if (!(await confirmTotp(db, master, accountId, await currentTotp(secret, previous))))
+    if (!(await confirmTotp(db, master, accountId, await currentTotp(secret, previous), who)))
       throw new Error('TOTP confirmation refused');
     for (const action of ['activation', 'totp.enrolled']) {
       await recordEvent(db, {

@@ -250,6 +250,7 @@ export async function startService(
           csrfSecret,
           codeLimiter,
           acr: config.acr,
+          inPersonValidMs: config.inPersonValidMs,
         }),
         enrollRoutes({
           db: database.db,

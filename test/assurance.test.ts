@@ -130,14 +130,16 @@ before(async () => {
   const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
   level2AccountId = await createAccount(service.db, hasher, { pin: PIN2, password: PASSWORD2 });
   const { code } = await issueActivationCode(service.db, PIN2, 'CA-TEST');
-  assert.ok(await redeemActivationCode(service.db, level2AccountId, code));
-  totpSecret = await startTotpEnrollment(service.db, master, level2AccountId);
+  const who = { sessionUid: 'test-setup', level2Session: false, validMs: 60_000 };
+  assert.ok(await redeemActivationCode(service.db, level2AccountId, code, who.sessionUid));
+  totpSecret = await startTotpEnrollment(service.db, master, level2AccountId, who);
   assert.ok(
     await confirmTotp(
       service.db,
       master,
       level2AccountId,
       await currentTotp(totpSecret, (Math.floor(Date.now() / 30000) - 1) * 30),
+      who,
     ),
   );
 });

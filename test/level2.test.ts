@@ -1,6 +1,8 @@
 /**
- * Level 2. Invariants: an activation code works once, for its account, within 15 minutes; the account becomes
- * level 2 only after a TOTP code confirms the authenticator; TOTP codes are not accepted twice; each recovery code
+ * Level 2. Invariants: an activation code works once, for its account, within 15 minutes; the in-person check it
+ * records serves only the session that redeemed it, once, within IN_PERSON_VALID_HOURS, and is spent by an officer's
+ * reset (the password alone never registers an authenticator); the account becomes level 2 only after a TOTP code
+ * confirms the authenticator; TOTP codes are not accepted twice; each recovery code
  * works once; officers can show, reset and suspend; argon2 hashes with old parameters are upgraded at login.
  */
 import assert from 'node:assert/strict';
@@ -47,6 +49,27 @@ async function accountPage(): Promise<string> {
 
 async function post(pathname: string, html: string, fields: Record<string, string>) {
   return agent.post(`${service.url}${pathname}`, { csrf: csrfOf(html), ...fields });
+}
+
+/** A new browser signed in to the account page with the password only. */
+async function signedInAgent(): Promise<Agent> {
+  const a = new Agent();
+  const first = await a.get(`${service.url}/account`);
+  const login = await follow(a, location(first, service.url));
+  const html = await login.res.text();
+  const posted = await a.post(new URL(actionOf(html, 'login'), login.url), {
+    csrf: csrfOf(html),
+    pin: DEMO_PIN,
+    password: DEMO_PASSWORD,
+  });
+  await follow(a, location(posted, login.url));
+  return a;
+}
+
+async function pageOf(a: Agent): Promise<string> {
+  const res = await a.get(`${service.url}/account`);
+  assert.equal(res.status, 200);
+  return res.text();
 }
 
 before(async () => {
@@ -184,6 +207,74 @@ describe('officer operations', () => {
       t: string | null;
     }>`select level, totp_secret_sealed as t from accounts`.execute(db);
     assert.deepEqual(rows[0], { level: 1, t: null });
+  });
+
+  it('after a reset, the password alone cannot register an authenticator: level 2 needs a new in-person check', async () => {
+    // Invariant (H1): whoever knows only the password never reaches level 2, whatever the account's history.
+    const thief = await signedInAgent();
+    const page = await pageOf(thief);
+    assert.doesNotMatch(page, /totp\/start/, 'no enrollment offered');
+    const start = await thief.post(
+      `${service.url}/account/totp/start`,
+      { csrf: csrfOf(page) },
+      { accept: 'application/json' },
+    );
+    assert.equal(start.status, 401);
+    const confirm = await thief.post(
+      `${service.url}/account/totp`,
+      { csrf: csrfOf(page), code: '123456' },
+      { accept: 'application/json' },
+    );
+    assert.equal(confirm.status, 401);
+    const { rows } = await sql<{
+      level: number;
+      p: string | null;
+    }>`select level, totp_pending_sealed as p from accounts`.execute(db);
+    assert.deepEqual(rows[0], { level: 1, p: null });
+  });
+
+  it('an in-person check serves only the session that redeemed it, once, within its window', async () => {
+    const citizen = await signedInAgent();
+    const thief = await signedInAgent();
+    const code = cli('accounts', 'verify-in-person', '--personal-id', DEMO_PIN, '--officer', 'CA-HN-9').json()
+      .activation_code;
+    let page = await pageOf(citizen);
+    assert.equal((await citizen.post(`${service.url}/account/activate`, { csrf: csrfOf(page), code })).status, 302);
+    // The other session (the password alone) sees no secret and can start nothing.
+    assert.equal((await thief.get(`${service.url}/account/totp`)).status, 302, 'no secret shown to another session');
+    assert.equal((await thief.get(`${service.url}/account/totp/qr.svg`)).status, 404);
+    page = await pageOf(thief);
+    const start = await thief.post(
+      `${service.url}/account/totp/start`,
+      { csrf: csrfOf(page) },
+      { accept: 'application/json' },
+    );
+    assert.equal(start.status, 401);
+    // An old check does not count (a month ago, as in the report), even in the session that redeemed it.
+    await sql`update accounts set verified_in_person_at = now() - interval '30 days'`.execute(db);
+    page = await pageOf(citizen);
+    const old = await citizen.post(
+      `${service.url}/account/totp/start`,
+      { csrf: csrfOf(page) },
+      { accept: 'application/json' },
+    );
+    assert.equal(old.status, 401);
+    await sql`update accounts set verified_in_person_at = now()`.execute(db);
+    // The redeeming session enrolls; the check is then spent.
+    const totp = await (await citizen.get(`${service.url}/account/totp`)).text();
+    const key = /<code>([A-Z2-7 ]+)<\/code>/.exec(totp)![1]!.replace(/ /g, '');
+    const done = await citizen.post(`${service.url}/account/totp`, {
+      csrf: csrfOf(totp),
+      code: await currentTotp(key),
+    });
+    assert.equal(done.status, 200);
+    const { rows } = await sql<{
+      level: number;
+      spent: Date | null;
+    }>`select level, in_person_spent_at as spent from accounts`.execute(db);
+    assert.equal(rows[0]!.level, 2);
+    assert.ok(rows[0]!.spent, 'the in-person check is spent');
+    assert.equal(cli('accounts', 'reset-totp', '--personal-id', DEMO_PIN, '--operator', 'CA-HN-7').status, 0);
   });
 
   it('suspend ends the sessions within seconds and stops logins; reactivate restores', async () => {

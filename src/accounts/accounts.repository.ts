@@ -76,6 +76,8 @@ export interface SecondFactorRecord {
   status: string;
   verifiedInPersonAt: Date | null;
   verifiedBy: string | null;
+  inPersonSession: string | null;
+  inPersonSpentAt: Date | null;
   totpSealed: string | null;
   totpPendingSealed: string | null;
   totpLastStep: number | null;
@@ -91,6 +93,8 @@ export async function selectSecondFactor(db: Kysely<DB>, accountId: string): Pro
       'status',
       'verified_in_person_at',
       'verified_by',
+      'in_person_session',
+      'in_person_spent_at',
       'totp_secret_sealed',
       'totp_pending_sealed',
       'totp_last_step',
@@ -110,6 +114,8 @@ export async function selectSecondFactor(db: Kysely<DB>, accountId: string): Pro
       status: r.status,
       verifiedInPersonAt: r.verified_in_person_at,
       verifiedBy: r.verified_by,
+      inPersonSession: r.in_person_session,
+      inPersonSpentAt: r.in_person_spent_at,
       totpSealed: r.totp_secret_sealed,
       totpPendingSealed: r.totp_pending_sealed,
       totpLastStep: r.totp_last_step === null ? null : Number(r.totp_last_step),
@@ -162,10 +168,22 @@ export async function useActivationCode(
   return r?.officer;
 }
 
-export async function markVerifiedInPerson(db: Kysely<DB>, accountId: string, officer: string): Promise<void> {
+/** Records a redeemed in-person check: a fresh, unspent ticket bound to the session that redeemed it. */
+export async function markVerifiedInPerson(
+  db: Kysely<DB>,
+  accountId: string,
+  officer: string,
+  sessionUid: string,
+): Promise<void> {
   await db
     .updateTable('accounts')
-    .set({ verified_in_person_at: new Date(), verified_by: officer, updated_at: new Date() })
+    .set({
+      verified_in_person_at: new Date(),
+      verified_by: officer,
+      in_person_session: sessionUid,
+      in_person_spent_at: null,
+      updated_at: new Date(),
+    })
     .where('id', '=', accountId)
     .execute();
 }
@@ -174,27 +192,40 @@ export async function setPendingTotp(db: Kysely<DB>, accountId: string, sealed: 
   await db.updateTable('accounts').set({ totp_pending_sealed: sealed }).where('id', '=', accountId).execute();
 }
 
-/** Promotes the pending TOTP secret, stores recovery codes and sets level 2, in one transaction. */
+/**
+ * Promotes the pending TOTP secret, stores recovery codes and sets level 2, in one transaction, and spends the
+ * in-person ticket. `authority`: `ticket` (an unspent check of this session, newer than `validSince`) or
+ * `second_factor` (replacing the factor of an account already at level 2, from a level-2 session). Checked in the
+ * same statement, so a ticket is spent once even when two requests race.
+ */
 export async function activateTotp(
   db: Kysely<DB>,
   accountId: string,
   step: number,
   recoverySha256: string[],
+  authority: { kind: 'ticket'; sessionUid: string; validSince: Date } | { kind: 'second_factor' },
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
-    const r = await trx
+    let q = trx
       .updateTable('accounts')
       .set((eb) => ({
         totp_secret_sealed: eb.ref('totp_pending_sealed'),
         totp_pending_sealed: null,
         totp_last_step: step,
         level: 2,
+        in_person_spent_at: new Date(),
         updated_at: new Date(),
       }))
       .where('id', '=', accountId)
-      .where('totp_pending_sealed', 'is not', null)
-      .where('verified_in_person_at', 'is not', null)
-      .executeTakeFirst();
+      .where('totp_pending_sealed', 'is not', null);
+    q =
+      authority.kind === 'ticket'
+        ? q
+            .where('in_person_session', '=', authority.sessionUid)
+            .where('in_person_spent_at', 'is', null)
+            .where('verified_in_person_at', '>', authority.validSince)
+        : q.where('level', '=', 2).where('totp_secret_sealed', 'is not', null);
+    const r = await q.executeTakeFirst();
     if (r.numUpdatedRows !== 1n) return false;
     await trx.deleteFrom('recovery_codes').where('account_id', '=', accountId).execute();
     await trx
@@ -228,7 +259,7 @@ export async function useRecoveryCode(db: Kysely<DB>, accountId: string, codeSha
   return r.numUpdatedRows === 1n;
 }
 
-/** Removes the second factor: back to level 1 (in-person verification is kept). */
+/** Removes the second factor: back to level 1 until a new in-person check (the last one is spent). */
 export async function clearSecondFactor(db: Kysely<DB>, accountId: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx
@@ -238,6 +269,8 @@ export async function clearSecondFactor(db: Kysely<DB>, accountId: string): Prom
         totp_pending_sealed: null,
         totp_last_step: null,
         level: 1,
+        // The in-person check that led here is used up: level 2 again needs a new one.
+        in_person_spent_at: new Date(),
         updated_at: new Date(),
       })
       .where('id', '=', accountId)

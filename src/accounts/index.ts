@@ -14,7 +14,9 @@ export { type EnrollmentInput, type EnrollmentResult, enrollLevel1, parseBirthDa
 export {
   ACTIVATION_TTL_MS,
   confirmTotp,
+  type EnrollmentAuthority,
   issueActivationCode,
+  mayEnrollSecondFactor,
   pendingTotpSecret,
   redeemActivationCode,
   rewrapTotpSecrets,

@@ -16,6 +16,7 @@ import {
   advanceTotpStep,
   insertActivationCode,
   markVerifiedInPerson,
+  type SecondFactorRecord,
   selectAccountIdByPin,
   selectSecondFactor,
   setPendingTotp,
@@ -52,18 +53,71 @@ export async function issueActivationCode(
   return { accountId, code, expiresAt };
 }
 
-/** Redeems an activation code for this account; on success the account is verified in person. */
-export async function redeemActivationCode(db: Kysely<DB>, accountId: string, code: string): Promise<boolean> {
+/**
+ * Who asks to enroll a second factor: the session's uid and whether it signed in with the account's current
+ * second factor (level 2 now). `validMs`: how long an in-person check stays usable (IN_PERSON_VALID_HOURS).
+ */
+export interface EnrollmentAuthority {
+  sessionUid: string;
+  level2Session: boolean;
+  validMs: number;
+}
+
+type Authority = { kind: 'ticket'; sessionUid: string; validSince: Date } | { kind: 'second_factor' };
+
+/**
+ * What lets this session enroll or replace a second factor, if anything: the current second factor (a level-2
+ * session of a level-2 account) or an unspent in-person check redeemed in this very session within the window.
+ * The password alone never does: not after an officer's reset, not with an old or spent check, not from another
+ * session than the one that redeemed the code.
+ */
+function authorityOf(state: SecondFactorRecord, who: EnrollmentAuthority): Authority | null {
+  if (who.level2Session && state.level >= 2 && state.totpSealed) return { kind: 'second_factor' };
+  const validSince = new Date(Date.now() - who.validMs);
+  const ticket =
+    state.verifiedInPersonAt &&
+    state.verifiedInPersonAt > validSince &&
+    !state.inPersonSpentAt &&
+    state.inPersonSession === who.sessionUid;
+  return ticket ? { kind: 'ticket', sessionUid: who.sessionUid, validSince } : null;
+}
+
+/** True when this session may enroll (or replace) a second factor now (see `authorityOf`). */
+export async function mayEnrollSecondFactor(
+  db: Kysely<DB>,
+  accountId: string,
+  who: EnrollmentAuthority,
+): Promise<boolean> {
+  const state = await selectSecondFactor(db, accountId);
+  return !!state && state.status === 'active' && authorityOf(state, who) !== null;
+}
+
+/** Redeems an activation code for this account in this session; on success the session holds a fresh ticket. */
+export async function redeemActivationCode(
+  db: Kysely<DB>,
+  accountId: string,
+  code: string,
+  sessionUid: string,
+): Promise<boolean> {
   const officer = await useActivationCode(db, accountId, hashSecret(normalizeCode(code)));
   if (!officer) return false;
-  await markVerifiedInPerson(db, accountId, officer);
+  await markVerifiedInPerson(db, accountId, officer, sessionUid);
   return true;
 }
 
 /** Starts (or restarts) TOTP enrollment; returns the new secret to show as QR code and key. */
-export async function startTotpEnrollment(db: Kysely<DB>, master: Buffer, accountId: string): Promise<string> {
+export async function startTotpEnrollment(
+  db: Kysely<DB>,
+  master: Buffer,
+  accountId: string,
+  who: EnrollmentAuthority,
+): Promise<string> {
   const state = await selectSecondFactor(db, accountId);
-  if (!state?.verifiedInPersonAt) throw new AppError('conflict', 'in-person verification comes first');
+  if (!state || !authorityOf(state, who))
+    throw new AppError(
+      'credentials_rejected',
+      'a second factor needs your current one, or an in-person check redeemed in this session',
+    );
   const secret = newTotpSecret();
   await setPendingTotp(db, accountId, seal(master, secret, `totp:${accountId}`));
   return secret;
@@ -81,7 +135,11 @@ export async function confirmTotp(
   master: Buffer,
   accountId: string,
   code: string,
+  who: EnrollmentAuthority,
 ): Promise<string[] | null> {
+  const state = await selectSecondFactor(db, accountId);
+  const authority = state && authorityOf(state, who);
+  if (!authority) return null;
   const secret = await pendingTotpSecret(db, master, accountId);
   if (!secret) return null;
   const step = await checkTotp(secret, code.trim(), null);
@@ -92,6 +150,7 @@ export async function confirmTotp(
     accountId,
     step,
     codes.map((c) => hashSecret(normalizeCode(c))),
+    authority,
   );
   return ok ? codes : null;
 }

@@ -152,6 +152,11 @@ export const fields = {
     default: '100',
     schema: int(1, 1000000),
   },
+  IN_PERSON_VALID_HOURS: {
+    doc: "An in-person check (an officer's activation code, redeemed) lets the session that redeemed it enroll a second factor for this long, once.",
+    default: '24',
+    schema: int(1, 720),
+  },
   AUDIT_RETENTION_DAYS: {
     doc: 'Audit events older than this may be archived with `dinhdanh audit archive` (0: keep forever).',
     default: '400',
@@ -284,6 +289,8 @@ export interface Config {
   purgeIntervalSeconds: number;
   loginLimits: { maxFailures: number; lockSeconds: number; ipFailures: number };
   auditRetentionDays: number;
+  /** How long a redeemed in-person check may be used to enroll a second factor (ms). */
+  inPersonValidMs: number;
   /** acr value by level, and every accepted value mapped to its level. */
   acr: { level1: string; level2: string; levels: Record<string, 1 | 2> };
   pairwiseSecret: string | null;
@@ -379,6 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ipFailures: r.LOGIN_IP_FAILURES ?? 100,
     },
     auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
+    inPersonValidMs: (r.IN_PERSON_VALID_HOURS ?? 24) * 3600_000,
     acr: acrConfig(r.ACR_LEVEL1 ?? 'urn:dinhdanh:loa:1', r.ACR_LEVEL2 ?? 'urn:dinhdanh:loa:2', r.ACR_ALIASES ?? ''),
     pairwiseSecret: r.PAIRWISE_SECRET ?? null,
     resourceServers: r.RESOURCE_SERVERS ?? [],

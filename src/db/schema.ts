@@ -52,6 +52,10 @@ export interface AccountTable {
   phone_number: string | null;
   verified_in_person_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   verified_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The session (uid) that redeemed the activation code: only it may enroll a second factor with that check. */
+  in_person_session: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When the in-person check was used up (a second factor enrolled with it, or reset by an officer). */
+  in_person_spent_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** TOTP secret sealed under the master key (level 2). */
   totp_secret_sealed: ColumnType<string | null, string | null | undefined, string | null>;
   /** A TOTP secret being enrolled, not yet confirmed. */

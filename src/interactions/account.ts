@@ -11,10 +11,11 @@ import type { Kysely } from 'kysely';
 
 import QRCode from 'qrcode';
 import {
-  ACTIVATION_TTL_MS,
   changePassword,
   confirmTotp,
+  type EnrollmentAuthority,
   findAccountProfile,
+  mayEnrollSecondFactor,
   pendingTotpSecret,
   redeemActivationCode,
   secondFactorState,
@@ -51,6 +52,8 @@ export interface AccountDeps {
   /** Limits wrong activation and TOTP codes per account. */
   codeLimiter: Limiter;
   acr: Config['acr'];
+  /** How long a redeemed in-person check may be used to enroll a second factor (IN_PERSON_VALID_HOURS). */
+  inPersonValidMs: number;
 }
 
 const FLOW_COOKIE = 'account_flow';
@@ -68,7 +71,7 @@ const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
 
 /** Routes for /account. */
 export function accountRoutes(deps: AccountDeps): Router {
-  const { host, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter, acr } = deps;
+  const { host, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter, acr, inPersonValidMs } = deps;
   const router = new Router({ prefix: '/account' });
   const lang = (ctx: Context): Lang =>
     pickLang(field(ctx, 'lang') || ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
@@ -121,16 +124,12 @@ export function accountRoutes(deps: AccountDeps): Router {
   }
 
   /**
-   * Replacing an existing authenticator needs level 2 now (this session signed in with the second factor) or a fresh
-   * in-person verification (an officer's activation code within 15 minutes); a password alone is not enough.
+   * Who is asking to enroll or replace a second factor: this session, and whether it signed in with the current
+   * one. The rule itself (current factor, or an unspent in-person check redeemed in this session) is the service's.
    */
-  async function mayChangeSecondFactor(ctx: Context, accountId: string): Promise<void> {
-    const state = await secondFactorState(db, accountId);
-    if (!state?.totp) return;
+  async function enrollmentAuthority(ctx: Context): Promise<EnrollmentAuthority> {
     const session = await host.current.Session.get(ctx as never);
-    const fresh = state.verifiedInPersonAt && Date.now() - state.verifiedInPersonAt.getTime() < ACTIVATION_TTL_MS;
-    if (session.acr === acr.level2 || fresh) return;
-    throw new AppError('credentials_rejected', 'sign in at level 2 (with your authenticator) to replace it');
+    return { sessionUid: session.uid, level2Session: session.acr === acr.level2, validMs: inPersonValidMs };
   }
 
   /** Counts this attempt in advance (see limits): refuses at once when the account is locked. */
@@ -203,9 +202,10 @@ export function accountRoutes(deps: AccountDeps): Router {
     const token = csrfToken(csrfSecret, formNonce(ctx));
     const hidden = `<input type="hidden" name="csrf" value="${h(token)}"><input type="hidden" name="lang" value="${l}">`;
     const f2 = await secondFactorState(db, profile.accountId);
+    const mayEnroll = await mayEnrollSecondFactor(db, profile.accountId, await enrollmentAuthority(ctx));
     const level2 = f2?.totp
       ? `<p>${h(t(l, 'level2Active'))} ${f2.recoveryCodesLeft}</p>`
-      : f2?.verifiedInPersonAt
+      : mayEnroll
         ? `<form method="post" action="/account/totp/start">${hidden}<button type="submit">${h(t(l, 'totpStart'))}</button></form>`
         : `<p>${h(t(l, 'level2Visit'))}</p><form method="post" action="/account/activate">${hidden}
 <label for="code">${h(t(l, 'activationCode'))}</label><input type="text" id="code" name="code" maxlength="30" autocomplete="off" required>
@@ -272,24 +272,30 @@ export function accountRoutes(deps: AccountDeps): Router {
   router.post('/activate', parseForm, csrf, async (ctx) => {
     const accountId = await signedIn(ctx);
     await notLocked(ctx, accountId);
-    const ok = await redeemActivationCode(db, accountId, field(ctx, 'code').slice(0, 30));
+    const who = await enrollmentAuthority(ctx);
+    const ok = await redeemActivationCode(db, accountId, field(ctx, 'code').slice(0, 30), who.sessionUid);
     if (!(await checkCode(ctx, accountId, ok, 'activation')))
       return message(ctx, t(lang(ctx), 'activationFailed'), 400);
-    await startTotpEnrollment(db, master, accountId);
+    await startTotpEnrollment(db, master, accountId, who);
     ctx.redirect('/account/totp');
   });
 
   router.post('/totp/start', parseForm, csrf, async (ctx) => {
     const accountId = await signedIn(ctx);
-    await mayChangeSecondFactor(ctx, accountId);
-    await startTotpEnrollment(db, master, accountId);
+    await startTotpEnrollment(db, master, accountId, await enrollmentAuthority(ctx));
     await audit(ctx, accountId, 'totp.enrollment_started', 'success');
     ctx.redirect('/account/totp');
   });
 
+  /** The pending authenticator secret, only for the session entitled to enroll it (else none). */
+  async function pendingSecretFor(ctx: Context, accountId: string): Promise<string | null> {
+    if (!(await mayEnrollSecondFactor(db, accountId, await enrollmentAuthority(ctx)))) return null;
+    return pendingTotpSecret(db, master, accountId);
+  }
+
   router.get('/totp', async (ctx) => {
     const accountId = await signedIn(ctx);
-    const secret = await pendingTotpSecret(db, master, accountId);
+    const secret = await pendingSecretFor(ctx, accountId);
     if (!secret) return ctx.redirect('/account');
     const l = lang(ctx);
     ctx.set('cache-control', 'no-store');
@@ -307,7 +313,7 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   router.get('/totp/qr.svg', async (ctx) => {
     const accountId = await signedIn(ctx);
-    const secret = await pendingTotpSecret(db, master, accountId);
+    const secret = await pendingSecretFor(ctx, accountId);
     if (!secret) throw new AppError('not_found', 'no authenticator enrollment in progress');
     const profile = await findAccountProfile(db, accountId);
     ctx.set('cache-control', 'no-store');
@@ -320,9 +326,11 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   router.post('/totp', parseForm, csrf, async (ctx) => {
     const accountId = await signedIn(ctx);
-    await mayChangeSecondFactor(ctx, accountId);
+    const who = await enrollmentAuthority(ctx);
+    if (!(await mayEnrollSecondFactor(db, accountId, who)))
+      throw new AppError('credentials_rejected', 'a second factor needs your current one or a fresh in-person check');
     await notLocked(ctx, accountId);
-    const codes = await confirmTotp(db, master, accountId, field(ctx, 'code').slice(0, 10));
+    const codes = await confirmTotp(db, master, accountId, field(ctx, 'code').slice(0, 10), who);
     if (!(await checkCode(ctx, accountId, !!codes, 'totp.enrolled')))
       return message(ctx, t(lang(ctx), 'totpFailed'), 400);
     const l = lang(ctx);

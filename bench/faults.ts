@@ -157,7 +157,11 @@ for (const name of args.scenarios.split(',')) {
   for (const o of tally.outcomes) {
     if (o.result === 'ok') continue;
     if (o.result === 'dropped') dropped++;
-    else failures[o.result] = (failures[o.result] ?? 0) + 1;
+    else {
+      // The balancer's own 503 (every node out of rotation) is told apart from a node's.
+      const key = o.result === 503 && o.detail?.startsWith('no backend') ? '503 (balancer)' : String(o.result);
+      failures[key] = (failures[key] ?? 0) + 1;
+    }
     lastFailure = Math.max(lastFailure, o.at);
   }
   const exited = nodes.filter((n) => n.child.exitCode !== null && n.child.signalCode === null).length;

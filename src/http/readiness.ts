@@ -14,7 +14,7 @@ export interface Readiness {
 }
 
 /** How long after the pool failed to hand out a connection the node still says it is not ready. */
-export const POOL_FAILURE_WINDOW_MS = 5000;
+export const POOL_FAILURE_WINDOW_MS = 2000;
 
 /** Builds the readiness check from the node's drain flag, its pool's record and its probe. */
 export function readinessCheck(opts: {

@@ -98,7 +98,7 @@ describe('login limits', () => {
     assert.equal(Number(rows[0]?.n), 1, 'the lockout is audited');
   });
 
-  it('count parallel attempts before checking them: a burst cannot exceed the limit', async () => {
+  it('check parallel attempts one at a time: a burst cannot exceed the limit', async () => {
     const statuses = await Promise.all(
       Array.from({ length: 12 }, (_, i) => attempt(portalA, '001090066666', `burst-${i}-password`)),
     );
@@ -128,6 +128,18 @@ describe('login limits', () => {
       actor_id: string;
     }>`select actor_id from audit_events where action = 'account.unlocked'`.execute(a.db);
     assert.equal(rows[0]?.actor_id, 'officer-17');
+  });
+
+  it('never count a correct login as a failure: 20 concurrent correct logins on two nodes all succeed', async () => {
+    // Invariant: a citizen with two tabs, a retrying app or a family member signing in at once is never locked out
+    // by their own correct logins (checks of one ID run one at a time instead of being counted in advance).
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => attempt(i % 2 ? portalA : portalB, DEMO_PIN, DEMO_PASSWORD)),
+    );
+    assert.deepEqual(
+      statuses.map((r) => r.status),
+      Array(20).fill(303),
+    );
   });
 
   it('record logins with reason and no secret, pseudonymously', async () => {

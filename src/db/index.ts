@@ -100,11 +100,9 @@ export function poolHealth(pool: pg.Pool): PoolHealth {
   return h;
 }
 
+/** Records a failure to get a connection from the pool (saturated, refused, timed out), for readiness. */
 function noteAcquireFailure(pool: pg.Pool, err: unknown): void {
-  // A slow statement is the probe's business; this records failures to get a working connection.
-  const slow =
-    /^(57014|55P03|25P03)$/.test(String((err as { code?: unknown })?.code)) || /Query read timeout/.test(String(err));
-  if (slow || !isUnavailable(err)) return;
+  if (!isUnavailable(err)) return;
   const h = poolHealth(pool);
   h.lastAcquireFailureAt = Date.now();
   h.lastAcquireFailure = isAcquireTimeout(err) ? 'saturated' : 'unreachable';
@@ -172,11 +170,21 @@ export async function runPrepared<R>(
 ): Promise<PreparedResult<R>> {
   const pool = db.isTransaction ? undefined : pools.get(db);
   if (pool) {
+    // Acquire and query apart: only a failure to get a connection tells readiness the pool is in trouble; a
+    // connection that dies under a query (a terminated backend) is destroyed and the next one is fresh.
+    let client: pg.PoolClient;
     try {
-      const r = await pool.query<R & pg.QueryResultRow>({ name, text, values });
-      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      client = await pool.connect();
     } catch (err) {
       noteAcquireFailure(pool, err);
+      throw asUnavailable(err);
+    }
+    try {
+      const r = await client.query<R & pg.QueryResultRow>({ name, text, values });
+      client.release();
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      client.release(isUnavailable(err) ? (err as Error) : undefined);
       throw asUnavailable(err);
     }
   }

@@ -73,9 +73,13 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym }: Enr
     const key = pseudonym(values.pin.replace(/[\s.-]/g, ''));
     const blocked = await limiter.reserve(key, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many enrollment attempts', { retryAfter: blocked });
-    const r = await enrollLevel1(db, hasher, { ...values, password: s('password') });
+    const r = await enrollLevel1(db, hasher, { ...values, password: s('password') }).catch(async (err) => {
+      await limiter.release(key);
+      throw err;
+    });
     const csrf = csrfToken(csrfSecret, formNonce(ctx));
-    if (r.outcome === 'invalid_input' || r.outcome === 'password') await limiter.succeed(key); // not a guess
+    // Not a guess: nothing counted (and, unlike a success, the failures so far are not cleared either).
+    if (r.outcome === 'invalid_input' || r.outcome === 'password') await limiter.release(key);
     if (r.outcome === 'invalid_input' || r.outcome === 'password') {
       const message =
         r.outcome === 'password'

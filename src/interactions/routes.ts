@@ -169,7 +169,10 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       });
       throw new AppError('rate_limited', 'too many failed attempts', { retryAfter: blocked });
     }
-    const result = await verifyPassword(db, hasher, pin, str(body.password));
+    const result = await verifyPassword(db, hasher, pin, str(body.password)).catch(async (err) => {
+      await loginLimiter.release(key); // the check never happened (database unavailable): the key's turn ends
+      throw err;
+    });
     if (!result.ok) {
       const { delayMs, lockedFor } = await loginLimiter.fail(key, ctx.ip);
       await recordEvent(db, {
@@ -233,7 +236,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!accountId) throw new AppError('invalid_input', 'sign in with your password first');
     const blocked = await codeLimiter.reserve(accountId, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
-    const method = await verifySecondFactor(db, master, accountId, str(form(ctx).code).slice(0, 30));
+    const method = await verifySecondFactor(db, master, accountId, str(form(ctx).code).slice(0, 30)).catch(
+      async (err) => {
+        await codeLimiter.release(accountId);
+        throw err;
+      },
+    );
     if (!method) {
       const { lockedFor } = await codeLimiter.fail(accountId, ctx.ip);
       await recordEvent(db, {

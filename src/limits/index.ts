@@ -8,6 +8,7 @@
  * Officers unlock a key.
  */
 
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible';
 import { asUnavailable } from '../db/index.ts';
@@ -23,16 +24,20 @@ export interface LimitPolicy {
 }
 
 /**
- * What a caller does around each attempt: `reserve` before checking the secret (it counts the attempt as a failure
- * up front, atomically, so parallel requests cannot all pass a check-then-act gap), then `succeed` (refund) or `fail`.
+ * What a caller does around each attempt: `reserve` before checking the secret, then exactly one of `fail`,
+ * `succeed` or `release`. Checks of one key run one at a time across all nodes (a lease in PostgreSQL; others wait
+ * for it, briefly), and each failure is counted when it happens: parallel requests cannot get more than
+ * `maxFailures` checks past a lock, and a correct login is never counted as a failure, however many run at once.
  */
 export interface Limiter {
-  /** Counts an attempt in advance; returns 0 when it may proceed, else the seconds the key or IP stays locked. */
+  /** Waits for this key's turn; returns 0 when the check may proceed, else the seconds to wait (locked, busy). */
   reserve(key: string, ip: string): Promise<number>;
-  /** Completes a failed attempt; returns the delay to apply now and, if this failure caused a lock, its length. */
+  /** Completes a failed check; returns the delay to apply now and, if this failure caused a lock, its length. */
   fail(key: string, ip: string): Promise<{ delayMs: number; lockedFor: number }>;
-  /** Clears the key's consecutive failures (after a success), refunding the reservation. */
+  /** Completes a successful check: the key's consecutive failures are cleared. */
   succeed(key: string): Promise<void>;
+  /** Completes an attempt that was no guess (malformed input): nothing counted, nothing cleared. */
+  release(key: string): Promise<void>;
   /** Clears every counter and lock of the key (officer action). */
   unlock(key: string): Promise<void>;
 }
@@ -40,6 +45,12 @@ export interface Limiter {
 export const DEFAULT_POLICY: LimitPolicy = { maxFailures: 5, lockSeconds: 900, ipFailures: 100 };
 
 const DAY = 86400;
+/** A lease outlives any check (argon2id and a few queries take well under a second); a dead holder's expires. */
+const LEASE_SECONDS = 15;
+/** How long an attempt waits for its key's turn before it is answered 429 (Retry-After 1). */
+const WAIT_MS = 10_000;
+/** Attempts of one key waiting on one node at most; more are answered 429 at once. */
+const MAX_WAITING = 20;
 
 /** A limiter named `kind` (login, totp, activation) over the `rate_limits` table. */
 export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy = DEFAULT_POLICY): Limiter {
@@ -82,33 +93,79 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
     return lockedFor;
   }
 
+  // The lease: one check per key at a time. `holders` remembers this node's lease per key (only one request in the
+  // whole cluster holds a key's lease, so one entry per key suffices).
+  const holders = new Map<string, string>();
+  const waiting = new Map<string, number>();
+  const acquire = async (key: string): Promise<boolean> => {
+    const holder = randomUUID();
+    const r = await pool.query(
+      `insert into attempt_leases (key, holder, until) values ($1, $2, now() + interval '${LEASE_SECONDS} seconds')
+       on conflict (key) do update set holder = excluded.holder, until = excluded.until
+       where attempt_leases.until < now() returning holder`,
+      [`${kind}:${key}`, holder],
+    );
+    if (r.rows[0]?.holder !== holder) return false;
+    holders.set(key, holder);
+    return true;
+  };
+  const releaseLease = async (key: string) => {
+    const holder = holders.get(key);
+    if (!holder) return;
+    holders.delete(key);
+    await pool.query('delete from attempt_leases where key = $1 and holder = $2', [`${kind}:${key}`, holder]);
+  };
+  const blockedFor = async (key: string, ip: string) => {
+    const [lockRes, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
+    return Math.max(remaining(lockRes, 0), remaining(ipRes, policy.ipFailures));
+  };
+
   return unavailableOnOutage({
     async reserve(key, ip) {
-      const [lockRes, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
-      const blocked = Math.max(remaining(lockRes, 0), remaining(ipRes, policy.ipFailures));
-      if (blocked) return blocked; // refused without counting: attempts during a lock never prolong the next one
-      const n = (await failures.penalty(key, 1)).consumedPoints;
-      // Look again after counting: a lock is set before the count is reset (see `lock`), so an attempt that looked
-      // before the lock and counted after the reset sees it here instead of slipping through (seen with 12 parallel
-      // attempts on a busy machine). Its point is given back.
+      const blocked = await blockedFor(key, ip);
+      if (blocked) return blocked; // refused without a check: attempts during a lock never prolong it
+      // A crowd on one key (a script, not a citizen with two tabs) is refused at once rather than queued.
+      if ((waiting.get(key) ?? 0) >= MAX_WAITING) return 1;
+      waiting.set(key, (waiting.get(key) ?? 0) + 1);
+      try {
+        const deadline = Date.now() + WAIT_MS;
+        for (let pause = 20; !(await acquire(key)); pause = Math.min(pause * 2, 200)) {
+          if (Date.now() > deadline) return 1;
+          await new Promise((r) => setTimeout(r, pause + Math.random() * pause));
+        }
+      } finally {
+        const n = (waiting.get(key) ?? 1) - 1;
+        if (n) waiting.set(key, n);
+        else waiting.delete(key);
+      }
+      // The check before ours may have locked the key.
       const locked = remaining(await locks.get(key), 0);
       if (locked) {
-        await failures.reward(key, 1);
+        await releaseLease(key);
         return locked;
       }
-      return n > policy.maxFailures ? lock(key) : 0;
+      return 0;
     },
     async fail(key, ip) {
-      const ipRes = await perIp.penalty(ip, 1);
-      if (ipRes.consumedPoints > policy.ipFailures) await perIp.block(ip, 900);
-      const n = (await failures.get(key))?.consumedPoints ?? policy.maxFailures;
-      const delayMs = Math.min(250 * 2 ** (Math.max(n, 1) - 1), 4000);
-      if (n < policy.maxFailures) return { delayMs, lockedFor: 0 };
-      return { delayMs, lockedFor: await lock(key) };
+      try {
+        const ipRes = await perIp.penalty(ip, 1);
+        if (ipRes.consumedPoints > policy.ipFailures) await perIp.block(ip, 900);
+        const n = (await failures.penalty(key, 1)).consumedPoints;
+        const delayMs = Math.min(250 * 2 ** (Math.max(n, 1) - 1), 4000);
+        if (n < policy.maxFailures) return { delayMs, lockedFor: 0 };
+        return { delayMs, lockedFor: await lock(key) };
+      } finally {
+        await releaseLease(key);
+      }
     },
     async succeed(key) {
-      await failures.delete(key);
+      try {
+        await failures.delete(key);
+      } finally {
+        await releaseLease(key);
+      }
     },
+    release: releaseLease,
     async unlock(key) {
       await Promise.all([failures.delete(key), locks.delete(key), lockCount.delete(key)]);
     },

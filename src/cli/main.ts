@@ -86,7 +86,8 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         `  discovery: ${service.url}/.well-known/openid-configuration`,
         `  database:  ${config.databaseUrl ? 'external PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL in ${config.dataDir}`}`,
       ];
-      if (service.seeded || config.demoSeed !== 'never') {
+      // The demo login exists only where demo data was seeded: now, or earlier into the embedded database.
+      if (service.seeded || (!config.databaseUrl && config.demoSeed !== 'never')) {
         lines.push(
           '  demo citizen:  personal ID 001090012345, password demo-password-2026',
           `  demo portal:   client_id ${DEMO.clientId} (public, PKCE S256), redirect_uri ${DEMO.redirectUri}`,

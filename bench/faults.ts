@@ -14,7 +14,7 @@ import { sql } from 'kysely';
 import { verifyChain } from '../src/audit/index.ts';
 import { addClient } from '../src/clients/index.ts';
 import { connect } from '../src/db/index.ts';
-import { type LoadTarget, startLoad, type Tally } from '../test/helpers/load.ts';
+import { issuedRowIds, type LoadTarget, startLoad, type Tally } from '../test/helpers/load.ts';
 import { connectionHog, startPgServer } from '../test/helpers/pgserver.ts';
 import { freePort, type NodeProcess, startNode } from '../test/helpers/process.ts';
 import { startProxy } from '../test/helpers/proxy.ts';
@@ -114,9 +114,8 @@ const faults: Record<string, () => Promise<number>> = {
 };
 
 async function lost(tally: Tally): Promise<string> {
-  const stored = await sql<{
-    n: string;
-  }>`select count(*) as n from oidc_payloads where id = any(${tally.issued})`.execute(db);
+  const ids = await issuedRowIds(db, env.MASTER_KEY!, tally);
+  const stored = await sql<{ n: string }>`select count(*) as n from oidc_payloads where id = any(${ids})`.execute(db);
   const missingTokens = tally.issued.length - Number(stored.rows[0]!.n);
   const chain = await verifyChain(db);
   const parts = [];

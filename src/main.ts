@@ -27,6 +27,7 @@ import {
   deriveCookieKeys,
   deriveCsrfSecret,
   derivePairwiseSecret,
+  deriveTokenKey,
   ensureActiveKeys,
   keysFingerprint,
   loadKeyMaterial,
@@ -46,6 +47,7 @@ import {
   processTerminations,
   purgeExpired,
   startProviderHost,
+  tokenVault,
 } from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
@@ -123,6 +125,7 @@ export async function startService(
       (config.demoSeed === 'auto' && database.embedded && (await countResidents(database.db)) === 0);
     if (seed) log.info(await seedDemo(database.db, hasher), 'demo data seeded');
     const root = await loadSecretRoot(database.db, master);
+    const vault = tokenVault(deriveTokenKey(root));
     // Cookie keys rotate with `dinhdanh keys rotate-cookies`; every node picks the new generation up with the key set.
     const currentCookieKeys = async () =>
       config.cookieKeys ?? deriveCookieKeys(root, await cookieGeneration(database.db, master));
@@ -195,6 +198,7 @@ export async function startService(
           jwks: signing,
           cookieKeys,
           pairwiseSecret: config.pairwiseSecret ?? derivePairwiseSecret(root),
+          tokenVault: vault,
           accountLevel: async (id) => (await secondFactorState(database.db, id))?.level ?? 0,
           onImplicitConsent: async (ctx, clientId, accountId, scope) => {
             await recordEvent(database.db, {

@@ -173,10 +173,10 @@ describe('grants live as long as what depends on them', () => {
     const t = await login(new Agent());
     const end = await grantsEndIn(120);
     const r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
-    // The expiry the provider enforces is the payload's `exp`.
-    const row = await sql<{ exp: string }>`select payload->>'exp' as exp from oidc_payloads
-      where model = 'RefreshToken' and id = ${r.refresh_token!}`.execute(service.db);
-    assert.ok(Number(row.rows[0]!.exp) <= end, 'the rotated refresh token ends with its grant, not after it');
+    // The expiry the provider enforces, as introspection reports it.
+    const info = await oidc.tokenIntrospection(portal, r.refresh_token!);
+    assert.equal(info.active, true);
+    assert.ok(Number(info.exp) <= end, 'the rotated refresh token ends with its grant, not after it');
   });
 });
 
@@ -254,6 +254,22 @@ describe('introspection and revocation', () => {
     });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as { error: string }).error, 'invalid_request');
+  });
+});
+
+describe('tokens at rest', () => {
+  it('a database copy yields no usable token: no stored row id or payload works as a bearer token', async () => {
+    const t = await login(new Agent());
+    const me = (token: string) => fetch(`${service.url}/me`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await me(t.access_token)).status, 200);
+    const { rows } = await sql<{ id: string; text: string }>`select id, payload::text as text from oidc_payloads
+      where model in ('AccessToken', 'RefreshToken', 'AuthorizationCode', 'Session')`.execute(service.db);
+    assert.ok(rows.length >= 3);
+    for (const r of rows) {
+      assert.ok(!r.id.includes(t.access_token) && !r.text.includes(t.access_token), 'the value is nowhere in clear');
+      assert.ok(!r.text.includes(t.refresh_token!));
+    }
+    for (const r of rows.filter((x) => x.id.startsWith('h.')).slice(0, 5)) assert.equal((await me(r.id)).status, 401);
   });
 });
 

@@ -232,7 +232,7 @@ export function accountRoutes(deps: AccountDeps): Router {
       .map(
         (
           x,
-        ) => `<tr><td>${h(browserOf(x.userAgent))} ${x.id === session.jti ? h(t(l, 'sessionThis')) : ''}</td><td>${h(x.ip ?? '')}</td>
+        ) => `<tr><td>${h(browserOf(x.userAgent))} ${x.uid === session.uid ? h(t(l, 'sessionThis')) : ''}</td><td>${h(x.ip ?? '')}</td>
 <td>${x.loginTs ? h(new Date(x.loginTs * 1000).toISOString().replace('T', ' ').slice(0, 16)) : ''}</td>
 <td><form method="post" action="/account/sessions/end">${hidden}<input type="hidden" name="session" value="${h(x.uid)}">
 <button type="submit" class="secondary">${h(t(l, 'sessionEnd'))}</button></form></td></tr>`,

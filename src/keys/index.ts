@@ -3,6 +3,7 @@ export {
   deriveCookieKeys,
   deriveCsrfSecret,
   derivePairwiseSecret,
+  deriveTokenKey,
   loadMasterKey,
   pinPseudonymizer,
   seal,

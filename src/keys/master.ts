@@ -75,3 +75,8 @@ export function pinPseudonymizer(root: Buffer): (pin: string) => string {
 export function derivePairwiseSecret(root: Buffer): string {
   return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh pairwise sub v1', 32)).toString('base64url');
 }
+
+/** The key that hashes and seals bearer tokens at rest (oidc/token-at-rest.ts), derived from the secret root. */
+export function deriveTokenKey(root: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh tokens at rest v1', 32));
+}

@@ -45,8 +45,13 @@ export interface Limiter {
 export const DEFAULT_POLICY: LimitPolicy = { maxFailures: 5, lockSeconds: 900, ipFailures: 100 };
 
 const DAY = 86400;
-/** A lease outlives any check (argon2id and a few queries take well under a second); a dead holder's expires. */
-const LEASE_SECONDS = 15;
+/**
+ * A lease outlives a check (argon2id and a few queries take well under a second). One whose holder died, or whose
+ * release was lost to a database outage, expires after this: shorter than WAIT_MS, so a lost lease delays the next
+ * attempt but never refuses it. (A check slower than this, on a stalled database, may overlap the next one: at most
+ * one extra check, never a bypass of the lock.)
+ */
+const LEASE_SECONDS = 5;
 /** How long an attempt waits for its key's turn before it is answered 429 (Retry-After 1). */
 const WAIT_MS = 10_000;
 /** Attempts of one key waiting on one node at most; more are answered 429 at once. */

@@ -20,9 +20,24 @@ import {
   selectAccountGrants,
   upsertPayload,
 } from './adapter.repository.ts';
+import { BEARER_MODELS, HASHED, type TokenVault } from './token-at-rest.ts';
 
-/** Builds the adapter class oidc-provider instantiates once per model name. */
-export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter {
+/**
+ * Builds the adapter class oidc-provider instantiates once per model name. With a `vault` (the service always has
+ * one), bearer artefacts are stored under a keyed hash of their value (see token-at-rest.ts); rows written before
+ * that (a rolling deploy) are still found by their plain id until they expire.
+ */
+export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model: string) => Adapter {
+  const rowId = (model: string, id: string) => vault?.rowId(model, id) ?? id;
+  const restored = (model: string, p: Record<string, unknown> | undefined, id?: string) =>
+    (p && vault ? vault.restored(model, p, id) : p) as AdapterPayload | undefined;
+  /** Whether a row of `model` may also exist under the plain `id` (written before hashing; never a hashed id). */
+  const legacy = (model: string, id: string) => !!vault && BEARER_MODELS.has(model) && !id.startsWith(HASHED);
+  /** A row by its hashed id, else (rows from before hashing) by the plain one. */
+  const findById = async (model: string, id: string) => {
+    const found = await findPayload(db, model, 'id', rowId(model, id));
+    return found || !legacy(model, id) ? found : findPayload(db, model, 'id', id);
+  };
   return class PostgresAdapter implements Adapter {
     readonly model: string;
     constructor(model: string) {
@@ -31,30 +46,39 @@ export function postgresAdapter(db: Kysely<DB>): new (model: string) => Adapter 
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === 'Client') throw new Error('clients are managed with `dinhdanh clients`');
-      await upsertPayload(db, this.model, id, payload as Record<string, unknown>, expiresIn);
+      const p = payload as Record<string, unknown>;
+      await upsertPayload(
+        db,
+        this.model,
+        rowId(this.model, id),
+        vault ? vault.stored(this.model, id, p) : p,
+        expiresIn,
+      );
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return (await findClientMetadata(db, id)) as AdapterPayload | undefined;
-      return (await findPayload(db, this.model, 'id', id)) as AdapterPayload | undefined;
+      return restored(this.model, await findById(this.model, id), id);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return (await findPayload(db, this.model, 'uid', uid)) as AdapterPayload | undefined;
+      return restored(this.model, await findPayload(db, this.model, 'uid', uid));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return (await findPayload(db, this.model, 'user_code', userCode)) as AdapterPayload | undefined;
+      return restored(this.model, await findPayload(db, this.model, 'user_code', userCode));
     }
 
     async consume(id: string): Promise<void> {
-      if (!(await consumePayload(db, this.model, id))) {
-        throw new errors.InvalidGrant(`${this.model} already consumed`);
-      }
+      const consumed =
+        (await consumePayload(db, this.model, rowId(this.model, id))) ||
+        (legacy(this.model, id) && (await consumePayload(db, this.model, id)));
+      if (!consumed) throw new errors.InvalidGrant(`${this.model} already consumed`);
     }
 
     async destroy(id: string): Promise<void> {
-      await destroyPayload(db, this.model, id);
+      await destroyPayload(db, this.model, rowId(this.model, id));
+      if (legacy(this.model, id)) await destroyPayload(db, this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -28,3 +28,4 @@ export {
   type SessionRow,
   upsertSessionDevice,
 } from './sessions.ts';
+export { BEARER_MODELS, type TokenVault, tokenVault } from './token-at-rest.ts';

@@ -16,6 +16,7 @@ import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 import { mayInspectToken } from './token-access.ts';
+import type { TokenVault } from './token-at-rest.ts';
 
 /** dinhdanh's own account pages sign in through the provider as this first-party client (no consent screen). */
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
@@ -31,6 +32,8 @@ export interface ProviderDeps {
   cookieKeys: string[];
   /** Secret for pairwise subject identifiers. */
   pairwiseSecret: string;
+  /** Keys bearer artefacts at rest (hashed ids, sealed values). */
+  tokenVault: TokenVault;
   /** The account's current level (for the step-up check). */
   accountLevel: (accountId: string) => Promise<number>;
   /** Called when a pre-consented portal receives a grant without a consent page (audit). */
@@ -39,9 +42,9 @@ export interface ProviderDeps {
 
 /** Builds the provider (not yet mounted). */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, db, jwks, cookieKeys, pairwiseSecret, accountLevel, onImplicitConsent } = deps;
+  const { config, db, jwks, cookieKeys, pairwiseSecret, tokenVault, accountLevel, onImplicitConsent } = deps;
   const configuration: Configuration = {
-    adapter: postgresAdapter(db),
+    adapter: postgresAdapter(db, tokenVault),
     findAccount: findAccount(db),
     jwks: { keys: jwks },
     cookies: {

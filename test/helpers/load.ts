@@ -4,6 +4,10 @@
  * outcome with its time. Nothing is retried: a 503 is counted as a 503, a connection cut as dropped.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../src/db/index.ts';
+import { deriveTokenKey, loadSecretRoot } from '../../src/keys/index.ts';
+import { tokenVault } from '../../src/oidc/index.ts';
 import { Agent, actionOf, csrfOf } from './agent.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './flow.ts';
 
@@ -35,8 +39,8 @@ export interface Outcome {
 
 export interface Tally {
   outcomes: Outcome[];
-  /** Access and refresh tokens (opaque: their value is their id) the service reported issued. */
-  issued: string[];
+  /** Access and refresh tokens the service reported issued, with the model they are stored as. */
+  issued: { model: 'AccessToken' | 'RefreshToken' | 'ClientCredentials'; value: string }[];
   /** Logins that completed (a code was issued). */
   logins: number;
 }
@@ -135,8 +139,8 @@ async function login(agent: Agent, target: LoadTarget, tally: Tally): Promise<st
     { grant_type: 'authorization_code', code, redirect_uri: target.portal.redirectUri, code_verifier: verifier },
     'portal',
   );
-  tally.issued.push(t.access_token);
-  if (t.refresh_token) tally.issued.push(t.refresh_token);
+  tally.issued.push({ model: 'AccessToken', value: t.access_token });
+  if (t.refresh_token) tally.issued.push({ model: 'RefreshToken', value: t.refresh_token });
   return t.refresh_token;
 }
 
@@ -176,12 +180,12 @@ export function startLoad(target: LoadTarget, opts: { workers: number }): Load {
         if (op === 'login') refresh = await login(agent, target, tally);
         else if (op === 'refresh') {
           const t = await token(agent, target, { grant_type: 'refresh_token', refresh_token: refresh! }, 'portal');
-          tally.issued.push(t.access_token);
+          tally.issued.push({ model: 'AccessToken', value: t.access_token });
           refresh = t.refresh_token ?? refresh;
-          if (t.refresh_token) tally.issued.push(t.refresh_token);
+          if (t.refresh_token) tally.issued.push({ model: 'RefreshToken', value: t.refresh_token });
         } else {
           const t = await token(agent, target, { grant_type: 'client_credentials' }, 'service');
-          tally.issued.push(t.access_token);
+          tally.issued.push({ model: 'ClientCredentials', value: t.access_token });
         }
         tally.outcomes.push({ op, at: Date.now(), ms: Date.now() - t0, node: agent.origin!, result: 'ok' });
       } catch (err) {
@@ -213,4 +217,13 @@ export function countBy(outcomes: Outcome[], from = 0, to = Number.POSITIVE_INFI
     out[k] = (out[k] ?? 0) + 1;
   }
   return out;
+}
+
+/**
+ * The row ids the issued tokens are stored under (keyed hashes, as the service computes them from its secret root
+ * and the master key `masterB64`), to check that every token reported issued was stored.
+ */
+export async function issuedRowIds(db: Kysely<DB>, masterB64: string, tally: Tally): Promise<string[]> {
+  const vault = tokenVault(deriveTokenKey(await loadSecretRoot(db, Buffer.from(masterB64, 'base64'))));
+  return tally.issued.map((t) => vault.rowId(t.model, t.value));
 }

@@ -2,7 +2,7 @@
  * The master key: 32 bytes that seal signing keys at rest (AES-256-GCM). It never enters the database.
  * From MASTER_KEY, or from MASTER_KEY_FILE (created 0600 on first start outside production).
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -26,7 +26,7 @@ export function loadMasterKey(config: Config): Buffer {
 }
 
 /** Encrypts `plaintext` with AES-256-GCM; `aad` binds the ciphertext to its row (e.g. the kid). */
-export function seal(key: Buffer, plaintext: string, aad: string): string {
+export function seal(key: Buffer | KeyObject, plaintext: string, aad: string): string {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(Buffer.from(aad));
@@ -35,7 +35,7 @@ export function seal(key: Buffer, plaintext: string, aad: string): string {
 }
 
 /** Decrypts what `seal` produced; throws if the key, aad or ciphertext is wrong. */
-export function unseal(key: Buffer, sealed: string, aad: string): string {
+export function unseal(key: Buffer | KeyObject, sealed: string, aad: string): string {
   const [v, iv, body, tag] = sealed.split('.');
   if (v !== 'v1' || !iv || !body || !tag) throw new Error('sealed value has an unknown format');
   const ivBytes = Buffer.from(iv, 'base64url');

@@ -163,7 +163,10 @@ export async function startService(
     // PORT=0 (tests): the issuer learns the port the system picked.
     const issuer = config.issuer.replace(/:0$/, `:${port}`);
     await ensureActiveKeys(database.db, master);
-    const auditQueue = createAuditQueue(database.db, (err) => log.error({ err }, 'audit write failed (will retry)'));
+    // A database outage is a warning (it is retried and shows on /readyz); anything else is an error.
+    const failed = (what: string) => (err: unknown) =>
+      isUnavailable(err) ? log.warn({ err: String(err) }, `${what} (database unavailable)`) : log.error({ err }, what);
+    const auditQueue = createAuditQueue(database.db, failed('audit write failed (will retry)'));
     undo.unshift(() => auditQueue.close(Date.now() + 1000));
     const host = await startProviderHost({
       load: async () => {
@@ -181,7 +184,7 @@ export async function startService(
           { connectTimeoutMs: config.db.connectTimeoutMs },
         ),
       intervalMs: config.keys.checkSeconds * 1000,
-      onError: (err) => log.error({ err }, 'key set refresh failed'),
+      onError: failed('key set refresh failed'),
       onSwap: (provider) => {
         // oidc-provider answers its own errors; a 500 it sends is logged here with its cause.
         provider.on('server_error', (ctx, err) => log.error({ err, reqId: ctx.state?.reqId }, 'provider server_error'));

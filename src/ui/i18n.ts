@@ -34,8 +34,8 @@ const messages = {
   errorCode: { vi: 'Mã lỗi', en: 'Error code' },
   unavailableTitle: { vi: 'Dịch vụ tạm gián đoạn', en: 'Service briefly unavailable' },
   temporarilyUnavailable: {
-    vi: 'Dịch vụ đang tạm thời gián đoạn. Vui lòng thử lại sau ít phút.',
-    en: 'The service is briefly unavailable. Please try again in a few minutes.',
+    vi: 'Hệ thống đang bận hoặc đang bảo trì. Vui lòng thử lại sau ít phút.',
+    en: 'The system is busy or under maintenance. Please try again in a few minutes.',
   },
   logoutTitle: { vi: 'Đăng xuất', en: 'Sign out' },
   logoutLead: { vi: 'Bạn có muốn đăng xuất khỏi mọi cổng dịch vụ?', en: 'Do you want to sign out of every portal?' },

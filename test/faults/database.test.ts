@@ -107,7 +107,7 @@ async function underFault(fault: (load: Load) => Promise<number>) {
     // The token endpoint answers an OAuth error; pages answer a page in the citizen's language.
     assert.match(
       o.detail ?? '',
-      /"error":"temporarily_unavailable"|Dịch vụ đang tạm thời gián đoạn/,
+      /"error":"temporarily_unavailable"|Dịch vụ tạm gián đoạn/,
       JSON.stringify(o),
     );
   }

@@ -54,6 +54,8 @@ const env: NodeJS.ProcessEnv = {
   PORT: String(ISSUER_PORT),
   ISSUER: issuer,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  // No load balancer in front of the demo: stop at once on Ctrl-C (in-flight requests still finish).
+  SHUTDOWN_GRACE_SECONDS: process.env.SHUTDOWN_GRACE_SECONDS ?? '0',
   ...(process.env.MASTER_KEY || process.env.MASTER_KEY_FILE
     ? {}
     : { MASTER_KEY_FILE: path.join(dataDir, 'master.key') }),

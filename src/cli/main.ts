@@ -95,11 +95,15 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       }
       process.stdout.write(`${lines.join('\n')}\n`);
       // First signal: a graceful stop (drain, finish what is in flight, write the audit queue), exit 0.
-      // A second signal while draining: stop at once (exit 1).
-      let stopping = false;
+      // Another signal later than 2 s after it: stop at once (exit 1). Sooner, it is the same request delivered
+      // twice (Ctrl-C reaches both npm and node, and npm forwards it).
+      let stoppingSince = 0;
       const stop = () => {
-        if (stopping) process.exit(1);
-        stopping = true;
+        if (stoppingSince) {
+          if (Date.now() - stoppingSince > 2000) process.exit(1);
+          return;
+        }
+        stoppingSince = Date.now();
         service.close().then(
           () => process.exit(0),
           (err) => {

@@ -105,11 +105,7 @@ async function underFault(fault: (load: Load) => Promise<number>) {
   for (const o of unavailable) {
     assert.ok(Number(o.retryAfter) > 0, `a 503 says when to retry: ${JSON.stringify(o)}`);
     // The token endpoint answers an OAuth error; pages answer a page in the citizen's language.
-    assert.match(
-      o.detail ?? '',
-      /"error":"temporarily_unavailable"|Dịch vụ tạm gián đoạn/,
-      JSON.stringify(o),
-    );
+    assert.match(o.detail ?? '', /"error":"temporarily_unavailable"|Dịch vụ tạm gián đoạn/, JSON.stringify(o));
   }
   return tally;
 }

@@ -148,7 +148,7 @@ export const fields = {
     schema: int(1, 86400),
   },
   LOGIN_IP_FAILURES: {
-    doc: 'Failed logins allowed per client IP per 15 minutes (shared addresses: keep generous).',
+    doc: 'Personal IDs that may fail to log in from one client IP per 15 minutes (distinct IDs: citizens behind one NAT mistyping count once each; a client trying many IDs is blocked).',
     default: '100',
     schema: int(1, 1000000),
   },

@@ -4,7 +4,8 @@
  *
  * Per key (a pseudonym of the personal ID, whether or not an account exists, so a lock reveals nothing): each failure
  * adds a growing delay; after `maxFailures` the key is locked for `lockSeconds`, doubling with each lock in a day,
- * capped at 24 h; never permanent. Per IP: a looser limit (many citizens share a commune office's address).
+ * capped at 24 h; never permanent. Per IP: a limit on the number of distinct keys that failed from it in 15
+ * minutes (many citizens share a commune office's or a carrier's address; a stuffing client tries many keys).
  * Officers unlock a key.
  */
 
@@ -19,7 +20,7 @@ export interface LimitPolicy {
   maxFailures: number;
   /** First lock duration in seconds (default 900); doubles for each further lock within 24 h. */
   lockSeconds: number;
-  /** Failures allowed per IP per 15 minutes (default 100). */
+  /** Distinct keys that may fail from one IP per 15 minutes (default 100). */
   ipFailures: number;
 }
 
@@ -74,6 +75,8 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
   });
   const locks = new RateLimiterPostgres({ ...base, keyPrefix: `${kind}:lock`, points: 1, duration: 1 });
   const lockCount = new RateLimiterPostgres({ ...base, keyPrefix: `${kind}:locks`, points: 1000, duration: DAY });
+  // Which keys already failed from an IP in the window: the IP limit counts distinct keys, not attempts.
+  const ipKeys = new RateLimiterPostgres({ ...base, keyPrefix: `${kind}:ipkey`, points: 1_000_000, duration: 900 });
   const perIp = new RateLimiterPostgres({
     ...base,
     keyPrefix: `${kind}:ip`,
@@ -153,8 +156,12 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
     },
     async fail(key, ip) {
       try {
-        const ipRes = await perIp.penalty(ip, 1);
-        if (ipRes.consumedPoints > policy.ipFailures) await perIp.block(ip, 900);
+        // Per IP, count the personal IDs that failed, not the failures: a commune office or a carrier's NAT where
+        // many citizens each mistype a few times stays open; one client trying many IDs (stuffing) is stopped.
+        if ((await ipKeys.penalty(`${ip}|${key}`, 1)).consumedPoints === 1) {
+          const ipRes = await perIp.penalty(ip, 1);
+          if (ipRes.consumedPoints > policy.ipFailures) await perIp.block(ip, 900);
+        }
         const n = (await failures.penalty(key, 1)).consumedPoints;
         const delayMs = Math.min(250 * 2 ** (Math.max(n, 1) - 1), 4000);
         if (n < policy.maxFailures) return { delayMs, lockedFor: 0 };

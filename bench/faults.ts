@@ -67,6 +67,17 @@ const target: LoadTarget = {
 
 const hog = connectionHog(appUrl);
 
+/** Stops node `i` with `signal` and starts it again; resolves with the time it was gone. */
+async function replace(i: number, signal: NodeJS.Signals): Promise<number> {
+  const node = nodes[i]!;
+  const exited = new Promise((r) => node.child.once('exit', r));
+  node.child.kill(signal);
+  await exited;
+  const at = Date.now();
+  await start(i);
+  return at;
+}
+
 /** Each fault resolves with the time it ended (the database or the node is back). */
 const faults: Record<string, () => Promise<number>> = {
   async restart() {
@@ -93,24 +104,8 @@ const faults: Record<string, () => Promise<number>> = {
     await hog.release();
     return Date.now();
   },
-  async sigterm() {
-    const node = nodes[1]!;
-    const exited = new Promise((r) => node.child.once('exit', r));
-    node.child.kill('SIGTERM');
-    await exited;
-    const at = Date.now();
-    await start(1);
-    return at;
-  },
-  async kill9() {
-    const node = nodes[2]!;
-    const exited = new Promise((r) => node.child.once('exit', r));
-    node.child.kill('SIGKILL');
-    await exited;
-    const at = Date.now();
-    await start(2);
-    return at;
-  },
+  sigterm: () => replace(1, 'SIGTERM'),
+  kill9: () => replace(2, 'SIGKILL'),
 };
 
 async function lost(tally: Tally): Promise<string> {

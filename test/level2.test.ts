@@ -53,7 +53,11 @@ async function post(pathname: string, html: string, fields: Record<string, strin
 
 /** A new browser signed in to the account page with the password only. */
 async function signedInAgent(): Promise<Agent> {
-  const a = new Agent();
+  return signIn(new Agent());
+}
+
+/** Signs `a` in to the account page with the password only. */
+async function signIn(a: Agent): Promise<Agent> {
   const first = await a.get(`${service.url}/account`);
   const login = await follow(a, location(first, service.url));
   const html = await login.res.text();
@@ -80,16 +84,7 @@ before(async () => {
   service = await startService(config);
   db = connect(database.url, 2);
   accountId = (await sql<{ id: string }>`select id from accounts`.execute(db)).rows[0]!.id;
-  // Sign in to the account page.
-  const first = await agent.get(`${service.url}/account`);
-  const login = await follow(agent, location(first, service.url));
-  const html = await login.res.text();
-  const posted = await agent.post(new URL(actionOf(html, 'login'), login.url), {
-    csrf: csrfOf(html),
-    pin: DEMO_PIN,
-    password: DEMO_PASSWORD,
-  });
-  await follow(agent, location(posted, login.url));
+  await signIn(agent);
 });
 after(async () => {
   await db?.destroy();

@@ -107,6 +107,18 @@ async function login(agent: Agent, extra: Record<string, string> = {}, dpop?: oi
   );
 }
 
+/** The account page of a signed-in agent (single sign-on through the account client). */
+async function accountPage(agent: Agent): Promise<string> {
+  let current = `${service.url}/account`;
+  let res = await agent.get(current);
+  while (res.status === 302 || res.status === 303) {
+    current = location(res, current);
+    res = await agent.get(current);
+  }
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
 const waitFor = async (check: () => Promise<boolean>, ms = 8000) => {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -419,14 +431,7 @@ describe('logout', () => {
     received.length = 0;
     const agent = new Agent();
     await login(agent);
-    const account = await agent.get(`${service.url}/account`);
-    let res = account;
-    let current = `${service.url}/account`;
-    while (res.status === 302 || res.status === 303) {
-      current = location(res, current);
-      res = await agent.get(current);
-    }
-    const html = await res.text();
+    const html = await accountPage(agent);
     assert.match(html, /Phiên đăng nhập đang hoạt động/);
     const uid = /name="session" value="([^"]+)"/.exec(html)![1]!;
     const ended = await agent.post(`${service.url}/account/sessions/end`, { csrf: csrfOf(html), session: uid });
@@ -436,17 +441,6 @@ describe('logout', () => {
 });
 
 describe('a password change', () => {
-  /** The account page of a signed-in agent (single sign-on through the account client). */
-  async function accountPage(agent: Agent): Promise<string> {
-    let current = `${service.url}/account`;
-    let res = await agent.get(current);
-    while (res.status === 302 || res.status === 303) {
-      current = location(res, current);
-      res = await agent.get(current);
-    }
-    assert.equal(res.status, 200);
-    return res.text();
-  }
   const change = async (agent: Agent, current: string, next: string, extra: Record<string, string> = {}) => {
     const html = await accountPage(agent);
     return agent.post(`${service.url}/account/password`, { csrf: csrfOf(html), current, next, ...extra });

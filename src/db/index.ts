@@ -8,7 +8,7 @@ import { startEmbedded } from './embedded.ts';
 import type { DB } from './schema.ts';
 import { asUnavailable, isAcquireTimeout, isUnavailable, temporarilyUnavailable } from './unavailable.ts';
 
-export { migrateToLatest, pendingMigrations } from './migrate.ts';
+export { migrateToLatest } from './migrate.ts';
 export type * from './schema.ts';
 export { asUnavailable, isUnavailable, RETRY_AFTER_SECONDS, temporarilyUnavailable } from './unavailable.ts';
 
@@ -108,6 +108,16 @@ function noteAcquireFailure(pool: pg.Pool, err: unknown): void {
   h.lastAcquireFailure = isAcquireTimeout(err) ? 'saturated' : 'unreachable';
 }
 
+/** A connection from the pool; a failure to get one is recorded for readiness and becomes a 503. */
+async function acquire(pool: pg.Pool): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (err) {
+    noteAcquireFailure(pool, err);
+    throw asUnavailable(err);
+  }
+}
+
 /**
  * The pool as Kysely sees it: database outages become `temporarilyUnavailable` (503), and a connection that failed
  * is destroyed on release instead of going back to the pool (a timed-out query may still be running on it).
@@ -115,13 +125,7 @@ function noteAcquireFailure(pool: pg.Pool, err: unknown): void {
 function kyselyPool(pool: pg.Pool): PostgresPool {
   return {
     async connect() {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        noteAcquireFailure(pool, err);
-        throw asUnavailable(err);
-      }
+      const client = await acquire(pool);
       let broken: Error | undefined;
       const query = (...args: unknown[]) => {
         const r = (client.query as (...a: unknown[]) => unknown)(...args);
@@ -172,13 +176,7 @@ export async function runPrepared<R>(
   if (pool) {
     // Acquire and query apart: only a failure to get a connection tells readiness the pool is in trouble; a
     // connection that dies under a query (a terminated backend) is destroyed and the next one is fresh.
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (err) {
-      noteAcquireFailure(pool, err);
-      throw asUnavailable(err);
-    }
+    const client = await acquire(pool);
     try {
       const r = await client.query<R & pg.QueryResultRow>({ name, text, values });
       client.release();
@@ -219,9 +217,8 @@ export async function openDatabase(
   };
 }
 
-/** A LISTEN subscription: `connected` tells whether its connection is up (tests and readiness read it). */
+/** A LISTEN subscription. */
 export interface Subscription {
-  readonly connected: boolean;
   stop(): Promise<void>;
 }
 
@@ -289,9 +286,6 @@ export async function listenChannel(
 
   await attempt();
   return {
-    get connected() {
-      return client !== null;
-    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -28,11 +28,6 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
-/** Names of migrations not yet applied. */
-export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
-  return (await migrator(db).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
-}
-
 /** Names of the migrations this code expects to be applied (the files in `migrations/`). */
 export async function expectedMigrations(): Promise<string[]> {
   return Object.keys(await new FolderProvider().getMigrations()).sort();

@@ -1,10 +1,12 @@
 /**
  * Synthetic residents: the same seed gives the same residents; every personal identification number is valid for its
- * holder (checkPin) and unique; names, places and dates look like Vietnam's; text is NFC; and what the generator
- * writes (CSV or NDJSON) is what the importer reads back, field for field.
+ * holder (checkPin) and unique; names, places and dates look like Vietnam's; text is NFC; most living adults, and no
+ * child, have a mobile number; and what the generator writes (CSV or NDJSON) is what the importer reads back, field
+ * for field.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { GENERATED_AS_OF } from '../src/registry/generate.ts';
 import { parseCsvLine, parseNdjsonLine, validateRecord } from '../src/registry/import.validate.ts';
 import {
   checkPin,
@@ -69,6 +71,36 @@ describe('generateResidents', () => {
     }
     assert.ok(deceased > 0 && deceased < residents.length * 0.1, `${deceased} deceased`);
     assert.ok(residents.some((r) => r.middleName === 'Thị' && r.sex === 'female'));
+  });
+
+  it('gives about 95% of living residents aged 14 or more a mobile number, and none to children or the dead', () => {
+    const bornBy = `${Number(GENERATED_AS_OF.slice(0, 4)) - 14}${GENERATED_AS_OF.slice(4)}`; // 14 on GENERATED_AS_OF
+    let adults = 0;
+    let withPhone = 0;
+    let children = 0;
+    const prefixes = new Set<string>();
+    const phones = new Set<string>();
+    for (const r of generateResidents(20_000, 11)) {
+      if (r.phone !== null) {
+        assert.match(r.phone, /^\+84[35789]\d{8}$/);
+        prefixes.add(r.phone.slice(3, 4));
+        phones.add(r.phone);
+      }
+      if (r.birthDate > bornBy) {
+        children++;
+        assert.equal(r.phone, null, `under 14: ${r.birthDate}`);
+      } else if (r.status === 'deceased') {
+        assert.equal(r.phone, null);
+      } else {
+        adults++;
+        if (r.phone !== null) withPhone++;
+      }
+    }
+    assert.ok(children > 1000, `${children} children`);
+    const share = withPhone / adults;
+    assert.ok(share > 0.93 && share < 0.97, `${(share * 100).toFixed(1)}% of living adults have a phone`);
+    assert.deepEqual([...prefixes].sort(), ['3', '5', '7', '8', '9']);
+    assert.ok(phones.size > withPhone * 0.99, 'numbers are random, not shared');
   });
 
   it('is lazy: the first resident of a billion comes at once', () => {

@@ -2,7 +2,9 @@
  * Registry import. Invariants protected: a bad line is rejected with its reason and never stops the import; a batch
  * is written whole or not at all, so an interrupted import is completed by running it again; importing the same file
  * twice rewrites nothing; a number appears once per file (first line wins); a reissued number keeps the resident's
- * internal id (and so its account); a resident who dies loses their account and every live session and token.
+ * internal id (and so its account); a resident who dies loses their account and every live session and token; a
+ * phone number is stored in one form (+84 and 9 digits) whatever way the file writes it, and files from before the
+ * phone column still import.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -21,6 +23,7 @@ import {
   generateResidents,
   type ImportOptions,
   importResidents,
+  REGISTRY_COLUMNS,
   REGISTRY_CSV_HEADER,
   type RegistryRecord,
   recordOf,
@@ -109,6 +112,7 @@ describe('importResidents', () => {
     assert.equal(row.birth_date, r.birth_date);
     assert.equal(row.sex, r.sex);
     assert.equal(row.status, 'active');
+    assert.equal(row.phone, r.phone);
     assert.match(row.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/, 'new residents get time-ordered ids (UUIDv7)');
     assert.deepEqual(row.permanent_residence, {
       province: r.permanent_province,
@@ -171,7 +175,7 @@ describe('importResidents', () => {
     assert.deepEqual(counts, { inserted: 2, updated: 0, unchanged: 0, rejected: 12 });
     assert.deepEqual(reasons(rejects), {
       3: 'invalid_utf8',
-      4: 'column_count: expected 19, got 18',
+      4: 'column_count: expected 20, got 18',
       5: `impossible_date: "${b!.birth_date!.slice(0, 4)}-02-30"`,
       6: 'unknown_province',
       7: 'sex_mismatch',
@@ -219,6 +223,114 @@ describe('importResidents', () => {
     assert.equal(row.nationality, 'VN');
   });
 
+  it('stores a phone number written any accepted way as +84 and 9 digits, and rejects other numbers', async () => {
+    const accepted: [string, string | null][] = [
+      ['0912345678', '+84912345678'],
+      ['0912 345 678', '+84912345678'],
+      ['091.234.5678', '+84912345678'],
+      ['0351-234-567', '+84351234567'],
+      ['84 7 0123 4567', '+84701234567'],
+      ['84812345678', '+84812345678'],
+      ['+84 56 123 4567', '+84561234567'],
+      ['+84912345678', '+84912345678'],
+      ['', null],
+      ['   ', null],
+    ];
+    const refused = [
+      '0241234567', // 02: a landline
+      '0112345678', // 01: no such mobile prefix
+      '091234567', // 9 digits
+      '09123456789', // 11 digits
+      '+840912345678', // the trunk 0 kept after the country code
+      '+1 202 555 0100',
+      '0912345678 ext 1',
+      '(091) 234 5678',
+      '０９１２３４５６７８', // full-width digits
+    ];
+    const recs = records(accepted.length + refused.length, 27);
+    const lines = [
+      ...accepted.map(([phone], i) => ({ ...recs[i]!, phone })),
+      ...refused.map((phone, i) => ({ ...recs[accepted.length + i]!, phone })),
+    ];
+    const { counts, rejects } = await run(csv(lines));
+    assert.deepEqual(counts, { inserted: accepted.length, updated: 0, unchanged: 0, rejected: refused.length });
+    assert.deepEqual(
+      reasons(rejects),
+      Object.fromEntries(refused.map((_, i) => [String(accepted.length + i + 2), 'invalid_phone'])),
+    );
+    const rows = await db.selectFrom('residents').select(['pin', 'phone']).execute();
+    const phoneOf = new Map(rows.map((r) => [r.pin, r.phone]));
+    assert.deepEqual(
+      accepted.map((_, i) => phoneOf.get(recs[i]!.pin!)),
+      accepted.map(([, stored]) => stored),
+    );
+
+    // NDJSON: the key may be there (any accepted form) or not at all.
+    const [a, b, c] = records(3, 28) as RegistryRecord[];
+    const { phone: _, ...noPhone } = c!;
+    const nd = [
+      JSON.stringify({ ...a!, phone: '0987.654.321' }),
+      JSON.stringify({ ...b!, phone: null }),
+      JSON.stringify(noPhone),
+    ];
+    const ndRun = await run(Buffer.from(`${nd.join('\n')}\n`), { format: 'ndjson' });
+    assert.deepEqual(ndRun.counts, { inserted: 3, updated: 0, unchanged: 0, rejected: 0 });
+    const ndRows = await db
+      .selectFrom('residents')
+      .select(['pin', 'phone'])
+      .where('pin', 'in', [a!.pin!, b!.pin!, c!.pin!])
+      .execute();
+    assert.deepEqual(
+      new Map(ndRows.map((r) => [r.pin, r.phone])),
+      new Map([
+        [a!.pin, '+84987654321'],
+        [b!.pin, null],
+        [c!.pin, null],
+      ]),
+    );
+  });
+
+  it('still reads a CSV file whose header predates the phone column (19 columns, no phone)', async () => {
+    const recs = records(5, 29);
+    const legacyHeader = `${REGISTRY_COLUMNS.filter((c) => c !== 'phone').join(',')}\n`;
+    assert.equal(legacyHeader, REGISTRY_CSV_HEADER.replace(/,phone\n$/, '\n'), 'phone is the last column');
+    const legacyLine = (r: RegistryRecord) => csvLine({ ...r, phone: null }).slice(0, -1); // without ",phone"
+    const file = Buffer.from(
+      `${legacyHeader}${recs.map((r) => `${legacyLine(r)}\n`).join('')}${csvLine({ ...recs[0]!, pin: '001090000001' })}\n`,
+    );
+    const { counts, rejects } = await run(file);
+    assert.deepEqual(counts, { inserted: 5, updated: 0, unchanged: 0, rejected: 1 });
+    assert.deepEqual(reasons(rejects), { 7: 'column_count: expected 19, got 20' });
+    const rows = await db.selectFrom('residents').select(['pin', 'full_name', 'phone']).orderBy('pin').execute();
+    assert.deepEqual(
+      rows,
+      recs
+        .map((r) => ({ pin: r.pin, full_name: r.full_name, phone: null }))
+        .sort((x, y) => x.pin!.localeCompare(y.pin!)),
+    );
+  });
+
+  it('updates a resident whose phone changed, and not one whose phone is only written differently', async () => {
+    const recs = records(3, 30).map((r, i) => ({ ...r, phone: `+8491234567${i}` }));
+    await run(csv(recs));
+    const before = await snapshot();
+    const next = [
+      { ...recs[0]!, phone: '0987 654 321' }, // a new number
+      { ...recs[1]!, phone: '091-234-5671' }, // the same number, written nationally
+      { ...recs[2]!, phone: '' }, // no longer registered
+    ];
+    const { counts } = await run(csv(next));
+    assert.deepEqual(counts, { inserted: 0, updated: 2, unchanged: 1, rejected: 0 });
+    const rows = await db.selectFrom('residents').select(['pin', 'phone']).execute();
+    const phoneOf = new Map(rows.map((r) => [r.pin, r.phone]));
+    assert.equal(phoneOf.get(recs[0]!.pin!), '+84987654321');
+    assert.equal(phoneOf.get(recs[1]!.pin!), '+84912345671');
+    assert.equal(phoneOf.get(recs[2]!.pin!), null);
+    const after = await snapshot();
+    const moved = after.filter((a, i) => a.xmin !== before[i]!.xmin).map((a) => a.pin);
+    assert.deepEqual(moved.sort(), [recs[0]!.pin, recs[2]!.pin].sort());
+  });
+
   it('keeps the first of two lines with one number, in one batch or across batches', async () => {
     const [a, b, c, d] = records(4, 15) as RegistryRecord[];
     // batchSize 2: [a, b] [c, a'] [d, d']: a' is found in the database, d' in memory.
@@ -238,12 +350,12 @@ describe('importResidents', () => {
   });
 
   it('rejects a last line cut short and imports the lines before it', async () => {
-    const recs = records(10, 16);
+    const recs = records(10, 16).map((r) => ({ ...r, phone: null }));
     const full = csv(recs);
     const cut = full.subarray(0, full.length - 12); // inside the last line, no newline at the end
     const { counts, rejects } = await run(cut);
     assert.deepEqual(counts, { inserted: 9, updated: 0, unchanged: 0, rejected: 1 });
-    assert.match(rejects.toString(), /^11\tcolumn_count: expected 19, got 1[0-8]\t/);
+    assert.match(rejects.toString(), /^11\tcolumn_count: expected 20, got 1[0-9]\t/);
 
     const nd = Buffer.from(recs.map((r) => formatRecord(r, 'ndjson')).join(''));
     const ndCut = nd.subarray(0, nd.length - 30);
@@ -528,7 +640,7 @@ describe('dinhdanh registry (CLI)', () => {
     const file = path.join(tmp, 'residents.csv');
     const gen = cli('generate', '--count', '300', '--seed', '5', '--out', file);
     assert.equal(gen.status, 0, gen.stderr);
-    writeFileSync(file, `${readFileSync(file, 'utf8')}001090012345,,X,X,,X,2023-02-30,male,VN,,,,,,,,,,active\n`);
+    writeFileSync(file, `${readFileSync(file, 'utf8')}001090012345,,X,X,,X,2023-02-30,male,VN,,,,,,,,,,active,\n`);
     const rejectsFile = path.join(tmp, 'rejects.tsv');
     const r = cli('import', file, '--rejects', rejectsFile, '--operator', 'op-1');
     assert.equal(r.status, 0, r.stderr);
@@ -538,7 +650,7 @@ describe('dinhdanh registry (CLI)', () => {
     assert.equal(counts.rejected, 1);
     assert.equal(
       readFileSync(rejectsFile, 'utf8'),
-      '302\timpossible_date: "2023-02-30"\t001090012345,,X,X,,X,2023-02-30,male,VN,,,,,,,,,,active\n',
+      '302\timpossible_date: "2023-02-30"\t001090012345,,X,X,,X,2023-02-30,male,VN,,,,,,,,,,active,\n',
     );
     const event = await db
       .selectFrom('audit_events')

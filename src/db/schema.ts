@@ -38,6 +38,7 @@ export interface ResidentTable {
   permanent_residence: JSONColumnType<Residence> | null;
   current_residence: JSONColumnType<Residence> | null;
   status: Generated<string>;
+  phone: string | null;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 

@@ -1,15 +1,19 @@
 /**
  * Synthetic residents for demos, tests and benchmarks: Vietnamese names with diacritics (NFC), birth dates 1930-2024,
- * real province names, and personal identification numbers that pass `checkPin`. Deterministic: the same count and
- * seed give the same residents, in the same order, on every machine.
+ * real province names, personal identification numbers that pass `checkPin`, and mobile numbers for most living
+ * adults. Deterministic: the same count and seed give the same residents, in the same order, on every machine.
  */
 import type { Residence } from '../db/index.ts';
 import { pinPrefix } from './pin.ts';
 import { PROVINCES } from './provinces.ts';
 import type { NewResident } from './residents.repository.ts';
 
-/** A generated resident: a NewResident with status and nationality always set. */
-export type GeneratedResident = NewResident & { status: 'active' | 'deceased'; nationality: string };
+/** A generated resident: a NewResident with status, nationality and phone always set. */
+export type GeneratedResident = NewResident & {
+  status: 'active' | 'deceased';
+  nationality: string;
+  phone: string | null;
+};
 
 /** mulberry32: a small, fast, seedable 32-bit PRNG returning floats in [0, 1). Not for secrets. */
 export function mulberry32(seed: number): () => number {
@@ -86,12 +90,26 @@ const CITIES = ['001', '079', '048', '031', '092', '074'];
 const ALPHABET_SIZE = 1_000_000; // the 6 random digits of a personal identification number
 
 /**
+ * The day a generated population is as of (fixed, so a seed gives the same residents on any day): who is 14 or older
+ * on it may have a mobile subscription of their own.
+ */
+export const GENERATED_AS_OF = '2026-01-01';
+/** Born on or before this day: 14 or older on GENERATED_AS_OF. */
+const PHONE_BORN_BY = `${Number(GENERATED_AS_OF.slice(0, 4)) - 14}${GENERATED_AS_OF.slice(4)}`;
+/** Share of living adults with a registered mobile number. */
+const PHONE_SHARE = 0.95;
+/** First digit after +84 (03, 05, 07, 08, 09 nationally), one per 5% of subscriptions: 9 40%, 3 30%, 8 15%, ... */
+const MOBILE_PREFIXES = '99999999333333888775';
+
+/**
  * Yields `count` residents generated from `seed` (an unsigned 32-bit integer), lazily: a million residents use no
  * more memory than ten. Numbers are unique within one generation: for each 6-digit prefix (province, century/sex,
  * year) the last 6 digits are a seeded permutation of a per-prefix counter, so two residents never share a number.
  */
 export function* generateResidents(count: number, seed: number): Generator<GeneratedResident> {
   const rand = mulberry32(seed);
+  // Phone numbers come from a stream of their own: the rest of each resident is what this seed gave before phones.
+  const phoneRand = mulberry32(seed ^ 0x9e3779b9);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   // An affine permutation of 0..999999: the multiplier must be coprime with 10^6 (odd, not a multiple of 5).
   let multiplier = Math.floor(rand() * ALPHABET_SIZE) | 1;
@@ -127,8 +145,11 @@ export function* generateResidents(count: number, seed: number): Generator<Gener
     const permanentResidence = residence(home, rand, pick);
     const currentResidence = current === home ? permanentResidence : residence(current, rand, pick);
 
+    const placeOfOrigin = PROVINCES.get(rand() < 0.9 ? birthProvince : pick(PROVINCE_CODES))!;
     // Older people are more likely to have died: about 11% of those born in 1930, 1% of the young.
     const deathChance = 0.01 + (0.1 * Math.max(0, 1960 - year)) / 30;
+    const status = rand() < deathChance ? 'deceased' : 'active';
+    const phone = status === 'active' && birthDate <= PHONE_BORN_BY ? mobileNumber(phoneRand) : null;
     yield {
       pin,
       fullName,
@@ -138,12 +159,21 @@ export function* generateResidents(count: number, seed: number): Generator<Gener
       birthDate,
       sex,
       nationality: 'VN',
-      placeOfOrigin: PROVINCES.get(rand() < 0.9 ? birthProvince : pick(PROVINCE_CODES))!,
+      placeOfOrigin,
       permanentResidence,
       currentResidence,
-      status: rand() < deathChance ? 'deceased' : 'active',
+      status,
+      phone,
     };
   }
+}
+
+/** A synthetic mobile number (`+84` and 9 digits) for PHONE_SHARE of calls, else null. Always draws three values. */
+function mobileNumber(rand: () => number): string | null {
+  const has = rand() < PHONE_SHARE;
+  const prefix = MOBILE_PREFIXES[Math.floor(rand() * MOBILE_PREFIXES.length)];
+  const digits = String(Math.floor(rand() * 100_000_000)).padStart(8, '0');
+  return has ? `+84${prefix}${digits}` : null;
 }
 
 function residence(code: string, rand: () => number, pick: <T>(list: readonly T[]) => T): Residence {

@@ -5,8 +5,8 @@ import { AppError } from '../errors.ts';
 import { COLUMNS, type RegistryFormat } from './import.columns.ts';
 import type { RawLine } from './import.lines.ts';
 import {
+  csvHeaderColumns,
   isCleanLine,
-  isCsvHeader,
   type LineResult,
   parseCsvLine,
   parseNdjsonLine,
@@ -22,11 +22,13 @@ export type Checked = { ok: true; resident: StagedResident; text: string } | { o
 
 /**
  * Checks lines in file order: a resident, a reason to reject, or null (blank line, CSV header). `today`
- * (YYYY-MM-DD) bounds birth dates. Throws when the CSV header is wrong; `end()` throws when it never came.
+ * (YYYY-MM-DD) bounds birth dates. Throws when the CSV header is wrong; `end()` throws when it never came. A CSV
+ * header without `phone` (a feed from before it) is accepted: its lines have one field less.
  */
 export function lineChecker(format: RegistryFormat, today: string) {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  const parse = format === 'csv' ? parseCsvLine : parseNdjsonLine;
+  let columns: number = COLUMNS.length; // as the CSV header names them
+  const parse = format === 'csv' ? (text: string) => parseCsvLine(text, columns) : parseNdjsonLine;
   let needHeader = format === 'csv';
   const check = (raw: RawLine): Checked | null => {
     if (raw.tooLong) return { ok: false, reason: `line_too_long: over ${MAX_LINE_BYTES} bytes` };
@@ -39,7 +41,8 @@ export function lineChecker(format: RegistryFormat, today: string) {
     }
     if (!text.trim()) return null;
     if (needHeader) {
-      if (!isCsvHeader(text))
+      columns = csvHeaderColumns(text);
+      if (!columns)
         throw new AppError('invalid_input', `line ${raw.number}: the CSV header must be ${COLUMNS.join(',')}`);
       needHeader = false;
       return null;

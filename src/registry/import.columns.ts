@@ -1,7 +1,8 @@
 /**
  * The registry file format shared by `importResidents` and `generateResidents`: one record per line, CSV (with a
  * header naming exactly these columns, in this order) or NDJSON (one JSON object per line with these keys).
- * Residence districts stay in the format for older feeds; since the 2025 reform they are usually empty.
+ * Residence districts stay in the format for older feeds; since the 2025 reform they are usually empty. `phone` came
+ * last, in 2026: a CSV header without it (LEGACY_COLUMNS) is still read, its lines one field shorter.
  */
 import type { NewResident } from './residents.repository.ts';
 
@@ -26,7 +27,11 @@ export const COLUMNS = [
   'current_ward',
   'current_street',
   'status',
+  'phone',
 ] as const;
+
+/** Columns of a CSV file written before `phone` existed: the same, without the last. */
+export const LEGACY_COLUMNS = COLUMNS.slice(0, -1);
 
 /** One column name. */
 export type Column = (typeof COLUMNS)[number];
@@ -61,6 +66,7 @@ export function recordOf(r: NewResident & { previousPin?: string | null }): Regi
     current_ward: c?.ward ?? null,
     current_street: c?.street ?? null,
     status: r.status ?? 'active',
+    phone: r.phone ?? null,
   };
 }
 

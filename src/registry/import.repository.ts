@@ -25,7 +25,7 @@ export async function createStaging(client: pg.ClientBase): Promise<void> {
       sex text not null, nationality text not null, place_of_origin text,
       permanent_province text, permanent_district text, permanent_ward text, permanent_street text,
       current_province text, current_district text, current_ward text, current_street text,
-      status text not null
+      status text not null, phone text
     ) on commit delete rows`);
 }
 
@@ -210,7 +210,7 @@ export async function upsertStaged(client: pg.ClientBase): Promise<{ inserted: n
   const { rows } = await client.query<{ inserted: string; updated: string[] | null }>(`
     with up as (
       insert into residents as r (id, pin, full_name, family_name, middle_name, given_name, birth_date, sex,
-                                  nationality, place_of_origin, permanent_residence, current_residence, status)
+                                  nationality, place_of_origin, permanent_residence, current_residence, status, phone)
       select id, pin, full_name, family_name, middle_name, given_name, birth_date, sex, nationality, place_of_origin,
              case when permanent_province is not null then jsonb_strip_nulls(jsonb_build_object(
                'province', permanent_province, 'district', permanent_district, 'ward', permanent_ward,
@@ -218,19 +218,19 @@ export async function upsertStaged(client: pg.ClientBase): Promise<{ inserted: n
              case when current_province is not null then jsonb_strip_nulls(jsonb_build_object(
                'province', current_province, 'district', current_district, 'ward', current_ward,
                'street', current_street)) end,
-             status
+             status, phone
       from registry_import_staging
       on conflict (pin) do update set
         full_name = excluded.full_name, family_name = excluded.family_name, middle_name = excluded.middle_name,
         given_name = excluded.given_name, birth_date = excluded.birth_date, sex = excluded.sex,
         nationality = excluded.nationality, place_of_origin = excluded.place_of_origin,
         permanent_residence = excluded.permanent_residence, current_residence = excluded.current_residence,
-        status = excluded.status, updated_at = now()
+        status = excluded.status, phone = excluded.phone, updated_at = now()
       where (r.full_name, r.family_name, r.middle_name, r.given_name, r.birth_date, r.sex, r.nationality,
-             r.place_of_origin, r.permanent_residence, r.current_residence, r.status)
+             r.place_of_origin, r.permanent_residence, r.current_residence, r.status, r.phone)
         is distinct from (excluded.full_name, excluded.family_name, excluded.middle_name, excluded.given_name,
              excluded.birth_date, excluded.sex, excluded.nationality, excluded.place_of_origin,
-             excluded.permanent_residence, excluded.current_residence, excluded.status)
+             excluded.permanent_residence, excluded.current_residence, excluded.status, excluded.phone)
       returning r.pin, (r.xmax = 0) as inserted
     )
     select count(*) filter (where inserted) as inserted, array_agg(pin) filter (where not inserted) as updated

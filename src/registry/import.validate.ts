@@ -4,15 +4,17 @@
  *   invalid_utf8, line_too_long, csv_syntax, column_count, invalid_json, not_an_object, unknown_field, not_a_string,
  *   missing_field, field_too_long, invalid_text, impossible_date, future_date, invalid_sex, invalid_status,
  *   invalid_nationality, incomplete_residence, not_12_digits, unknown_province, century_mismatch, year_mismatch,
- *   sex_mismatch, previous_pin_not_12_digits (and, found in the database, duplicate_in_file,
+ *   sex_mismatch, previous_pin_not_12_digits, invalid_phone (and, found in the database, duplicate_in_file,
  *   duplicate_previous_pin_in_file).
  * Accepted spellings: sex `male`/`female`, or the Vietnamese `nam`/`nữ` (any case); status exactly one of
- * `active`, `deceased`, `revoked`, `lost_citizenship`; nationality an ISO 3166 alpha-2 code (empty: VN). Text is
- * trimmed and normalized to NFC; control characters and unpaired surrogates are refused; empty optional fields
- * become null. A CSV field may be quoted but may not span lines (one record per line).
+ * `active`, `deceased`, `revoked`, `lost_citizenship`; nationality an ISO 3166 alpha-2 code (empty: VN); phone a
+ * Vietnamese mobile number (03, 05, 07, 08, 09) written `0XXXXXXXXX`, `84XXXXXXXXX` or `+84XXXXXXXXX`, spaces, dots
+ * and hyphens ignored, stored as `+84` and 9 digits (empty: null; a CSV file whose header predates the column has
+ * none). Text is trimmed and normalized to NFC; control characters and unpaired surrogates are refused; empty
+ * optional fields become null. A CSV field may be quoted but may not span lines (one record per line).
  */
 import { parse } from 'csv-parse/sync';
-import { COLUMNS, type Column } from './import.columns.ts';
+import { COLUMNS, type Column, LEGACY_COLUMNS } from './import.columns.ts';
 import { checkPin, isPinShape } from './pin.ts';
 
 /** A valid line, ready to be written. */
@@ -42,6 +44,7 @@ const BIRTH_DATE = at('birth_date');
 const SEX = at('sex');
 const NATIONALITY = at('nationality');
 const STATUS = at('status');
+const PHONE = at('phone');
 const PERMANENT = at('permanent_province'); // then district, ward, street
 const CURRENT = at('current_province');
 const REQUIRED = (['pin', 'full_name', 'family_name', 'given_name', 'birth_date', 'sex', 'status'] as const).map(at);
@@ -63,10 +66,14 @@ export function isCleanLine(text: string): boolean {
   return !CONTROL.test(text);
 }
 
-/** True when the CSV header line names exactly the expected columns, in order. */
-export function isCsvHeader(text: string): boolean {
+/**
+ * How many columns the CSV header line names: all of COLUMNS in order, or LEGACY_COLUMNS (a file from before `phone`);
+ * 0 for any other header.
+ */
+export function csvHeaderColumns(text: string): number {
   const fields = splitCsv(text);
-  return Array.isArray(fields) && fields.length === COLUMNS.length && fields.every((f, i) => f.trim() === COLUMNS[i]);
+  if (!Array.isArray(fields) || (fields.length !== COLUMNS.length && fields.length !== LEGACY_COLUMNS.length)) return 0;
+  return fields.every((f, i) => f.trim() === COLUMNS[i]) ? fields.length : 0;
 }
 
 /**
@@ -84,11 +91,14 @@ function splitCsv(text: string): string[] | string {
   }
 }
 
-/** Parses one CSV line (not the header) into fields, or says why not. */
-export function parseCsvLine(text: string): Fields | string {
+/**
+ * Parses one CSV line (not the header) into fields, or says why not. `columns`: how many the header named (fewer than
+ * COLUMNS: the missing last ones are empty).
+ */
+export function parseCsvLine(text: string, columns: number = COLUMNS.length): Fields | string {
   const fields = splitCsv(text);
   if (typeof fields === 'string') return fields;
-  if (fields.length !== COLUMNS.length) return `column_count: expected ${COLUMNS.length}, got ${fields.length}`;
+  if (fields.length !== columns) return `column_count: expected ${columns}, got ${fields.length}`;
   return fields;
 }
 
@@ -145,13 +155,27 @@ export function validateRecord(fields: Fields, line: number, today: string, clea
   if (problem) return reject(problem);
   const previousPin = v[PREVIOUS_PIN] === pin ? null : (v[PREVIOUS_PIN] ?? null);
   if (previousPin !== null && !isPinShape(previousPin)) return reject('previous_pin_not_12_digits');
+  const phone = v[PHONE] && mobilePhone(v[PHONE]);
+  if (phone === undefined) return reject('invalid_phone');
 
   if (!isResidence(v, PERMANENT)) return reject('incomplete_residence: permanent_province missing');
   if (!isResidence(v, CURRENT)) return reject('incomplete_residence: current_province missing');
   v[SEX] = sex;
   v[NATIONALITY] = nationality;
   v[PREVIOUS_PIN] = previousPin;
+  v[PHONE] = phone;
   return { ok: true, resident: { line, pin, previousPin, status, values: v } };
+}
+
+/** A Vietnamese mobile number without separators; captures the 9 digits after the country code or the trunk 0. */
+const MOBILE = /^(?:\+84|84|0)([35789]\d{8})$/;
+const SEPARATORS = /[\s.-]/g;
+
+/** A mobile number in its canonical form (`+84` and 9 digits), or undefined when `s` is not one. */
+function mobilePhone(s: string): string | undefined {
+  const m = MOBILE.exec(s) ?? MOBILE.exec(s.replace(SEPARATORS, ''));
+  if (!m) return undefined;
+  return m[0].length === 12 ? m[0] : `+84${m[1]}`;
 }
 
 /** YYYY-MM-DD naming a day that exists (2023-02-30 does not). */

@@ -17,10 +17,16 @@ export interface Resident {
   permanentResidence: Residence | null;
   currentResidence: Residence | null;
   status: string;
+  /** Registered mobile phone number, E.164 (`+84` and 9 digits); null when the registry has none. */
+  phone: string | null;
 }
 
-/** What is needed to insert a resident. */
-export type NewResident = Omit<Resident, 'id' | 'status' | 'nationality'> & { status?: string; nationality?: string };
+/** What is needed to insert a resident (no phone: null). */
+export type NewResident = Omit<Resident, 'id' | 'status' | 'nationality' | 'phone'> & {
+  status?: string;
+  nationality?: string;
+  phone?: string | null;
+};
 
 /** Inserts residents whose number is not yet present; returns how many were inserted. */
 export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Promise<number> {
@@ -41,6 +47,7 @@ export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Prom
         permanent_residence: r.permanentResidence ? JSON.stringify(r.permanentResidence) : null,
         current_residence: r.currentResidence ? JSON.stringify(r.currentResidence) : null,
         status: r.status ?? 'active',
+        phone: r.phone ?? null,
       })),
     )
     .onConflict((oc) => oc.column('pin').doNothing())
@@ -63,6 +70,7 @@ export const residentColumns = [
   'permanent_residence',
   'current_residence',
   'status',
+  'phone',
 ] as const;
 
 /** Finds a resident by internal id or by number. */
@@ -91,6 +99,7 @@ export type ResidentRow = {
   permanent_residence: Residence | null;
   current_residence: Residence | null;
   status: string;
+  phone: string | null;
 };
 
 /** Maps a row to the domain type. */
@@ -109,6 +118,7 @@ export function toResident(r: ResidentRow): Resident {
     permanentResidence: r.permanent_residence,
     currentResidence: r.current_residence,
     status: r.status,
+    phone: r.phone,
   };
 }
 

@@ -13,6 +13,8 @@ import { findResident, insertResidents, type NewResident } from '../registry/ind
 export const DEMO = {
   pin: '001090012345',
   password: 'demo-password-2026',
+  /** The demo citizen's registered mobile number (synthetic), where enrollment sends its one-time code. */
+  phone: '+84912345678',
   clientId: 'demo-portal',
   redirectUri: 'http://localhost:3001/callback',
 } as const;
@@ -29,6 +31,7 @@ const residents: NewResident[] = [
     placeOfOrigin: 'Hà Nội',
     permanentResidence: { province: 'Hà Nội', ward: 'Phường Hàng Bạc', street: '12 Hàng Bạc' },
     currentResidence: { province: 'Hà Nội', ward: 'Phường Hàng Bạc', street: '12 Hàng Bạc' },
+    phone: DEMO.phone,
   },
   {
     pin: '079195004321',
@@ -41,6 +44,7 @@ const residents: NewResident[] = [
     placeOfOrigin: 'Hồ Chí Minh',
     permanentResidence: { province: 'Hồ Chí Minh', ward: 'Phường Bến Nghé', street: '45 Lê Lợi' },
     currentResidence: null,
+    phone: '+84987654321',
   },
   {
     pin: '048203000777',

@@ -5,21 +5,21 @@
  * audit trail records; a portal that needs level 2 shows a clear page to a level-1 citizen.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Kysely, sql } from 'kysely';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createPortal, type Portal } from '../examples/portal/app.ts';
 import { readPortalConfig } from '../examples/portal/config.ts';
 import { connect, type DB } from '../src/db/index.ts';
+import { launchChromium } from './helpers/browser.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
 import { cliJson, freePort, type NodeProcess, startNode } from './helpers/process.ts';
 import { testEnv } from './helpers/service.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The text of the first element matching `selector` (empty when absent). */
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent()) ?? '';
@@ -83,12 +83,7 @@ async function untilPortal(page: Page): Promise<void> {
 }
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `browser tests need Debian's Chromium at ${CHROMIUM} (apt-get install chromium; CI installs it). ` +
-        'A browser is never downloaded.',
-    );
-  }
+  browser = await launchChromium();
   database = await freshDatabase();
   db = connect(database.url, 2);
   const port = await freePort();
@@ -98,18 +93,6 @@ before(async () => {
   await portal('a', 'Cổng Dịch vụ công quốc gia', 1);
   await portal('b', 'Cổng Bảo hiểm xã hội', 1);
   await portal('land', 'Cổng Đăng ký đất đai', 2);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 });
 
 after(async () => {

@@ -2,8 +2,8 @@
  * The security headers of every response, computed once by helmet at start-up (its options are static, so its
  * output is too) and then set from a frozen table: no per-request middleware chain for constant headers.
  *
- * What this enforces: strict CSP without inline script (`default-src 'none'`, `script-src 'self'` plus the hash of
- * oidc-provider's form_post auto-submit on that response only), no framing, no referrer, nosniff;
+ * What this enforces: strict CSP without inline script or style (`default-src 'none'`, `script-src 'self'`: the few
+ * scripts are same-origin files, e.g. the form_post page's, see src/oidc/pages.ts), no framing, no referrer, nosniff;
  * HSTS only on responses that went out over https (an http response cannot set it, and localhost must stay usable).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,8 +14,8 @@ const middleware = helmet({
     useDefaults: false,
     directives: {
       'default-src': ["'none'"],
-      // Scripts only from this origin; oidc-provider adds the hash of its one inline script (the form_post
-      // auto-submit) to this directive on the response that carries it.
+      // Scripts only from this origin. oidc-provider adds the hash of its inline form_post auto-submit here;
+      // src/oidc/pages.ts re-renders that page with a same-origin script and takes the hash out again.
       'script-src': ["'self'"],
       'style-src': ["'self'"],
       'img-src': ["'self'"],

@@ -14,7 +14,7 @@ import { latestGrantId, postgresAdapter } from './adapter.ts';
 import { assurancePolicy } from './assurance.ts';
 import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
-import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
+import { formPostPages, logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 import { mayInspectToken } from './token-access.ts';
 import type { TokenVault } from './token-at-rest.ts';
 
@@ -193,6 +193,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // oidc-provider's self-submitting pages (form_post, logout with nobody signed in) without their inline script.
+  provider.use(formPostPages);
   // Client secrets are stored as SHA-256 (the metadata's client_secret holds that hash): compare hashes in constant time.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(
     this: { clientSecret: string },

@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { errors, type InteractionResults, type Provider } from 'oidc-provider';
-import { secondFactorState, verifyPassword, verifySecondFactor } from '../accounts/index.ts';
+import { resetNotice, secondFactorState, verifyPassword, verifySecondFactor } from '../accounts/index.ts';
 import { recordEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { PasswordHasher } from '../credentials/index.ts';
@@ -17,8 +17,9 @@ import type { Limiter } from '../limits/index.ts';
 import { clientMinLevel, type ProviderRef, requirementOf } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
 import { byInteraction, csrfToken, requireCsrf } from './csrf.ts';
+import { deviceCookies } from './device.ts';
 import { passwordProof } from './proof.ts';
-import { consentPage, loginPage, otpPage, unmetPage } from './views.ts';
+import { consentPage, loginPage, otpPage, resetNoticePage, unmetPage } from './views.ts';
 
 /** What the routes need. */
 export interface InteractionDeps {
@@ -51,6 +52,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 export function interactionRoutes(deps: InteractionDeps): Router {
   const { host, db, hasher, csrfSecret, loginLimiter, pseudonym, acr, master, codeLimiter } = deps;
   const proof = passwordProof(csrfSecret);
+  const devices = deviceCookies(csrfSecret);
 
   /** The session's account when this login prompt is only a step-up (no new password needed). */
   function stepUpAccount(details: Details): string | undefined {
@@ -98,7 +100,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const results: InteractionResults = {
       login: { accountId, acr: level === 2 ? acr.level2 : acr.level1, amr, remember: true },
     };
-    await host.current.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+    // A password reset the citizen has not heard of: told once, here, before going on to the portal.
+    const reset = await resetNotice.pending(db, accountId);
+    if (!reset) {
+      await host.current.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+      return;
+    }
+    const next = await host.current.interactionResult(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+    await resetNotice.told(db, accountId);
+    ctx.body = resetNoticePage({ ...(await base(ctx, details)), ...reset, next });
   }
   const router = new Router({ prefix: '/interaction' });
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
@@ -157,7 +167,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const clientId = String(details.params.client_id);
     const key = pseudonym(pin.slice(0, 32));
     const who = { clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') };
-    const blocked = await loginLimiter.reserve(key, ctx.ip);
+    // A browser that proved this ID's password before is limited on its own: others' failures never lock it out.
+    const { key: limited, device } = devices.limiterKey(ctx, key);
+    const blocked = await loginLimiter.reserve(limited, ctx.ip);
     if (blocked) {
       await recordEvent(db, {
         actor: { type: 'citizen' },
@@ -165,22 +177,24 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         outcome: 'failure',
         reason: 'locked',
         subject: key,
+        details: { device },
         ...who,
       });
       throw new AppError('rate_limited', 'too many failed attempts', { retryAfter: blocked });
     }
     const result = await verifyPassword(db, hasher, pin, str(body.password)).catch(async (err) => {
-      await loginLimiter.release(key); // the check never happened (database unavailable): the key's turn ends
+      await loginLimiter.release(limited); // the check never happened (database unavailable): the key's turn ends
       throw err;
     });
     if (!result.ok) {
-      const { delayMs, lockedFor } = await loginLimiter.fail(key, ctx.ip);
+      const { delayMs, lockedFor } = await loginLimiter.fail(limited, ctx.ip);
       await recordEvent(db, {
         actor: { type: 'citizen' },
         action: 'login',
         outcome: 'failure',
         reason: result.reason,
         subject: key,
+        details: { device },
         ...who,
       });
       if (lockedFor) {
@@ -189,7 +203,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
           action: 'lockout',
           outcome: 'success',
           subject: key,
-          details: { seconds: lockedFor },
+          details: { seconds: lockedFor, device },
           ...who,
         });
       }
@@ -206,7 +220,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       });
       return;
     }
-    await loginLimiter.succeed(key);
+    await loginLimiter.succeed(limited);
+    devices.issue(ctx, key);
     const need = await requirement(details);
     const target = Math.max(need.required, need.voluntary);
     if (target >= 2 && result.level >= 2) {

@@ -162,6 +162,8 @@ async function ensureLevel2Citizen(state: DemoState): Promise<void> {
         LEVEL2.fullName,
         '--birthdate',
         LEVEL2.birthDate,
+        '--officer',
+        'DEMO',
         '--password-stdin',
       ],
       `${LEVEL2.password}\n`,

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Kysely } from 'kysely';
 import { type Logger, pino } from 'pino';
-import { secondFactorState } from './accounts/index.ts';
+import { codeBook, deleteExpiredCodes, secondFactorState } from './accounts/index.ts';
 import { createAuditQueue, recordEvent } from './audit/index.ts';
 import { ensureFirstPartyClient } from './clients/index.ts';
 import type { Config } from './config/index.ts';
@@ -21,9 +21,10 @@ import {
   openDatabase,
 } from './db/index.ts';
 import { createApp, readinessCheck } from './http/index.ts';
-import { accountRoutes, enrollRoutes, interactionRoutes } from './interactions/index.ts';
+import { accountRoutes, enrollRoutes, interactionRoutes, recoverRoutes } from './interactions/index.ts';
 import {
   cookieGeneration,
+  deriveCodeKey,
   deriveCookieKeys,
   deriveCsrfSecret,
   derivePairwiseSecret,
@@ -51,6 +52,7 @@ import {
 } from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
+import { gatewaySender, outboxSender, purgeOutbox } from './sms/index.ts';
 
 /** A running dinhdanh node. */
 export interface Service {
@@ -220,6 +222,8 @@ export async function startService(
     const pseudonym = pinPseudonymizer(root);
     const csrfSecret = deriveCsrfSecret(root);
     const codeLimiter = createLimiter(database.pool, 'codes', config.loginLimits);
+    const codes = codeBook(database.db, deriveCodeKey(root));
+    const sms = config.sms ? gatewaySender(config.sms) : outboxSender(database.db, (line) => log.info(line));
     await ensureFirstPartyClient(database.db, {
       clientId: ACCOUNT_CLIENT_ID,
       name: 'Tài khoản định danh (dinhdanh)',
@@ -265,6 +269,20 @@ export async function startService(
           csrfSecret,
           limiter: createLimiter(database.pool, 'enroll', config.loginLimits),
           pseudonym,
+          codes,
+          sms,
+        }),
+        recoverRoutes({
+          host,
+          db: database.db,
+          hasher,
+          master,
+          csrfSecret,
+          limiter: createLimiter(database.pool, 'recover', config.loginLimits),
+          codeLimiter,
+          pseudonym,
+          codes,
+          sms,
         }),
       ],
     });
@@ -272,6 +290,7 @@ export async function startService(
     const purge = setInterval(() => {
       endExpiredSessions(host.current, database.db)
         .then(() => purgeExpired(database.db))
+        .then(() => Promise.all([deleteExpiredCodes(database.db), purgeOutbox(database.db)]))
         .catch((err) => log.warn({ err }, 'purge of expired rows failed'));
     }, config.purgeIntervalSeconds * 1000);
     purge.unref();

@@ -10,22 +10,17 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import {
-  confirmTotp,
-  createAccount,
-  issueActivationCode,
-  redeemActivationCode,
-  startTotpEnrollment,
-} from '../src/accounts/index.ts';
+import { createAccount } from '../src/accounts/index.ts';
 import { addClient } from '../src/clients/index.ts';
 import { loadConfig } from '../src/config/index.ts';
-import { argon2idHasher, currentTotp } from '../src/credentials/index.ts';
+import { argon2idHasher } from '../src/credentials/index.ts';
 import { loadMasterKey } from '../src/keys/index.ts';
 import { type Service, startService } from '../src/main.ts';
 import { listAccountGrants, revokeAccountGrant } from '../src/oidc/index.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { makeLevel2 } from './helpers/level2.ts';
 import { testEnv } from './helpers/service.ts';
 
 const L1 = 'urn:dinhdanh:loa:1';
@@ -34,7 +29,7 @@ const PIN2 = '079195004321';
 const PASSWORD2 = 'mật khẩu mức hai';
 let database: TestDatabase;
 let service: Service;
-let totpSecret: string;
+let nextCode: () => Promise<string>;
 let level2AccountId: string;
 
 interface Portal {
@@ -129,33 +124,12 @@ before(async () => {
   const master = loadMasterKey(config);
   const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
   level2AccountId = await createAccount(service.db, hasher, { pin: PIN2, password: PASSWORD2 });
-  const { code } = await issueActivationCode(service.db, PIN2, 'CA-TEST');
-  const who = { sessionUid: 'test-setup', level2Session: false, validMs: 60_000 };
-  assert.ok(await redeemActivationCode(service.db, level2AccountId, code, who.sessionUid));
-  totpSecret = await startTotpEnrollment(service.db, master, level2AccountId, who);
-  assert.ok(
-    await confirmTotp(
-      service.db,
-      master,
-      level2AccountId,
-      await currentTotp(totpSecret, (Math.floor(Date.now() / 30000) - 1) * 30),
-      who,
-    ),
-  );
+  ({ nextCode } = await makeLevel2(service.db, master, PIN2, level2AccountId));
 });
 after(async () => {
   await service?.close();
   await database?.drop();
 });
-
-/** The code of the step after the last accepted one (each step is accepted once; ±1 step of drift is allowed). */
-async function nextCode(): Promise<string> {
-  const { rows } = await sql<{
-    s: string;
-  }>`select totp_last_step as s from accounts where id = ${level2AccountId}`.execute(service.db);
-  const next = Math.max(Number(rows[0]?.s) + 1, Math.floor(Date.now() / 30000) - 1);
-  return currentTotp(totpSecret, next * 30);
-}
 
 describe('levels in tokens', () => {
   it('without acr requested, a level-1 login says level 1 with pwd', async () => {

@@ -57,6 +57,7 @@ describe('configuration', () => {
     const p = problems({ NODE_ENV: 'production', ISSUER: 'http://id.example.vn' });
     assert.ok(p.some((l) => l.startsWith('ISSUER: must be an https URL')));
     assert.ok(p.some((l) => l.startsWith('DATABASE_URL: must be set')));
+    assert.ok(p.some((l) => l.startsWith('SMS_GATEWAY_URL: must be set')));
   });
 
   it('is documented in the README table with each default', () => {

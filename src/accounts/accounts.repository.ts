@@ -315,3 +315,51 @@ export async function selectAccountWithResident(db: Kysely<DB>, accountId: strin
     }
   );
 }
+
+/** Sets a new password after a reset and remembers how and from where (the citizen is told at the next sign-in). */
+export async function markPasswordReset(
+  db: Kysely<DB>,
+  accountId: string,
+  r: { hash: string; via: 'sms' | 'officer'; ip: string | null },
+): Promise<void> {
+  const now = new Date();
+  await db
+    .updateTable('accounts')
+    .set({
+      password_hash: r.hash,
+      password_reset_at: now,
+      password_reset_via: r.via,
+      password_reset_ip: r.ip,
+      password_reset_told_at: null,
+      updated_at: now,
+    })
+    .where('id', '=', accountId)
+    .execute();
+}
+
+/** A password reset the citizen has not been told about yet. */
+export async function selectUntoldReset(db: Kysely<DB>, accountId: string) {
+  return db
+    .selectFrom('accounts')
+    .select(['password_reset_at as at', 'password_reset_via as via', 'password_reset_ip as ip'])
+    .where('id', '=', accountId)
+    .where('password_reset_at', 'is not', null)
+    .where('password_reset_told_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** The citizen has seen the notice of their last reset. */
+export async function markResetTold(db: Kysely<DB>, accountId: string): Promise<void> {
+  await db.updateTable('accounts').set({ password_reset_told_at: new Date() }).where('id', '=', accountId).execute();
+}
+
+/** The phone number registered to the account's resident in the national population database. */
+export async function selectRegisteredPhone(db: Kysely<DB>, accountId: string): Promise<string | null> {
+  const r = await db
+    .selectFrom('residents')
+    .innerJoin('accounts', 'accounts.resident_id', 'residents.id')
+    .select('residents.phone')
+    .where('accounts.id', '=', accountId)
+    .executeTakeFirst();
+  return r?.phone ?? null;
+}

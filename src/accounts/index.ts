@@ -9,8 +9,19 @@ export {
   type LoginResult,
   verifyPassword,
 } from './accounts.service.ts';
+export { deleteExpiredCodes } from './codes.repository.ts';
 export { disableAccountsOfInactiveResidents, disableAccountsOfResidents } from './disable.ts';
-export { type EnrollmentInput, type EnrollmentResult, enrollLevel1, parseBirthDate } from './enroll.ts';
+export {
+  type EnrollmentInput,
+  type EnrollmentResult,
+  type EnrollmentStart,
+  enrollInPerson,
+  finishEnrollment,
+  matchResident,
+  parseBirthDate,
+  SMS_TEXT,
+  startEnrollment,
+} from './enroll.ts';
 export {
   ACTIVATION_TTL_MS,
   confirmTotp,
@@ -25,3 +36,15 @@ export {
   verifySecondFactor,
 } from './level2.ts';
 export { accountIdForPin, reactivateAccount, resetTotp, showAccount, suspendAccount } from './officer.ts';
+export { type CodeBook, codeBook, OFFICER_CODE_TTL_MS } from './possession.ts';
+export {
+  completeReset,
+  type PendingReset,
+  pendingReset,
+  type RecoveryStart,
+  redeemOfficerResetCode,
+  resetPasswordProblem,
+  startRecovery,
+  verifyRecoveryCode,
+} from './recovery.ts';
+export { registeredPhone, resetNotice } from './reset-notice.ts';

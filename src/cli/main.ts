@@ -8,7 +8,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import {
-  enrollLevel1,
+  accountIdForPin,
+  codeBook,
+  enrollInPerson,
   issueActivationCode,
   reactivateAccount,
   resetTotp,
@@ -24,6 +26,7 @@ import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import {
   activateKey,
+  deriveCodeKey,
   generateKey,
   listKeys,
   loadKeyMaterial,
@@ -41,7 +44,9 @@ import {
 import { createLimiter } from '../limits/index.ts';
 import { createLogger, startService } from '../main.ts';
 import { requestSessionTermination } from '../oidc/index.ts';
+import { findResident } from '../registry/index.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
+import { listOutbox } from '../sms/index.ts';
 import { registryCommands } from './registry.ts';
 
 /** The person running a command: `--operator`, else the OS user. */
@@ -436,37 +441,116 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       });
     });
 
+  cli
+    .command('sms')
+    .description('text messages (development: without SMS_GATEWAY_URL they go to an outbox table)')
+    .command('outbox')
+    .description('show the newest messages of the development outbox (they hold one-time codes)')
+    .option('--to <phone>', 'only messages to this number (+84...)')
+    .option('--limit <n>', 'how many', '20')
+    .action(async (o) => {
+      const config = getConfig();
+      if (config.sms)
+        throw new AppError('invalid_input', 'SMS_GATEWAY_URL is set: messages go to the gateway, not the outbox');
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new AppError('invalid_input', '--limit must be a whole number from 1 to 1000');
+      await withDatabase(config, async ({ db }) => {
+        const messages = await listOutbox(db, { to: o.to, limit });
+        print(messages.map((m) => ({ at: m.at.toISOString(), to: m.to, purpose: m.purpose, text: m.body })));
+      });
+    });
   const accounts = cli.command('accounts').description('citizen e-ID accounts (officer operations)');
   accounts
     .command('enroll')
-    .description('level 1 enrollment, matched against the registry (the same rules as the /enroll page)')
+    .description(
+      'in-person level 1 enrollment by an officer who checked the citizen and their card (residents without a registered phone); prints a one-time code with which the citizen chooses a password at /recover/officer, unless --password-stdin',
+    )
     .requiredOption('--personal-id <pin>', '12-digit personal identification number')
     .requiredOption('--full-name <name>', 'full name as in the registry')
     .requiredOption('--birthdate <date>', 'YYYY-MM-DD or DD/MM/YYYY')
-    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .requiredOption('--officer <id>', 'the enrolling officer')
+    .option('--password-stdin', 'read the new password from standard input instead (the citizen typed it)')
     .action(async (o) => {
       const config = getConfig();
-      const password = (await readStdin()).replace(/\r?\n$/, '');
+      const password = o.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : undefined;
+      const officer = String(o.officer).slice(0, 100);
       await withDatabase(config, async ({ db }) => {
-        const r = await enrollLevel1(db, await argon2idHasher(config.argon2), {
-          pin: o.personalId,
-          fullName: o.fullName,
-          birthDate: o.birthdate,
-          password,
+        const hasher = await argon2idHasher(config.argon2);
+        const codeKey = deriveCodeKey(await loadSecretRoot(db, loadMasterKey(config)));
+        const out = await db.transaction().execute(async (trx) => {
+          const r = await enrollInPerson(trx, hasher, {
+            pin: o.personalId,
+            fullName: o.fullName,
+            birthDate: o.birthdate,
+            password,
+          });
+          if (r.outcome === 'password')
+            throw new AppError('invalid_input', `password refused: ${PASSWORD_TEXT[r.problem]}`);
+          if (r.outcome === 'invalid_input') throw new AppError('invalid_input', `invalid ${r.field}`);
+          if (r.outcome !== 'created') {
+            const why = {
+              no_resident: 'no resident has this personal ID',
+              mismatch: 'the name or birth date does not match the registry',
+              inactive: 'the resident is not active in the registry',
+              already_enrolled: 'this resident already has an account (reset its password instead)',
+            }[r.outcome];
+            throw new AppError(r.outcome === 'already_enrolled' ? 'conflict' : 'not_found', why);
+          }
+          await recordEvent(trx, {
+            actor: { type: 'officer', id: officer },
+            action: 'enrollment',
+            outcome: 'success',
+            subject: r.accountId,
+            details: { level: 1, channel: 'in_person' },
+          });
+          if (password) return { account_id: r.accountId };
+          const resident = await findResident(trx, { pin: o.personalId.replace(/[\s.-]/g, '') });
+          const issued = await codeBook(trx, codeKey).issueOfficerCode({
+            residentId: resident!.id,
+            accountId: r.accountId,
+            officer,
+          });
+          return {
+            account_id: r.accountId,
+            set_password_code: issued.code,
+            expires_at: issued.expiresAt.toISOString(),
+            where: '/recover/officer',
+          };
         });
-        if (r.outcome === 'password')
-          throw new AppError('invalid_input', `password refused: ${PASSWORD_TEXT[r.problem]}`);
-        if (r.outcome === 'invalid_input') throw new AppError('invalid_input', `invalid ${r.field}`);
-        await recordEvent(db, {
-          actor: { type: 'citizen', id: r.outcome === 'created' ? r.accountId : null },
-          action: 'enrollment',
-          outcome: r.outcome === 'created' ? 'success' : 'failure',
-          reason: r.outcome === 'created' ? null : r.outcome,
-          subject: r.outcome === 'created' ? r.accountId : (await pseudonymOf(config, db))(o.personalId),
-          details: { level: 1, channel: 'cli' },
+        print(out);
+      });
+    });
+  accounts
+    .command('reset-password')
+    .description(
+      'after checking the citizen in person: print a one-time reset code (60 minutes) with which they choose a new password at /recover/officer; every session ends when they do',
+    )
+    .requiredOption('--personal-id <pin>', '12-digit personal identification number')
+    .requiredOption('--officer <id>', 'the officer who checked the citizen')
+    .action(async (o) => {
+      const config = getConfig();
+      const officer = String(o.officer).slice(0, 100);
+      await withDatabase(config, async ({ db }) => {
+        const codeKey = deriveCodeKey(await loadSecretRoot(db, loadMasterKey(config)));
+        const accountId = await accountIdForPin(db, o.personalId);
+        const resident = await findResident(db, { pin: o.personalId });
+        const out = await db.transaction().execute(async (trx) => {
+          const issued = await codeBook(trx, codeKey).issueOfficerCode({
+            residentId: resident!.id,
+            accountId,
+            officer,
+          });
+          await recordEvent(trx, {
+            actor: { type: 'officer', id: officer },
+            action: 'account.reset_password',
+            outcome: 'success',
+            subject: accountId,
+            details: { expiresAt: issued.expiresAt.toISOString() },
+          });
+          return { reset_code: issued.code, expires_at: issued.expiresAt.toISOString(), where: '/recover/officer' };
         });
-        // One answer whatever the registry said (no enumeration); the audit log has the reason.
-        process.stdout.write('If these details match the registry, a level 1 e-ID account now exists for them.\n');
+        print(out);
       });
     });
   accounts

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 
+const DEFAULT_SMS_BODY = '{"to":"{{to}}","text":"{{text}}","sender":"{{sender}}"}';
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const int = (min: number, max: number) =>
   z
@@ -157,6 +158,36 @@ export const fields = {
     default: '24',
     schema: int(1, 720),
   },
+  SMS_GATEWAY_URL: {
+    doc: 'HTTP SMS gateway that delivers one-time codes to registered phones (one JSON POST per message). Unset: messages go to the `sms_outbox` table (`dinhdanh sms outbox`); refused in production.',
+    schema: httpUrl,
+  },
+  SMS_GATEWAY_AUTHORIZATION: {
+    doc: 'The Authorization header sent to the gateway (`Bearer ...` or `Basic ...`). Secret.',
+    schema: z.string().min(1, 'must not be empty'),
+  },
+  SMS_GATEWAY_BODY: {
+    doc: 'JSON body template; in its strings `{{to}}` (+84...), `{{to_digits}}` (84...), `{{text}}`, `{{sender}}`, `{{purpose}}` are replaced.',
+    default: DEFAULT_SMS_BODY,
+    schema: z.string().refine((v) => {
+      try {
+        const parsed = JSON.parse(v) as unknown;
+        return !!parsed && typeof parsed === 'object' && v.includes('{{text}}') && v.includes('{{to');
+      } catch {
+        return false;
+      }
+    }, 'must be a JSON object template containing {{text}} and {{to}} or {{to_digits}}'),
+  },
+  SMS_SENDER: {
+    doc: 'Sender name (brandname) passed to the gateway.',
+    default: 'DINHDANH',
+    schema: z.string().min(1).max(11),
+  },
+  SMS_GATEWAY_TIMEOUT_MS: {
+    doc: 'Longest wait for the gateway to accept a message; then the page answers 503 with Retry-After.',
+    default: '5000',
+    schema: int(100, 60000),
+  },
   AUDIT_RETENTION_DAYS: {
     doc: 'Audit events older than this may be archived with `dinhdanh audit archive` (0: keep forever).',
     default: '400',
@@ -291,6 +322,8 @@ export interface Config {
   auditRetentionDays: number;
   /** How long a redeemed in-person check may be used to enroll a second factor (ms). */
   inPersonValidMs: number;
+  /** The SMS gateway, or null for the development outbox. */
+  sms: { url: string; authorization: string | null; bodyTemplate: string; sender: string; timeoutMs: number } | null;
   /** acr value by level, and every accepted value mapped to its level. */
   acr: { level1: string; level2: string; levels: Record<string, 1 | 2> };
   pairwiseSecret: string | null;
@@ -326,7 +359,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const parsed = field.schema.safeParse(value);
     if (parsed.success) raw[name] = parsed.data;
     else {
-      const secret = name === 'MASTER_KEY' || name === 'COOKIE_KEYS' || name === 'DATABASE_URL';
+      const secret = ['MASTER_KEY', 'COOKIE_KEYS', 'DATABASE_URL', 'SMS_GATEWAY_AUTHORIZATION'].includes(name);
       const message = parsed.error.issues[0]?.message ?? 'is invalid';
       problems.push(`${name}: ${message}${secret ? '' : ` (got "${show(value)}")`}`);
     }
@@ -339,6 +372,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!r.DATABASE_URL) problems.push('DATABASE_URL: must be set when NODE_ENV=production (no embedded database)');
     if (!r.MASTER_KEY && env.MASTER_KEY_FILE === undefined)
       problems.push('MASTER_KEY: set MASTER_KEY or MASTER_KEY_FILE when NODE_ENV=production');
+    if (!r.SMS_GATEWAY_URL)
+      problems.push('SMS_GATEWAY_URL: must be set when NODE_ENV=production (codes must reach the phone, not a table)');
   }
   if (problems.length) throw new ConfigError(problems);
   const dataDir = path.resolve(r.DATA_DIR ?? './data');
@@ -387,6 +422,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
     inPersonValidMs: (r.IN_PERSON_VALID_HOURS ?? 24) * 3600_000,
+    sms: r.SMS_GATEWAY_URL
+      ? {
+          url: r.SMS_GATEWAY_URL,
+          authorization: r.SMS_GATEWAY_AUTHORIZATION ?? null,
+          bodyTemplate: r.SMS_GATEWAY_BODY ?? DEFAULT_SMS_BODY,
+          sender: r.SMS_SENDER ?? 'DINHDANH',
+          timeoutMs: r.SMS_GATEWAY_TIMEOUT_MS ?? 5000,
+        }
+      : null,
     acr: acrConfig(r.ACR_LEVEL1 ?? 'urn:dinhdanh:loa:1', r.ACR_LEVEL2 ?? 'urn:dinhdanh:loa:2', r.ACR_ALIASES ?? ''),
     pairwiseSecret: r.PAIRWISE_SECRET ?? null,
     resourceServers: r.RESOURCE_SERVERS ?? [],

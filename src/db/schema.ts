@@ -63,6 +63,11 @@ export interface AccountTable {
   totp_pending_sealed: ColumnType<string | null, string | null | undefined, string | null>;
   /** The last accepted TOTP time step (codes at or before it are refused: replay). */
   totp_last_step: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  /** The last password reset: when, how (`sms`, `officer`), from where; told to the citizen at the next sign-in. */
+  password_reset_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  password_reset_via: ColumnType<string | null, string | null | undefined, string | null>;
+  password_reset_ip: ColumnType<string | null, string | null | undefined, string | null>;
+  password_reset_told_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -198,6 +203,35 @@ export interface SessionTerminationTable {
   done_at: Date | null;
 }
 
+/** A one-time code proving possession of the registered phone (SMS), or an officer's in-person reset code. */
+export interface VerificationCodeTable {
+  id: Generated<string>;
+  purpose: 'enroll' | 'reset_sms' | 'reset_officer';
+  resident_id: string;
+  account_id: string | null;
+  phone: string | null;
+  /** HMAC-SHA-256 of the code under a key derived from the secret root, bound to the row id. */
+  code_hash: string;
+  /** Enrollment: the argon2id hash of the chosen password, until the code is entered. */
+  password_hash: string | null;
+  officer: string | null;
+  tries_left: Generated<number>;
+  ip: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  expires_at: ColumnType<Date, Date, Date>;
+  verified_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+/** Development SMS channel: what would have been sent. */
+export interface SmsOutboxTable {
+  id: Generated<string>;
+  to_phone: string;
+  purpose: string;
+  body: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
 /** The whole database. */
 export interface DB {
   oidc_payloads: OidcPayloadTable;
@@ -215,4 +249,6 @@ export interface DB {
   backchannel_outbox: BackchannelOutboxTable;
   session_devices: SessionDeviceTable;
   session_terminations: SessionTerminationTable;
+  verification_codes: VerificationCodeTable;
+  sms_outbox: SmsOutboxTable;
 }

@@ -1,5 +1,5 @@
 /** Login and consent pages. */
-import { h, hasMessage, type Lang, page, t } from '../ui/index.ts';
+import { h, hasMessage, type Lang, page, t, vnDateTime } from '../ui/index.ts';
 
 interface FormBase {
   lang: Lang;
@@ -28,6 +28,7 @@ ${f.error ? `<p class="error" role="alert">${h(f.error)}</p>` : ''}
 <input type="password" id="password" name="password" autocomplete="current-password" maxlength="256" required>
 <button type="submit">${h(t(lang, 'submitLogin'))}</button>
 </form>
+<p><a href="/recover?lang=${lang}">${h(t(lang, 'forgotLink'))}</a></p>
 <p><a href="/enroll?lang=${lang}">${h(t(lang, 'enrollLink'))}</a></p>`,
     langLink(lang, f.uid),
   );
@@ -90,5 +91,21 @@ export function unmetPage(f: FormBase): string {
 <button type="submit">${h(t(lang, 'unmetBack'))}</button>
 </form>`,
     langLink(lang, f.uid),
+  );
+}
+
+/** Shown once at the first sign-in after a password reset: when, how, from where; then on to the portal. */
+export function resetNoticePage(
+  f: FormBase & { at: Date; via: 'sms' | 'officer'; ip: string | null; next: string },
+): string {
+  const { lang } = f;
+  return page(
+    lang,
+    t(lang, 'resetNoticeTitle'),
+    `<p role="alert">${h(t(lang, f.via === 'officer' ? 'resetNoticeOfficer' : 'resetNoticeSms'))} <strong>${h(
+      vnDateTime(f.at, lang),
+    )}</strong>${f.ip ? `, ${h(t(lang, 'resetNoticeFrom'))} <strong>${h(f.ip)}</strong>` : ''}.</p>
+<p>${h(t(lang, 'resetNoticeHelp'))}</p>
+<p><a class="button" href="${h(f.next)}">${h(t(lang, 'continue'))}</a> <strong>${h(f.clientName)}</strong></p>`,
   );
 }

@@ -1,5 +1,6 @@
 /** Keys: the master key, sealing, the secret root and derived secrets, signing keys and their lifecycle. */
 export {
+  deriveCodeKey,
   deriveCookieKeys,
   deriveCsrfSecret,
   derivePairwiseSecret,

@@ -80,3 +80,8 @@ export function derivePairwiseSecret(root: Buffer): string {
 export function deriveTokenKey(root: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh tokens at rest v1', 32));
 }
+
+/** The key that hashes one-time verification codes (SMS, officer reset codes), derived from the secret root. */
+export function deriveCodeKey(root: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), 'dinhdanh verification codes v1', 32));
+}

@@ -77,6 +77,85 @@ const messages = {
     en: 'If these details match the national population database, your level 1 e-ID account is ready. Sign in with your identification number and password.',
   },
   enrollLink: { vi: 'Chưa có tài khoản? Đăng ký', en: 'No account yet? Create one' },
+  enrollDoneNow: {
+    vi: 'Tài khoản định danh mức 1 của bạn đã được tạo. Hãy đăng nhập bằng số định danh và mật khẩu vừa chọn.',
+    en: 'Your level 1 e-ID account has been created. Sign in with your identification number and the password you chose.',
+  },
+  codeTitle: { vi: 'Nhập mã xác thực', en: 'Enter the verification code' },
+  codeSentTo: {
+    vi: 'Nếu thông tin khớp với Cơ sở dữ liệu quốc gia về dân cư, chúng tôi đã gửi mã xác thực 6 chữ số tới số điện thoại đã đăng ký của bạn, có đuôi',
+    en: 'If these details match the national population database, a 6-digit code was sent to the phone number registered to you, ending in',
+  },
+  codeSentMaybe: {
+    vi: 'Nếu thông tin khớp với Cơ sở dữ liệu quốc gia về dân cư và bạn có số điện thoại đã đăng ký, chúng tôi đã gửi mã xác thực 6 chữ số tới số đó.',
+    en: 'If these details match the national population database and a phone number is registered to you, a 6-digit code was sent to it.',
+  },
+  codeHelp: {
+    vi: 'Mã có hiệu lực 5 phút. Không nhận được mã? Số điện thoại của bạn có thể chưa được đăng ký chính chủ: hãy đăng ký trực tiếp tại cơ quan công an nơi cư trú.',
+    en: 'The code is valid for 5 minutes. No code? Your phone number may not be registered to you: enrol in person at your local police office.',
+  },
+  codeLabel: { vi: 'Mã xác thực (6 chữ số)', en: 'Verification code (6 digits)' },
+  codeWrong: {
+    vi: 'Mã không đúng hoặc đã hết hạn. Kiểm tra lại tin nhắn, hoặc yêu cầu mã mới.',
+    en: 'The code is wrong or has expired. Check the message, or ask for a new code.',
+  },
+  codeAgain: { vi: 'Yêu cầu mã mới', en: 'Ask for a new code' },
+  forgotLink: { vi: 'Quên mật khẩu?', en: 'Forgot your password?' },
+  recoverTitle: { vi: 'Đặt lại mật khẩu', en: 'Reset your password' },
+  recoverLead: {
+    vi: 'Nhập thông tin đúng như trên thẻ căn cước. Chúng tôi sẽ gửi mã xác thực tới số điện thoại đã đăng ký của bạn.',
+    en: 'Enter your details exactly as on your ID card. We will send a code to the phone number registered to you.',
+  },
+  recoverSend: { vi: 'Gửi mã', en: 'Send a code' },
+  recoverOfficerLink: {
+    vi: 'Đã có mã đặt lại do cán bộ công an cấp? Nhập mã tại đây',
+    en: 'Have a reset code from a police officer? Enter it here',
+  },
+  recoverOfficerTitle: { vi: 'Mã đặt lại do cán bộ cấp', en: 'Reset code from an officer' },
+  recoverOfficerLead: {
+    vi: 'Nhập số định danh và mã đặt lại (16 ký tự) mà cán bộ đã trao cho bạn.',
+    en: 'Enter your identification number and the 16-character reset code the officer gave you.',
+  },
+  resetCodeLabel: { vi: 'Mã đặt lại', en: 'Reset code' },
+  recoverInPerson: {
+    vi: 'Không dùng được số điện thoại đã đăng ký? Hãy mang thẻ căn cước tới cơ quan công an nơi cư trú để được cấp mã đặt lại.',
+    en: 'Cannot use your registered phone? Bring your ID card to your local police office for a reset code.',
+  },
+  recoverPasswordLead: {
+    vi: 'Chọn mật khẩu mới cho tài khoản của bạn.',
+    en: 'Choose a new password for your account.',
+  },
+  recoverSecondFactor: {
+    vi: 'Tài khoản mức 2: nhập mã từ ứng dụng xác thực hoặc một mã khôi phục',
+    en: 'Level 2 account: enter the code from your authenticator app, or a recovery code',
+  },
+  recoverSecondWrong: {
+    vi: 'Mã xác thực hai lớp không đúng.',
+    en: 'The second-factor code is wrong.',
+  },
+  recoverExpired: {
+    vi: 'Yêu cầu đặt lại đã hết hạn hoặc đã được dùng. Hãy bắt đầu lại.',
+    en: 'This reset has expired or was already used. Start again.',
+  },
+  recoverDone: {
+    vi: 'Mật khẩu đã được đặt lại. Mọi phiên đăng nhập khác đã kết thúc. Hãy đăng nhập bằng mật khẩu mới.',
+    en: 'Your password has been reset. Every other sign-in has ended. Sign in with your new password.',
+  },
+  resetNoticeTitle: { vi: 'Mật khẩu của bạn đã được đặt lại', en: 'Your password was reset' },
+  resetNoticeSms: {
+    vi: 'Mật khẩu tài khoản của bạn đã được đặt lại bằng mã gửi tới điện thoại, lúc',
+    en: 'Your password was reset with a code sent to your phone, on',
+  },
+  resetNoticeOfficer: {
+    vi: 'Mật khẩu tài khoản của bạn đã được đặt lại bằng mã do cán bộ cấp, lúc',
+    en: "Your password was reset with an officer's reset code, on",
+  },
+  resetNoticeFrom: { vi: 'từ địa chỉ IP', en: 'from IP address' },
+  resetNoticeHelp: {
+    vi: 'Nếu không phải bạn, hãy đến cơ quan công an gần nhất ngay.',
+    en: 'If this was not you, go to the nearest police office at once.',
+  },
+  continue: { vi: 'Tiếp tục', en: 'Continue' },
   invalidPin: {
     vi: 'Số định danh cá nhân gồm đúng 12 chữ số.',
     en: 'The identification number has exactly 12 digits.',
@@ -199,4 +278,14 @@ export function pickLang(query: unknown, cookie: string | undefined, acceptLangu
   if (cookie === 'vi' || cookie === 'en') return cookie;
   const first = acceptLanguage?.split(',')[0]?.trim().toLowerCase() ?? '';
   return first.startsWith('en') ? 'en' : 'vi';
+}
+
+/** A moment as citizens read it: Vietnam time (Asia/Ho_Chi_Minh), in the page's language. */
+export function vnDateTime(d: Date, lang: Lang): string {
+  return d.toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB', {
+    timeZone: 'Asia/Ho_Chi_Minh',
+    dateStyle: 'medium',
+    timeStyle: 'short',
+    hour12: false,
+  });
 }

@@ -1,3 +1,3 @@
 /** Page rendering shared by the provider's own pages and the interaction pages. */
-export { hasMessage, type Lang, type MessageKey, pickLang, t } from './i18n.ts';
+export { hasMessage, type Lang, type MessageKey, pickLang, t, vnDateTime } from './i18n.ts';
 export { errorPage, h, page } from './layout.ts';

@@ -1,0 +1,262 @@
+/**
+ * Account recovery ("Quên mật khẩu?"). Invariants: the card details alone reset nothing (the SMS code to the
+ * registered phone is needed, and for a level-2 account the second factor too); the first step reveals neither
+ * whether a number exists nor whether it has an account; an officer's reset code works once, for its own citizen;
+ * a reset ends every session (other devices must sign in again), is audited, and the citizen is told by SMS and,
+ * once, at the next sign-in. A browser walks it end to end.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import * as oidc from 'openid-client';
+import { createAccount } from '../src/accounts/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { argon2idHasher } from '../src/credentials/index.ts';
+import { loadMasterKey } from '../src/keys/index.ts';
+import { type Service, startService } from '../src/main.ts';
+import { insertResidents } from '../src/registry/index.ts';
+import { Agent, csrfOf } from './helpers/agent.ts';
+import { launchChromium } from './helpers/browser.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { DEMO_REDIRECT, demoPortal, follow, loginThrough } from './helpers/flow.ts';
+import { makeLevel2 } from './helpers/level2.ts';
+import { testEnv } from './helpers/service.ts';
+import { lastSms } from './helpers/sms.ts';
+
+let database: TestDatabase;
+let service: Service;
+let env: Record<string, string>;
+let portal: oidc.Configuration;
+let nextCode: () => Promise<string>;
+
+const person = (pin: string, fullName: string, birthDate: string, phone: string | null) => {
+  const [familyName, ...rest] = fullName.split(' ');
+  return {
+    pin,
+    fullName,
+    familyName: familyName!,
+    middleName: rest.slice(0, -1).join(' ') || null,
+    givenName: rest.at(-1)!,
+    birthDate,
+    sex: 'male' as const,
+    placeOfOrigin: null,
+    permanentResidence: null,
+    currentResidence: null,
+    phone,
+  };
+};
+const ONE = person('001090000201', 'Trịnh Văn Một', '1990-02-01', '+84912000201');
+const TWO = person('001090000202', 'Trịnh Văn Hai', '1990-02-02', '+84912000202');
+const NONE = person('001090000203', 'Trịnh Văn Chưa', '1990-02-03', '+84912000203');
+const DESK = person('001090000204', 'Trịnh Văn Bàn', '1990-02-04', null);
+const WEB = person('001090000205', 'Trịnh Văn Web', '1990-02-05', '+84912000205');
+const PASSWORD = 'mật khẩu ban đầu';
+const dmy = (iso: string) => iso.split('-').reverse().join('/');
+
+before(async () => {
+  database = await freshDatabase();
+  env = testEnv(database.url); // one master key for the service and the CLI
+  const config = loadConfig(env);
+  service = await startService(config);
+  const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+  await insertResidents(service.db, [ONE, TWO, NONE, DESK, WEB]);
+  for (const r of [ONE, TWO, DESK, WEB]) await createAccount(service.db, hasher, { pin: r.pin, password: PASSWORD });
+  const twoId = (
+    await sql<{ id: string }>`select a.id from accounts a join residents r on r.id = a.resident_id
+    where r.pin = ${TWO.pin}`.execute(service.db)
+  ).rows[0]!.id;
+  ({ nextCode } = await makeLevel2(service.db, loadMasterKey(config), TWO.pin, twoId));
+  portal = await demoPortal(service.url);
+});
+after(async () => {
+  await service?.close();
+  await database?.drop();
+});
+
+/** The card details step in a new browser; returns the agent and the code page. */
+async function start(r: ReturnType<typeof person>, fullName = r.fullName) {
+  const agent = new Agent();
+  const form = await (await agent.get(`${service.url}/recover`)).text();
+  const res = await agent.post(`${service.url}/recover`, {
+    csrf: csrfOf(form),
+    pin: r.pin,
+    fullName,
+    birthDate: dmy(r.birthDate),
+  });
+  const html = await res.text();
+  return { agent, status: res.status, html, body: html.replace(/value="[^"]*"/g, '') };
+}
+/** Posts to a recovery step from the page `html`. */
+async function post(agent: Agent, step: string, html: string, fields: Record<string, string>) {
+  const handle = /name="handle" value="([^"]+)"/.exec(html)?.[1] ?? '';
+  const res = await agent.post(`${service.url}/recover/${step}`, { csrf: csrfOf(html), handle, ...fields });
+  return { status: res.status, html: await res.text() };
+}
+/** Whether a silent authorization in this browser still finds a session. */
+async function signedIn(agent: Agent): Promise<boolean> {
+  const url = oidc.buildAuthorizationUrl(portal, {
+    redirect_uri: DEMO_REDIRECT,
+    scope: 'openid',
+    prompt: 'none',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  const end = await follow(agent, url.toString());
+  return !new URL(end.url).searchParams.has('error');
+}
+const authUrl = async () =>
+  oidc
+    .buildAuthorizationUrl(portal, {
+      redirect_uri: DEMO_REDIRECT,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    })
+    .toString();
+
+describe('Quên mật khẩu? (SMS)', () => {
+  it('resets a level-1 password with the code to the registered phone; every session ends; the citizen is told', async () => {
+    const elsewhere = new Agent();
+    await loginThrough(elsewhere, await authUrl(), ONE.pin, PASSWORD);
+    assert.ok(await signedIn(elsewhere));
+
+    const step1 = await start(ONE);
+    assert.match(step1.html, /<strong>\.\.01<\/strong>/);
+    const wrong = await post(step1.agent, 'code', step1.html, { code: '000000', phone: '..01' });
+    assert.equal(wrong.status, 400, 'the card details and a guess reset nothing');
+    const { code } = await lastSms(service.db, ONE.phone!);
+    const step2 = await post(step1.agent, 'code', step1.html, { code: code! });
+    assert.equal(step2.status, 200);
+    assert.doesNotMatch(step2.html, /name="second"/, 'level 1: no second factor asked');
+    const weak = await post(step1.agent, 'password', step2.html, { password: 'password' });
+    assert.equal(weak.status, 400);
+    assert.match(weak.html, /quá phổ biến/);
+    const NEW = 'mật khẩu mới sau khi quên';
+    const done = await post(step1.agent, 'password', step2.html, { password: NEW });
+    assert.equal(done.status, 200, done.html);
+    assert.match(done.html, /Mật khẩu đã được đặt lại/);
+    assert.equal((await post(step1.agent, 'password', step2.html, { password: NEW })).status, 400, 'used once');
+
+    assert.equal(await signedIn(elsewhere), false, 'the other device must sign in again');
+    const notice = await lastSms(service.db, ONE.phone!);
+    assert.equal(notice.purpose, 'notice');
+    assert.match(notice.body, /da duoc dat lai/);
+    const audit = await sql<{ details: { via: string; sessionsEnded: number } }>`select details from audit_events
+      where action = 'password.reset' and outcome = 'success' order by seq desc limit 1`.execute(service.db);
+    assert.equal(audit.rows[0]?.details.via, 'sms');
+    assert.ok(audit.rows[0]!.details.sessionsEnded >= 1);
+
+    // The next sign-in tells the citizen, once, then goes on to the portal.
+    const me = new Agent();
+    const startLogin = await follow(me, await authUrl());
+    const html = await startLogin.res.text();
+    const login = await me.post(new URL(/action="([^"]*\/login)"/.exec(html)![1]!, startLogin.url), {
+      csrf: csrfOf(html),
+      pin: ONE.pin,
+      password: NEW,
+    });
+    assert.equal(login.status, 200);
+    const page = await login.text();
+    assert.match(page, /Mật khẩu của bạn đã được đặt lại/);
+    const next = /class="button" href="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
+    const end = await follow(me, new URL(next, service.url).toString());
+    assert.ok(end.url.startsWith(DEMO_REDIRECT) || /consent/.test(await end.res.text()), 'on to the portal');
+    const again = new Agent();
+    assert.ok((await loginThrough(again, await authUrl(), ONE.pin, NEW)).startsWith(DEMO_REDIRECT), 'told once');
+  });
+
+  it('needs the second factor too for a level-2 account', async () => {
+    const step1 = await start(TWO);
+    const step2 = await post(step1.agent, 'code', step1.html, { code: (await lastSms(service.db, TWO.phone!)).code! });
+    assert.match(step2.html, /name="second"/);
+    const NEW = 'mật khẩu mức hai mới';
+    const without = await post(step1.agent, 'password', step2.html, { password: NEW, second: '000000' });
+    assert.equal(without.status, 401, 'the phone alone does not reset a level-2 account');
+    const ok = await post(step1.agent, 'password', step2.html, { password: NEW, second: await nextCode() });
+    assert.equal(ok.status, 200, ok.html);
+    assert.match(ok.html, /Mật khẩu đã được đặt lại/);
+  });
+
+  it('answers the same for unknown, mismatching and account-less details; the resident is told by SMS', async () => {
+    const unknown = await start({ ...NONE, pin: '001090000299' });
+    const mismatch = await start(NONE, 'Trịnh Văn Khác');
+    assert.equal(mismatch.body, unknown.body);
+    const noAccount = await start(NONE);
+    const withAccount = await start(WEB);
+    assert.equal(
+      noAccount.body.replace('..03', '..NN'),
+      withAccount.body.replace('..05', '..NN'),
+      'no account looks like an account',
+    );
+    assert.equal((await lastSms(service.db, NONE.phone!)).purpose, 'notice');
+  });
+});
+
+describe('dinhdanh accounts reset-password (in person)', () => {
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+
+  it('prints a one-time code that resets that citizen only, once, and is audited as the officer', async () => {
+    const r = cli('accounts', 'reset-password', '--personal-id', DESK.pin, '--officer', 'CA-07');
+    assert.equal(r.status, 0, r.stderr);
+    const { reset_code } = JSON.parse(r.stdout) as { reset_code: string };
+    const redeem = async (pin: string, code: string) => {
+      const agent = new Agent();
+      const form = await (await agent.get(`${service.url}/recover/officer`)).text();
+      const res = await agent.post(`${service.url}/recover/officer`, { csrf: csrfOf(form), pin, code });
+      return { agent, status: res.status, html: await res.text() };
+    };
+    assert.equal((await redeem(WEB.pin, reset_code)).status, 400, "not another citizen's code");
+    const ok = await redeem(DESK.pin, reset_code.toLowerCase().replaceAll('-', ' '));
+    assert.equal(ok.status, 200, ok.html);
+    const done = await post(ok.agent, 'password', ok.html, { password: 'mật khẩu tại bàn' });
+    assert.match(done.html, /Mật khẩu đã được đặt lại/);
+    assert.equal((await redeem(DESK.pin, reset_code)).status, 400, 'once');
+    const audit = await sql<{ actor_id: string }>`select actor_id from audit_events
+      where action = 'account.reset_password'`.execute(service.db);
+    assert.deepEqual(
+      audit.rows.map((x) => x.actor_id),
+      ['CA-07'],
+    );
+    const unknown = cli('accounts', 'reset-password', '--personal-id', NONE.pin, '--officer', 'CA-07');
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /no e-ID account/);
+  });
+});
+
+describe('Quên mật khẩu? in Chromium', () => {
+  it('walks from the login page to a new password and the notice at the next sign-in', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ locale: 'vi-VN' });
+      await page.goto(`${service.url}/account`);
+      await page.getByRole('link', { name: 'Quên mật khẩu?' }).click();
+      await page.getByLabel('Số định danh cá nhân').fill(WEB.pin);
+      await page.getByLabel('Họ và tên').fill(WEB.fullName);
+      await page.getByLabel('Ngày sinh').fill(dmy(WEB.birthDate));
+      await page.getByRole('button', { name: 'Gửi mã' }).click();
+      await page.getByText('..05').waitFor();
+      await page.getByLabel('Mã xác thực').fill((await lastSms(service.db, WEB.phone!)).code!);
+      await page.getByRole('button', { name: 'Xác nhận' }).click();
+      await page.getByLabel('Mật khẩu mới').fill('mật khẩu trình duyệt');
+      await page.getByRole('button', { name: 'Xác nhận' }).click();
+      await page.getByText('Mật khẩu đã được đặt lại').waitFor();
+      await page.getByRole('link', { name: 'Tài khoản' }).click();
+      await page.getByLabel('Số định danh cá nhân').fill(WEB.pin);
+      await page.getByLabel('Mật khẩu', { exact: true }).fill('mật khẩu trình duyệt');
+      await page.getByRole('button', { name: 'Đăng nhập' }).click();
+      await page.getByRole('heading', { name: 'Mật khẩu của bạn đã được đặt lại' }).waitFor();
+      await page.getByRole('link', { name: 'Tiếp tục' }).click();
+      await page.waitForURL(`${service.url}/account`);
+      assert.match(await page.content(), /Đổi mật khẩu/);
+    } finally {
+      await browser.close();
+    }
+  });
+});

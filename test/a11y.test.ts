@@ -1,0 +1,133 @@
+/**
+ * The citizen's enrollment and recovery pages in Chromium, at a phone's width (375 px) and a desktop's (1280 px):
+ * axe-core (WCAG 2.x A and AA rules) finds no violation, and nothing is wider than the screen. Screenshots go to
+ * .tmp/screenshots for a person to look at.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { createAccount } from '../src/accounts/index.ts';
+import { argon2idHasher } from '../src/credentials/index.ts';
+import type { Service } from '../src/main.ts';
+import { insertResidents } from '../src/registry/index.ts';
+import { launchChromium } from './helpers/browser.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { startTestService } from './helpers/service.ts';
+import { lastSms } from './helpers/sms.ts';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const SHOTS = path.resolve(import.meta.dirname, '../.tmp/screenshots');
+
+let database: TestDatabase;
+let service: Service;
+let browser: Browser;
+
+before(async () => {
+  database = await freshDatabase();
+  service = await startTestService(database.url);
+  await insertResidents(service.db, [
+    {
+      pin: '001090000401',
+      fullName: 'Đặng Văn Xem',
+      familyName: 'Đặng',
+      middleName: 'Văn',
+      givenName: 'Xem',
+      birthDate: '1990-04-01',
+      sex: 'male',
+      placeOfOrigin: null,
+      permanentResidence: null,
+      currentResidence: null,
+      phone: '+84912000401',
+    },
+    {
+      pin: '001090000402',
+      fullName: 'Đặng Văn Quên',
+      familyName: 'Đặng',
+      middleName: 'Văn',
+      givenName: 'Quên',
+      birthDate: '1990-04-02',
+      sex: 'male',
+      placeOfOrigin: null,
+      permanentResidence: null,
+      currentResidence: null,
+      phone: '+84912000402',
+    },
+  ]);
+  const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+  await createAccount(service.db, hasher, { pin: '001090000402', password: 'mật khẩu cũ đã quên' });
+  browser = await launchChromium();
+  mkdirSync(SHOTS, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+  await service?.close();
+  await database?.drop();
+});
+
+/** axe's violations on the page (the CSP is bypassed for axe's own script only, in this test context). */
+async function audit(page: Page, name: string, width: number) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const r = await (
+      globalThis as unknown as {
+        axe: { run: (o: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> };
+      }
+    ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  const overflow = await page.evaluate(() => {
+    const g = globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
+    return g.document.documentElement.scrollWidth - g.innerWidth;
+  });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
+  assert.deepEqual(violations, [], `${name} at ${width} px: axe`);
+  assert.ok(overflow <= 0, `${name} at ${width} px: ${overflow} px wider than the screen`);
+}
+
+describe('enrollment and recovery pages', () => {
+  for (const width of [375, 1280]) {
+    it(`pass axe and fit the screen at ${width} px`, async () => {
+      const context = await browser.newContext({ locale: 'vi-VN', viewport: { width, height: 800 }, bypassCSP: true });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${service.url}/enroll`);
+        await audit(page, 'enroll', width);
+        await page.getByLabel('Số định danh cá nhân').fill('001090000401');
+        await page.getByLabel('Họ và tên').fill('Đặng Văn Xem');
+        await page.getByLabel('Ngày sinh').fill('01/04/1990');
+        await page.getByLabel('Mật khẩu mới').fill('một mật khẩu dài');
+        await page.getByRole('button', { name: 'Đăng ký' }).click();
+        await page.getByText('..01').waitFor();
+        await audit(page, 'enroll-code', width);
+        await page.getByLabel('Mã xác thực').fill('000000');
+        await page.getByRole('button', { name: 'Xác nhận' }).click();
+        await page.getByRole('alert').waitFor();
+        await audit(page, 'enroll-code-wrong', width);
+
+        await page.goto(`${service.url}/recover`);
+        await audit(page, 'recover', width);
+        await page.goto(`${service.url}/recover/officer`);
+        await audit(page, 'recover-officer', width);
+        await page.goto(`${service.url}/recover`);
+        await page.getByLabel('Số định danh cá nhân').fill('001090000402');
+        await page.getByLabel('Họ và tên').fill('Đặng Văn Quên');
+        await page.getByLabel('Ngày sinh').fill('02/04/1990');
+        await page.getByRole('button', { name: 'Gửi mã' }).click();
+        await page.getByText('..02').waitFor();
+        await page.getByLabel('Mã xác thực').fill((await lastSms(service.db, '+84912000402')).code!);
+        await page.getByRole('button', { name: 'Xác nhận' }).click();
+        await page.getByLabel('Mật khẩu mới').waitFor();
+        await audit(page, 'recover-password', width);
+        await page.getByLabel('Mật khẩu mới').fill('password');
+        await page.getByRole('button', { name: 'Xác nhận' }).click();
+        await page.getByRole('alert').waitFor();
+        await audit(page, 'recover-password-weak', width);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+});

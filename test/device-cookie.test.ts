@@ -4,6 +4,8 @@
  * device cookie that is forged, tampered with or issued for another ID counts for nothing.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type * as oidc from 'openid-client';
@@ -16,6 +18,7 @@ import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { authorizationRequest, DEMO_PASSWORD, DEMO_PIN, demoPortal, follow } from './helpers/flow.ts';
 import { testEnv } from './helpers/service.ts';
 
+let env: Record<string, string>;
 const NGOC = { pin: '079195004321', password: 'mat-khau-cua-ngoc-2026' };
 const KHOA = { pin: '048203000777', password: 'mat-khau-cua-khoa-2026' };
 let database: TestDatabase;
@@ -25,7 +28,8 @@ let portal: oidc.Configuration;
 before(async () => {
   database = await freshDatabase();
   // Behind a trusted proxy, so that each test's citizen and attacker come from addresses of their own.
-  const config = loadConfig(testEnv(database.url, { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '5' }));
+  env = testEnv(database.url, { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '5' });
+  const config = loadConfig(env);
   service = await startService(config);
   portal = await demoPortal(service.url);
   const hasher = await argon2idHasher(config.argon2);
@@ -139,6 +143,14 @@ describe('device cookies', () => {
         ['login', 'locked', 'known'],
       ],
     );
+    // An officer's unlock lifts the device's lock too.
+    const unlock = spawnSync(
+      process.execPath,
+      ['src/cli/main.ts', 'accounts', 'unlock', '--personal-id', NGOC.pin, '--operator', 'officer-3'],
+      { cwd: path.resolve(import.meta.dirname, '..'), env: { ...process.env, ...env }, encoding: 'utf8' },
+    );
+    assert.equal(unlock.status, 0, unlock.stderr);
+    assert.equal((await attempt(phone, NGOC.pin, NGOC.password, ip)).status, 303, 'unlocked by the officer');
   });
 
   it('ignore a device cookie that is forged, tampered with or issued for another ID', async () => {

@@ -39,7 +39,7 @@ export interface Limiter {
   succeed(key: string): Promise<void>;
   /** Completes an attempt that was no guess (malformed input): nothing counted, nothing cleared. */
   release(key: string): Promise<void>;
-  /** Clears every counter and lock of the key (officer action). */
+  /** Clears every counter and lock of the key, and of every device key derived from it (officer action). */
   unlock(key: string): Promise<void>;
 }
 
@@ -180,6 +180,11 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
     release: releaseLease,
     async unlock(key) {
       await Promise.all([failures.delete(key), locks.delete(key), lockCount.delete(key)]);
+      // And every browser's own key for it (device cookies: `${key}:device:${nonce}`).
+      await pool.query(
+        `delete from rate_limits where starts_with(key, $1) or starts_with(key, $2) or starts_with(key, $3)`,
+        ['key', 'lock', 'locks'].map((p) => `${kind}:${p}:${key}:device:`),
+      );
     },
   });
 }

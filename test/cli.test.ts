@@ -185,10 +185,40 @@ describe('dinhdanh clients (joining the running service)', () => {
     });
   }
 
-  it('says the database is up to date on migrate', () => {
-    const r = cli('migrate');
+  it('says the database is up to date on migrate, and audits it', async () => {
+    const r = cli('migrate', '--operator', 'dba-embedded');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /database is up to date/);
+    const rows = await query<{ actor_id: string; details: unknown }>(
+      `select actor_id, details from audit_events where action = 'database.migrated' order by seq desc limit 1`,
+    );
+    assert.deepEqual(rows, [{ actor_id: 'dba-embedded', details: { applied: [] } }]);
+  });
+
+  it('audits a registered portal in the same command', async () => {
+    const r = cli(
+      'clients',
+      'add',
+      '--name',
+      'Cổng Thuế',
+      '--redirect-uri',
+      'https://tax.example.vn/cb',
+      '--operator',
+      'op-9',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const { client_id } = JSON.parse(r.stdout);
+    const rows = await query<{ actor_type: string; actor_id: string; details: unknown }>(
+      `select actor_type, actor_id, details from audit_events where action = 'client.registered' and client_id = $1`,
+      [client_id],
+    );
+    assert.deepEqual(rows, [
+      {
+        actor_type: 'operator',
+        actor_id: 'op-9',
+        details: { name: 'Cổng Thuế', redirectUris: ['https://tax.example.vn/cb'] },
+      },
+    ]);
   });
 });
 

@@ -261,7 +261,7 @@ export async function useRecoveryCode(db: Kysely<DB>, accountId: string, codeSha
 
 /** Removes the second factor: back to level 1 until a new in-person check (the last one is spent). */
 export async function clearSecondFactor(db: Kysely<DB>, accountId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  const run = async (trx: Kysely<DB>) => {
     await trx
       .updateTable('accounts')
       .set({
@@ -276,7 +276,9 @@ export async function clearSecondFactor(db: Kysely<DB>, accountId: string): Prom
       .where('id', '=', accountId)
       .execute();
     await trx.deleteFrom('recovery_codes').where('account_id', '=', accountId).execute();
-  });
+  };
+  // In its own transaction, or the caller's (an audited officer act).
+  await (db.isTransaction ? run(db) : db.transaction().execute(run));
 }
 
 export async function setAccountStatus(

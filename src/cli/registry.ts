@@ -7,7 +7,6 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -15,7 +14,6 @@ import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { disableAccountsOfInactiveResidents, disableAccountsOfResidents } from '../accounts/index.ts';
 import { recordEvent } from '../audit/index.ts';
-import type { Config } from '../config/index.ts';
 import { createPool, type Database } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import {
@@ -27,9 +25,7 @@ import {
   type RegistryFormat,
   recordOf,
 } from '../registry/index.ts';
-
-/** How `main.ts` opens the database for a command (migrated, closed afterwards). */
-export type WithDatabase = <T>(config: Config, fn: (d: Database) => Promise<T>) => Promise<T>;
+import { type GetConfig, operatorOf, withDatabase } from './shared.ts';
 
 const FORMATS: Record<string, RegistryFormat> = { '.csv': 'csv', '.ndjson': 'ndjson', '.jsonl': 'ndjson' };
 
@@ -45,8 +41,6 @@ function intOption(flag: string, value: string, min: number, max: number): numbe
     throw new AppError('invalid_input', `${flag} must be a whole number between ${min} and ${max}`);
   return n;
 }
-
-const operatorOf = (o: { operator?: string }) => (o.operator ?? os.userInfo().username).slice(0, 100);
 
 /** Why a file cannot be used, in a few words. */
 function fileProblem(err: unknown): string {
@@ -99,7 +93,7 @@ async function closeFile(out: Writable | undefined): Promise<void> {
 }
 
 /** Adds `registry import` and `registry generate` to the program. */
-export function registryCommands(cli: Command, getConfig: () => Config, withDatabase: WithDatabase): void {
+export function registryCommands(cli: Command, getConfig: GetConfig): void {
   const registry = cli.command('registry').description('the resident registry (national population database)');
 
   registry
@@ -152,7 +146,14 @@ export function registryCommands(cli: Command, getConfig: () => Config, withData
     });
 }
 
-/** Imports `file`, disabling the accounts of residents who left the active population, and audits the import. */
+/**
+ * Imports `file`, disabling the accounts of residents who left the active population, and audits the import.
+ *
+ * Not one transaction with its events (unlike the other operator acts, see audited.ts): the import commits in
+ * batches over its own connections, so an interrupted import keeps what it committed, and the accounts of
+ * residents who left are disabled in transactions of their own (src/accounts). Each event follows its step at
+ * once: `account.disabled` after each disabling, `registry.imported` (success, or failure with what was done) last.
+ */
 async function importWithProgress(
   { db, url }: Database,
   file: string,

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/index.ts';
 import { seal, unseal } from './master.ts';
+import { withKeyLock } from './signing.repository.ts';
 
 const ROOT = 'root';
 
@@ -41,10 +42,12 @@ export async function cookieGeneration(db: Kysely<DB>, master: Buffer): Promise<
   return row ? Number(unseal(master, row.sealed, `secret:${COOKIE_GENERATION}`)) : 0;
 }
 
-/** Starts a new cookie-key generation; the previous one keeps verifying. Returns the new generation. */
+/**
+ * Starts a new cookie-key generation; the previous one keeps verifying. Returns the new generation. In its own
+ * transaction, or the caller's (nodes are notified when it commits).
+ */
 export async function rotateCookieKeys(db: Kysely<DB>, master: Buffer): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    await sql`select pg_advisory_xact_lock(hashtext('dinhdanh:signing-keys'))`.execute(trx);
+  return withKeyLock(db, async (trx) => {
     const next = (await cookieGeneration(trx, master)) + 1;
     const sealed = seal(master, String(next), `secret:${COOKIE_GENERATION}`);
     await trx

@@ -58,12 +58,16 @@ export async function keysFingerprint(db: Kysely<DB>): Promise<string> {
   return r.rows[0]?.f ?? '';
 }
 
-/** Runs `fn` in a transaction holding the key-lifecycle lock. */
+/**
+ * Runs `fn` in a transaction holding the key-lifecycle lock: a new one, or the caller's (an audited operator act),
+ * where the lock is then held until the caller commits.
+ */
 export function withKeyLock<T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  return db.transaction().execute(async (trx) => {
+  const run = async (trx: Transaction<DB>) => {
     await sql`select pg_advisory_xact_lock(hashtext('dinhdanh:signing-keys'))`.execute(trx);
     return fn(trx);
-  });
+  };
+  return db.isTransaction ? run(db as Transaction<DB>) : db.transaction().execute(run);
 }
 
 /** Like withKeyLock, but returns undefined at once when another node holds the lock (scheduled transitions). */

@@ -1,12 +1,10 @@
 /**
- * The portal's pages: Vietnamese first, English beneath. No script; every interpolated value escaped with
- * `escape-html`; the style sheet is served from /style.css so the CSP needs no inline allowance.
+ * The portal's pages: Vietnamese first, English beneath. No script; markup built with the `html` tag, which escapes
+ * every interpolated value; the style sheet is served from /style.css so the CSP needs no inline allowance.
  */
-import escapeHtml from 'escape-html';
+import { html, type SafeHtml } from '@remix-run/html-template';
 import type { PortalConfig } from './config.ts';
 import type { PortalUser } from './sessions.ts';
-
-const h = (value: unknown): string => escapeHtml(String(value ?? ''));
 
 /** The style sheet (served at /style.css). */
 export const STYLE = `body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1c1c1c}
@@ -22,39 +20,39 @@ dt{font-weight:600}dd{margin:0;word-break:break-all}
 .error{background:#fdecea;padding:.6rem .8rem;border-radius:4px}
 code{font-size:.95em}`;
 
-function page(config: PortalConfig, title: string, body: string): string {
-  return `<!DOCTYPE html>
+function page(config: PortalConfig, title: string, body: SafeHtml): string {
+  return String(html`<!DOCTYPE html>
 <html lang="vi">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${h(title)} · ${h(config.name)}</title>
+<title>${title} · ${config.name}</title>
 <link rel="stylesheet" href="/style.css">
 </head>
 <body>
-<header>${h(config.name)}</header>
+<header>${config.name}</header>
 <main>
-<h1>${h(title)}</h1>
+<h1>${title}</h1>
 ${body}
 </main>
 </body>
-</html>`;
+</html>`);
 }
 
-const LOGIN_BUTTON = `<p><a class="button" id="login" href="/login">Đăng nhập bằng định danh điện tử</a></p>
+const LOGIN_BUTTON = html`<p><a class="button" id="login" href="/login">Đăng nhập bằng định danh điện tử</a></p>
 <p class="en">Sign in with your national electronic identity.</p>`;
 
 /** Home page for a visitor who is not signed in. `notice` follows a completed logout. */
 export function signedOutPage(config: PortalConfig, notice?: 'logged_out'): string {
   const level =
     config.minLevel === 2
-      ? '<p>Cổng này yêu cầu tài khoản định danh điện tử <strong>mức 2</strong>.</p><p class="en">This portal requires a level 2 e-ID account.</p>'
+      ? html`<p>Cổng này yêu cầu tài khoản định danh điện tử <strong>mức 2</strong>.</p><p class="en">This portal requires a level 2 e-ID account.</p>`
       : '';
   const done =
     notice === 'logged_out'
-      ? '<p class="notice" id="logged-out">Bạn đã đăng xuất. <span class="en">You have signed out.</span></p>'
+      ? html`<p class="notice" id="logged-out">Bạn đã đăng xuất. <span class="en">You have signed out.</span></p>`
       : '';
-  return page(config, 'Chào mừng', `${done}<p id="status">Bạn chưa đăng nhập.</p>${level}${LOGIN_BUTTON}`);
+  return page(config, 'Chào mừng', html`${done}<p id="status">Bạn chưa đăng nhập.</p>${level}${LOGIN_BUTTON}`);
 }
 
 const ACR_TEXT: Record<string, string> = {
@@ -81,9 +79,9 @@ export function signedInPage(config: PortalConfig, user: PortalUser): string {
   return page(
     config,
     'Xin chào',
-    `<p id="status">Bạn đã đăng nhập${name ? ` với tên <strong id="name">${h(name)}</strong>` : ''}.</p>
+    html`<p id="status">Bạn đã đăng nhập${name ? html` với tên <strong id="name">${name}</strong>` : ''}.</p>
 <p class="en">You are signed in. This is what the portal received from the national e-ID service:</p>
-<dl>${rows.map(([k, v]) => `<dt>${h(k)}</dt><dd>${h(v)}</dd>`).join('')}</dl>
+<dl>${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
 <form method="post" action="/logout"><button type="submit" id="logout">Đăng xuất</button></form>
 <p class="en">Signing out here signs you out of every portal that uses the national e-ID.</p>`,
   );
@@ -126,8 +124,8 @@ export function errorPage(config: PortalConfig, code: string): string {
   return page(
     config,
     'Chưa đăng nhập được',
-    `<p class="error" role="alert" id="error">${h(vi)}</p><p class="en">${h(en)}</p>
-<p class="en">Mã lỗi (error code): <code id="error-code">${h(code)}</code></p>
+    html`<p class="error" role="alert" id="error">${vi}</p><p class="en">${en}</p>
+<p class="en">Mã lỗi (error code): <code id="error-code">${code}</code></p>
 <p><a class="button" href="/">Về trang chủ</a></p>`,
   );
 }

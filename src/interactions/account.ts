@@ -36,7 +36,7 @@ import {
   type ProviderRef,
   revokeAccountGrant,
 } from '../oidc/index.ts';
-import { h, hasMessage, type Lang, page, pickLang, t } from '../ui/index.ts';
+import { type Html, hasMessage, html, type Lang, langLink, page, pickLang, t } from '../ui/index.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the account routes need. */
@@ -145,7 +145,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     ctx.body = page(
       l,
       t(l, 'accountTitle'),
-      `<p>${h(text)}</p><p><a href="/account">${h(t(l, 'backToAccount'))}</a></p>`,
+      html`<p>${text}</p><p><a href="/account">${t(l, 'backToAccount')}</a></p>`,
     );
   };
   const redirectUri = `${issuer}/account/callback`;
@@ -188,30 +188,28 @@ export function accountRoutes(deps: AccountDeps): Router {
     for (const id of new Set(events.map((e) => e.clientId).filter((c): c is string => !!c))) {
       names.set(id, (await host.current.Client.find(id))?.clientName ?? id);
     }
-    const rows = events
-      .map(
-        (
-          e,
-        ) => `<tr><td>${h(e.at.toISOString().replace('T', ' ').slice(0, 19))} UTC</td><td>${h(names.get(e.clientId ?? '') ?? '')}</td>
-<td>${h(t(l, e.outcome === 'success' ? 'resultSuccess' : 'resultFailure'))}${
-          e.details.acr === acr.level2 ? ` (${h(t(l, 'level2'))})` : ''
-        }</td><td>${h(e.ip ?? '')}</td></tr>`,
-      )
-      .join('');
+    const rows = events.map(
+      (
+        e,
+      ) => html`<tr><td>${e.at.toISOString().replace('T', ' ').slice(0, 19)} UTC</td><td>${names.get(e.clientId ?? '') ?? ''}</td>
+<td>${t(l, e.outcome === 'success' ? 'resultSuccess' : 'resultFailure')}${
+        e.details.acr === acr.level2 ? html` (${t(l, 'level2')})` : ''
+      }</td><td>${e.ip ?? ''}</td></tr>`,
+    );
     const logout = `/session/end?client_id=${ACCOUNT_CLIENT_ID}`;
     const token = csrfToken(csrfSecret, formNonce(ctx));
-    const hidden = `<input type="hidden" name="csrf" value="${h(token)}"><input type="hidden" name="lang" value="${l}">`;
+    const hidden = html`<input type="hidden" name="csrf" value="${token}"><input type="hidden" name="lang" value="${l}">`;
     const f2 = await secondFactorState(db, profile.accountId);
     const mayEnroll = await mayEnrollSecondFactor(db, profile.accountId, await enrollmentAuthority(ctx));
     const level2 = f2?.totp
-      ? `<p>${h(t(l, 'level2Active'))} ${f2.recoveryCodesLeft}</p>`
+      ? html`<p>${t(l, 'level2Active')} ${f2.recoveryCodesLeft}</p>`
       : mayEnroll
-        ? `<form method="post" action="/account/totp/start">${hidden}<button type="submit">${h(t(l, 'totpStart'))}</button></form>`
-        : `<p>${h(t(l, 'level2Visit'))}</p><form method="post" action="/account/activate">${hidden}
-<label for="code">${h(t(l, 'activationCode'))}</label><input type="text" id="code" name="code" maxlength="30" autocomplete="off" required>
-<button type="submit">${h(t(l, 'activate'))}</button></form>`;
+        ? html`<form method="post" action="/account/totp/start">${hidden}<button type="submit">${t(l, 'totpStart')}</button></form>`
+        : html`<p>${t(l, 'level2Visit')}</p><form method="post" action="/account/activate">${hidden}
+<label for="code">${t(l, 'activationCode')}</label><input type="text" id="code" name="code" maxlength="30" autocomplete="off" required>
+<button type="submit">${t(l, 'activate')}</button></form>`;
     const grants = (await listAccountGrants(db, profile.accountId)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
-    const grantItems = [];
+    const grantItems: Html[] = [];
     for (const g of grants) {
       const name = (await host.current.Client.find(g.clientId))?.clientName ?? g.clientId;
       const data = g.scope
@@ -220,52 +218,46 @@ export function accountRoutes(deps: AccountDeps): Router {
         .filter(hasMessage)
         .map((k) => t(l, k))
         .join('; ');
-      grantItems.push(`<li><strong>${h(name)}</strong>: ${h(data)}
-<form method="post" action="/account/grants/revoke">${hidden}<input type="hidden" name="grant" value="${h(g.grantId)}">
-<button type="submit" class="secondary">${h(t(l, 'revoke'))}</button></form></li>`);
+      grantItems.push(html`<li><strong>${name}</strong>: ${data}
+<form method="post" action="/account/grants/revoke">${hidden}<input type="hidden" name="grant" value="${g.grantId}">
+<button type="submit" class="secondary">${t(l, 'revoke')}</button></form></li>`);
     }
     const grantList = grantItems.length
-      ? `<ul class="grants">${grantItems.join('')}</ul>`
-      : `<p>${h(t(l, 'grantsNone'))}</p>`;
+      ? html`<ul class="grants">${grantItems}</ul>`
+      : html`<p>${t(l, 'grantsNone')}</p>`;
     const sessions = await listAccountSessions(db, profile.accountId);
-    const sessionRows = sessions
-      .map(
-        (
-          x,
-        ) => `<tr><td>${h(browserOf(x.userAgent))} ${x.uid === session.uid ? h(t(l, 'sessionThis')) : ''}</td><td>${h(x.ip ?? '')}</td>
-<td>${x.loginTs ? h(new Date(x.loginTs * 1000).toISOString().replace('T', ' ').slice(0, 16)) : ''}</td>
-<td><form method="post" action="/account/sessions/end">${hidden}<input type="hidden" name="session" value="${h(x.uid)}">
-<button type="submit" class="secondary">${h(t(l, 'sessionEnd'))}</button></form></td></tr>`,
-      )
-      .join('');
-    const passwordForm = `<form method="post" action="/account/password">${hidden}
-<label for="current">${h(t(l, 'currentPassword'))}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
-<label for="next">${h(t(l, 'newPassword'))}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
-<p class="muted">${h(t(l, 'passwordEndsOthers'))}</p>
-<label class="check"><input type="checkbox" name="end_all" value="yes"> ${h(t(l, 'passwordEndAll'))}</label>
-<button type="submit">${h(t(l, 'changePassword'))}</button></form>`;
+    const sessionRows = sessions.map(
+      (
+        x,
+      ) => html`<tr><td>${browserOf(x.userAgent)} ${x.uid === session.uid ? t(l, 'sessionThis') : ''}</td><td>${x.ip ?? ''}</td>
+<td>${x.loginTs ? new Date(x.loginTs * 1000).toISOString().replace('T', ' ').slice(0, 16) : ''}</td>
+<td><form method="post" action="/account/sessions/end">${hidden}<input type="hidden" name="session" value="${x.uid}">
+<button type="submit" class="secondary">${t(l, 'sessionEnd')}</button></form></td></tr>`,
+    );
+    const passwordForm = html`<form method="post" action="/account/password">${hidden}
+<label for="current">${t(l, 'currentPassword')}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
+<label for="next">${t(l, 'newPassword')}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
+<p class="muted">${t(l, 'passwordEndsOthers')}</p>
+<label class="check"><input type="checkbox" name="end_all" value="yes"> ${t(l, 'passwordEndAll')}</label>
+<button type="submit">${t(l, 'changePassword')}</button></form>`;
     ctx.body = page(
       l,
       t(l, 'accountTitle'),
-      `<dl>
-<dt>${h(t(l, 'accountName'))}</dt><dd>${h(profile.resident.fullName)}</dd>
-<dt>${h(t(l, 'accountBirth'))}</dt><dd>${h(profile.resident.birthDate)}</dd>
-<dt>${h(t(l, 'accountPin'))}</dt><dd>${h(mask(profile.resident.pin))}</dd>
-<dt>${h(t(l, 'accountLevel'))}</dt><dd>${h(t(l, profile.level === 2 ? 'level2' : 'level1'))}</dd>
+      html`<dl>
+<dt>${t(l, 'accountName')}</dt><dd>${profile.resident.fullName}</dd>
+<dt>${t(l, 'accountBirth')}</dt><dd>${profile.resident.birthDate}</dd>
+<dt>${t(l, 'accountPin')}</dt><dd>${mask(profile.resident.pin)}</dd>
+<dt>${t(l, 'accountLevel')}</dt><dd>${t(l, profile.level === 2 ? 'level2' : 'level1')}</dd>
 </dl>
-<h2>${h(t(l, 'historyTitle'))}</h2>
-<table class="history"><thead><tr><th>${h(t(l, 'historyTime'))}</th><th>${h(t(l, 'historyPortal'))}</th><th>${h(
-        t(l, 'historyResult'),
-      )}</th><th>${h(t(l, 'historyPlace'))}</th></tr></thead><tbody>${rows}</tbody></table>
-<h2>${h(t(l, 'sessionsTitle'))}</h2>
-<table class="history"><thead><tr><th>${h(t(l, 'sessionDevice'))}</th><th>${h(t(l, 'historyPlace'))}</th><th>${h(
-        t(l, 'sessionSince'),
-      )}</th><th></th></tr></thead><tbody>${sessionRows}</tbody></table>
-<h2>${h(t(l, 'grantsTitle'))}</h2>${grantList}
-<h2>${h(t(l, 'level2Title'))}</h2>${level2}
-<h2>${h(t(l, 'changePassword'))}</h2>${passwordForm}
-<p><a href="${h(logout)}">${h(t(l, 'signOut'))}</a></p>`,
-      `/account?lang=${l === 'vi' ? 'en' : 'vi'}`,
+<h2>${t(l, 'historyTitle')}</h2>
+<table class="history"><thead><tr><th>${t(l, 'historyTime')}</th><th>${t(l, 'historyPortal')}</th><th>${t(l, 'historyResult')}</th><th>${t(l, 'historyPlace')}</th></tr></thead><tbody>${rows}</tbody></table>
+<h2>${t(l, 'sessionsTitle')}</h2>
+<table class="history"><thead><tr><th>${t(l, 'sessionDevice')}</th><th>${t(l, 'historyPlace')}</th><th>${t(l, 'sessionSince')}</th><th></th></tr></thead><tbody>${sessionRows}</tbody></table>
+<h2>${t(l, 'grantsTitle')}</h2>${grantList}
+<h2>${t(l, 'level2Title')}</h2>${level2}
+<h2>${t(l, 'changePassword')}</h2>${passwordForm}
+<p><a href="${logout}">${t(l, 'signOut')}</a></p>`,
+      langLink(l, '/account'),
     );
   });
 
@@ -302,12 +294,12 @@ export function accountRoutes(deps: AccountDeps): Router {
     ctx.body = page(
       l,
       t(l, 'totpTitle'),
-      `<p>${h(t(l, 'totpLead'))}</p><p><img src="/account/totp/qr.svg" width="220" height="220" alt="QR"></p>
-<p>${h(t(l, 'totpKey'))}: <code>${h(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p>
-<form method="post" action="/account/totp"><input type="hidden" name="csrf" value="${h(csrfToken(csrfSecret, formNonce(ctx)))}">
-<input type="hidden" name="lang" value="${l}"><label for="code">${h(t(l, 'totpCode'))}</label>
+      html`<p>${t(l, 'totpLead')}</p><p><img src="/account/totp/qr.svg" width="220" height="220" alt="QR"></p>
+<p>${t(l, 'totpKey')}: <code>${secret.replace(/(.{4})/g, '$1 ').trim()}</code></p>
+<form method="post" action="/account/totp"><input type="hidden" name="csrf" value="${csrfToken(csrfSecret, formNonce(ctx))}">
+<input type="hidden" name="lang" value="${l}"><label for="code">${t(l, 'totpCode')}</label>
 <input type="text" id="code" name="code" inputmode="numeric" maxlength="6" autocomplete="one-time-code" required>
-<button type="submit">${h(t(l, 'confirm'))}</button></form>`,
+<button type="submit">${t(l, 'confirm')}</button></form>`,
     );
   });
 
@@ -338,8 +330,8 @@ export function accountRoutes(deps: AccountDeps): Router {
     ctx.body = page(
       l,
       t(l, 'recoveryTitle'),
-      `<p>${h(t(l, 'recoveryLead'))}</p><ul class="codes">${codes!.map((c) => `<li><code>${h(c)}</code></li>`).join('')}</ul>
-<p><a href="/account">${h(t(l, 'backToAccount'))}</a></p>`,
+      html`<p>${t(l, 'recoveryLead')}</p><ul class="codes">${codes!.map((c) => html`<li><code>${c}</code></li>`)}</ul>
+<p><a href="/account">${t(l, 'backToAccount')}</a></p>`,
     );
   });
 

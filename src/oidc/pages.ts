@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Middleware } from 'koa';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
-import { errorPage, h, type Lang, page, pickLang, t } from '../ui/index.ts';
+import { errorPage, html, type Lang, page, pickLang, t } from '../ui/index.ts';
 
 export const langOf = (ctx: KoaContextWithOIDC | import('koa').Context): Lang =>
   pickLang(ctx.query?.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
@@ -26,9 +26,10 @@ export const logoutSource = async (ctx: KoaContextWithOIDC, form: string): Promi
   ctx.body = page(
     lang,
     t(lang, 'logoutTitle'),
-    `<p>${h(t(lang, 'logoutLead'))}</p>${form}
-<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">${h(t(lang, 'logoutYes'))}</button>
-<button class="secondary" type="submit" form="op.logoutForm">${h(t(lang, 'logoutNo'))}</button>`,
+    // `form` is oidc-provider's own markup (its values escaped by it): the one raw insertion, asked for by name.
+    html`<p>${t(lang, 'logoutLead')}</p>${html.raw`${form}`}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">${t(lang, 'logoutYes')}</button>
+<button class="secondary" type="submit" form="op.logoutForm">${t(lang, 'logoutNo')}</button>`,
   );
 };
 
@@ -36,7 +37,7 @@ export const logoutSource = async (ctx: KoaContextWithOIDC, form: string): Promi
 export const postLogoutSuccessSource = async (ctx: KoaContextWithOIDC): Promise<void> => {
   const lang = langOf(ctx);
   ctx.type = 'html';
-  ctx.body = page(lang, t(lang, 'logoutTitle'), `<p>${h(t(lang, 'loggedOut'))}</p>`);
+  ctx.body = page(lang, t(lang, 'logoutTitle'), html`<p>${t(lang, 'loggedOut')}</p>`);
 };
 
 /** Where the form_post page's script is served (a same-origin file, allowed by `script-src 'self'`). */
@@ -54,11 +55,11 @@ const unescapeHtml = (s: string) => s.replace(/&(?:amp|lt|gt|quot|#39);/g, (e) =
 /** Our form_post page: the same form, sent at once by a same-origin script, and by its visible button without. */
 function formPostPage(lang: Lang, action: string, inputs: [string, string][], logout: boolean): string {
   const label = t(lang, logout ? 'logoutYes' : 'unmetBack');
-  const hidden = inputs.map(([name, value]) => `<input type="hidden" name="${h(name)}" value="${h(value)}">`).join('');
+  const hidden = inputs.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`);
   return page(
     lang,
     t(lang, logout ? 'logoutTitle' : 'unmetBack'),
-    `<form id="form-post" method="post" action="${h(action)}">${hidden}<button autofocus type="submit">${h(label)}</button></form>
+    html`<form id="form-post" method="post" action="${action}">${hidden}<button autofocus type="submit">${label}</button></form>
 <script src="${FORM_POST_SCRIPT}"></script>`,
   );
 }

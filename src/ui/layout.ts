@@ -1,33 +1,54 @@
 /**
- * Server-rendered pages: one layout, no inline script or style (the CSP allows neither), every interpolated value
- * escaped with `escape-html`. Pages are small and work on old phone browsers without JavaScript.
+ * Server-rendered pages: one layout, no inline script or style (the CSP allows neither). What this enforces: markup
+ * is built only with the `html` tag, which escapes every interpolated value; a page body is such a template, never a
+ * string (a type error), and markup that must not be escaped is asked for by name (`html.raw`). Pages are small and
+ * work on old phone browsers without JavaScript.
  */
-import escapeHtml from 'escape-html';
+import { html, type SafeHtml } from '@remix-run/html-template';
 import { type Lang, t } from './i18n.ts';
 
-/** Escapes text for HTML element content and quoted attributes. */
-export const h = (value: unknown): string => escapeHtml(String(value ?? ''));
+export { html };
 
-/** A whole page. `body` must already be escaped HTML. `langSwitch` is the URL of this page in the other language. */
-export function page(lang: Lang, title: string, body: string, langSwitch?: string): string {
-  return `<!DOCTYPE html>
+/** Markup made by the `html` tag (its values escaped); a plain string is not one. */
+export type Html = SafeHtml;
+
+declare const ownPath: unique symbol;
+/** A path of this service in the other language, made only by `langLink`. */
+export type LangLink = string & { readonly [ownPath]: true };
+
+const SELF = 'http://self.invalid';
+
+/**
+ * The language switch: the link to a page of ours in the other language. `path` is the request's path and query
+ * (`ctx.url`) or an explicit path; its `lang` parameter is set to the other language. Only a path on this origin
+ * comes out: a scheme or host in `path` is dropped, and leading slashes are collapsed (no `//host` link).
+ */
+export function langLink(lang: Lang, path: string): LangLink {
+  const url = new URL(path, SELF);
+  url.searchParams.set('lang', lang === 'vi' ? 'en' : 'vi');
+  return `/${url.pathname.replace(/^\/+/, '')}${url.search}` as LangLink;
+}
+
+/** A whole page, as the string Koa sends. `body` is made by `html`; `langSwitch` (from `langLink`) adds the switch. */
+export function page(lang: Lang, title: string, body: Html, langSwitch?: LangLink): string {
+  return String(html`<!DOCTYPE html>
 <html lang="${lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${h(title)} · ${h(t(lang, 'service'))}</title>
+<title>${title} · ${t(lang, 'service')}</title>
 <link rel="stylesheet" href="/static/app.css">
 </head>
 <body>
-<header><span class="brand">${h(t(lang, 'service'))}</span>${
-    langSwitch ? ` <a class="lang" href="${h(langSwitch)}">${h(t(lang, 'otherLang'))}</a>` : ''
+<header><span class="brand">${t(lang, 'service')}</span>${
+    langSwitch ? html` <a class="lang" href="${langSwitch}">${t(lang, 'otherLang')}</a>` : ''
   }</header>
 <main>
-<h1>${h(title)}</h1>
+<h1>${title}</h1>
 ${body}
 </main>
 </body>
-</html>`;
+</html>`);
 }
 
 /** A standalone error page (no details of internals). */
@@ -35,6 +56,6 @@ export function errorPage(lang: Lang, code: string, message?: string): string {
   return page(
     lang,
     t(lang, code === 'temporarily_unavailable' ? 'unavailableTitle' : 'errorTitle'),
-    `<p>${h(message ?? t(lang, 'errorLead'))}</p><p class="muted">${h(t(lang, 'errorCode'))}: <code>${h(code)}</code></p>`,
+    html`<p>${message ?? t(lang, 'errorLead')}</p><p class="muted">${t(lang, 'errorCode')}: <code>${code}</code></p>`,
   );
 }

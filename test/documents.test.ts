@@ -90,13 +90,20 @@ describe('public documents', () => {
     await Promise.all([res.arrayBuffer(), fresh.arrayBuffer()]);
   });
 
-  it('leaves other methods to Koa: HEAD has the headers and no body, POST is refused', async () => {
+  it('leaves other methods to Koa: HEAD has the headers and no body', async () => {
     const head = await fetch(`${service.url}/jwks`, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.match(head.headers.get('etag') ?? '', /^"/);
     assert.equal(await head.text(), '');
+  });
+
+  it('refuses POST /jwks with 405 Method Not Allowed and the methods it allows', {
+    todo: "bug: POST /jwks answers 404 not_found: app.ts mounts each router's allowedMethods(), but the final not_found middleware throws before allowedMethods can turn the 404 into a 405 with Allow",
+  }, async () => {
+    // RFC 9110 15.5.6: the resource exists, the method is not supported: 405, and the Allow header lists GET.
     const post = await fetch(`${service.url}/jwks`, { method: 'POST', body: 'x' });
-    assert.ok(post.status === 405 || post.status === 404, `POST /jwks: ${post.status}`);
     await post.arrayBuffer();
+    assert.equal(post.status, 405, 'POST /jwks');
+    assert.match(post.headers.get('allow') ?? '', /\bGET\b/, 'POST /jwks: Allow');
   });
 });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
@@ -209,7 +210,7 @@ describe('bad requests get precise errors', () => {
     assert.deepEqual(await crossSite.json(), { error: 'csrf', error_description: 'cross-site form post refused' });
   });
 
-  it('refuses an oversized login form with 413 and a malformed one with 400, never 500', async () => {
+  it('refuses an oversized login form with 413, and reads broken percent-escapes as no personal ID, never 500', async () => {
     const agent = new Agent();
     const { url } = await authorizationRequest(portal);
     const start = await follow(agent, url.toString());
@@ -217,12 +218,47 @@ describe('bad requests get precise errors', () => {
     const action = new URL(actionOf(html, 'login'), start.url);
     const big = await agent.post(action, { csrf: csrfOf(html), pin: DEMO_PIN, password: 'x'.repeat(20000) });
     assert.equal(big.status, 413);
+    assert.deepEqual(await big.json(), { error: 'payload_too_large' });
+    // A valid CSRF token, so the body itself is what is answered: broken escapes are read leniently (as WHATWG
+    // URL-encoded parsing does), and the login answers that no valid personal ID was given.
     const bad = await agent.request(action, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: '%E0%A4%A=%',
+      body: `csrf=${encodeURIComponent(csrfOf(html))}&pin=%E0%A4%A&password=%`,
     });
-    assert.ok(bad.status >= 400 && bad.status < 500, `got ${bad.status}`);
+    assert.equal(bad.status, 401);
+    const page = await bad.text();
+    assert.match(page, /Số định danh cá nhân gồm đúng 12 chữ số/);
+    assert.match(page, /name="csrf"/, 'the form is shown again');
+  });
+
+  it('refuses a login body that cannot be decoded (a truncated gzip stream) with 400 invalid_request, never 500', {
+    todo: 'bug: a form body with content-encoding gzip that is not valid gzip makes the body parser throw a zlib error with no HTTP status (Z_BUF_ERROR / Z_DATA_ERROR); src/http/errors.ts classifies it as 500 server_error',
+  }, async () => {
+    const agent = new Agent();
+    const { url } = await authorizationRequest(portal);
+    const start = await follow(agent, url.toString());
+    const html = await start.res.text();
+    const action = new URL(actionOf(html, 'login'), start.url);
+    const form = new URLSearchParams({ csrf: csrfOf(html), pin: DEMO_PIN, password: 'not-the-password' });
+    const gzipped = gzipSync(form.toString());
+    const post = (body: Buffer) =>
+      agent.request(action, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-encoding': 'gzip',
+          accept: 'application/json',
+        },
+        body,
+      });
+    // Whole, the compressed form (with its valid CSRF token) is read: a wrong password, 401.
+    const whole = await post(gzipped);
+    assert.equal(whole.status, 401);
+    await whole.arrayBuffer();
+    const truncated = await post(gzipped.subarray(0, gzipped.length - 6));
+    assert.equal(truncated.status, 400);
+    assert.equal(((await truncated.json()) as { error: string }).error, 'invalid_request');
   });
 
   it('answers an interaction without its cookie with a 400 page, not a 500', async () => {

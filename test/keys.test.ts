@@ -39,9 +39,14 @@ const activeKid = (alg = 'ES256') =>
     (k) => k.alg === alg && k.state === 'active',
   )!.kid;
 
-/** A portal (confidential) that obtains a refresh token once; each refresh yields a fresh ID token. */
+/**
+ * A portal (confidential) that obtains a refresh token once; each refresh yields a fresh ID token. With `alg`, the
+ * portal accepts only ID tokens signed with that algorithm (openid-client refuses any other `alg` header), as a
+ * portal registered for it does.
+ */
 async function portalWithRefresh(base: string, alg?: string) {
-  const config = await oidc.discovery(new URL(issuer), client.client_id, client.client_secret, undefined, {
+  const metadata = { client_secret: client.client_secret, ...(alg ? { id_token_signed_response_alg: alg } : {}) };
+  const config = await oidc.discovery(new URL(issuer), client.client_id, metadata, undefined, {
     execute: [oidc.allowInsecureRequests],
     [oidc.customFetch]: (url: string, o: unknown) => fetch(url.replace(issuer, base), o as RequestInit),
   });
@@ -54,7 +59,6 @@ async function portalWithRefresh(base: string, alg?: string) {
     prompt: 'consent',
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
-    ...(alg ? {} : {}),
   });
   let res = await agent.get(url);
   let current = location(res, url.toString());
@@ -265,10 +269,18 @@ describe('algorithms and master key', () => {
     const saved = client;
     client = ps;
     try {
-      const p = await portalWithRefresh(issuer);
+      // The portal expects PS256: an ID token signed otherwise (the ES256 default) fails the code exchange.
+      const p = await portalWithRefresh(issuer, 'PS256');
       const header = decodeProtectedHeader(p.first);
       assert.equal(header.alg, 'PS256');
+      assert.equal(activeKid('PS256'), header.kid, 'signed by the active PS256 key');
       await jwtVerify(p.first, createLocalJWKSet(await jwks(issuer)), { issuer, audience: ps.client_id });
+      // And on refresh (another code path of the provider).
+      assert.equal(decodeProtectedHeader(await p.idToken()).alg, 'PS256');
+      // The expectation has teeth: a portal expecting ES256 refuses these PS256 tokens.
+      await assert.rejects(portalWithRefresh(issuer, 'ES256'), (e: Error) =>
+        /unexpected JWT "alg" header parameter/.test(String((e.cause as Error | undefined)?.message)),
+      );
     } finally {
       client = saved;
     }

@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'invalid_input' // the caller sent something malformed (message says what)
   | 'not_found'
+  | 'method_not_allowed' // the resource exists; the method is not one of its (Allow lists them)
   | 'conflict'
   | 'credentials_rejected' // one answer for unknown id, wrong password, locked or disabled account
   | 'csrf'
@@ -16,6 +17,7 @@ export type ErrorCode =
 const STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   credentials_rejected: 401,
   csrf: 403,

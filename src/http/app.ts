@@ -107,6 +107,9 @@ export interface HttpApp {
   listener: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+/** Paths of the published documents (GET and HEAD only). */
+const GET_ONLY = new Set(['/jwks', '/.well-known/openid-configuration']);
+
 /** Builds the Koa app and its request listener. */
 export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustProxy, routers }: AppDeps): HttpApp {
   const app = new Koa();
@@ -131,6 +134,19 @@ export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustP
     if (ctx.status === 503 && !ctx.response.get('retry-after')) ctx.set('retry-after', String(RETRY_AFTER_SECONDS));
   });
   app.use(errorRenderer(log));
+  // A language chosen with ?lang= is remembered on every page, not only on the one that offered the switch.
+  app.use((ctx, next) => {
+    const lang = ctx.query.lang;
+    if (lang === 'vi' || lang === 'en')
+      ctx.cookies.set('lang', lang, {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: ctx.secure,
+        maxAge: 31536e6,
+        signed: false,
+      });
+    return next();
+  });
   for (const r of [healthRoutes(readiness, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
   // Discovery: the provider builds it once per instance; later requests get the stored copy (also served by
   // the document responder before Koa).
@@ -158,7 +174,12 @@ export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustP
     }
     return m(ctx, next);
   });
-  app.use(() => {
+  app.use((ctx) => {
+    // The published documents exist but answer only GET and HEAD (RFC 9110 15.5.6).
+    if (GET_ONLY.has(ctx.path)) {
+      ctx.set('allow', 'GET, HEAD');
+      throw new AppError('method_not_allowed', `${ctx.method} is not allowed here`);
+    }
     throw new AppError('not_found', 'no such page');
   });
   const koa = app.callback();

@@ -16,6 +16,8 @@ interface HttpishError {
   error_description?: string;
   type?: string;
   message?: string;
+  /** Node's error code (zlib's Z_* when a body cannot be decoded). */
+  code?: string;
 }
 
 function classify(err: unknown): { status: number; code: string; message?: string } {
@@ -23,6 +25,9 @@ function classify(err: unknown): { status: number; code: string; message?: strin
   if (err instanceof AppError)
     return { status: err.status, code: err.code, message: err.expose ? err.message : undefined };
   const e = err as HttpishError;
+  // A body that cannot be decoded (a content-encoding it does not match): the client's fault, not ours.
+  if (typeof e?.code === 'string' && /^Z_/.test(e.code))
+    return { status: 400, code: 'invalid_request', message: 'the request body could not be decoded' };
   const status = e?.status ?? e?.statusCode ?? 500;
   if (status >= 500) return { status: 500, code: 'server_error' };
   if (e.type === 'entity.too.large') return { status: 413, code: 'payload_too_large' };

@@ -73,8 +73,10 @@ export async function deliverDue(db: Kysely<DB>, timeoutMs = 3000, limit = 20): 
       } catch (err) {
         error = (err as Error).name === 'TimeoutError' ? 'timeout' : ((err as Error).message ?? 'error').slice(0, 200);
       }
+      // Retried for the whole window: the last attempt comes at the deadline, and only a failure then gives up.
       const now = Date.now();
-      const giveUp = error !== null && now + backoff(d.attempts) > new Date(d.deadline).getTime();
+      const deadline = new Date(d.deadline).getTime();
+      const giveUp = error !== null && now >= deadline;
       await db
         .updateTable('backchannel_outbox')
         .set(
@@ -82,7 +84,7 @@ export async function deliverDue(db: Kysely<DB>, timeoutMs = 3000, limit = 20): 
             ? { delivered_at: new Date(), body: null, last_error: null }
             : giveUp
               ? { failed_at: new Date(), body: null, last_error: error }
-              : { next_at: new Date(now + backoff(d.attempts)), last_error: error },
+              : { next_at: new Date(Math.min(now + backoff(d.attempts), deadline)), last_error: error },
         )
         .where('id', '=', d.id)
         .execute();

@@ -7,7 +7,13 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { errors, type InteractionResults, type Provider } from 'oidc-provider';
-import { resetNotice, secondFactorState, verifyPassword, verifySecondFactor } from '../accounts/index.ts';
+import {
+  type LoginFailure,
+  resetNotice,
+  secondFactorState,
+  verifyPassword,
+  verifySecondFactor,
+} from '../accounts/index.ts';
 import { recordEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { PasswordHasher } from '../credentials/index.ts';
@@ -130,118 +136,123 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     return client?.clientName ?? String(details.params.client_id);
   }
 
+  // Interaction pages are never cached (the language choice is remembered by the app, for every page).
   const remember = async (ctx: Context, next: Next) => {
-    const q = ctx.query.lang;
-    if (q === 'vi' || q === 'en') ctx.cookies.set('lang', q, { httpOnly: true, sameSite: 'lax', maxAge: 31536e6 });
     ctx.set('cache-control', 'no-store');
     await next();
   };
 
   router.get('/:uid', remember, async (ctx) => {
     const details = await load(ctx);
-    const base = {
-      lang: lang(ctx),
-      uid: details.uid,
-      csrf: csrfToken(csrfSecret, details.uid),
-      clientName: await clientName(details),
-    };
+    const page = await base(ctx, details);
     if (details.prompt.name === 'login') {
       const stepUp = stepUpAccount(details);
-      if (!stepUp) ctx.body = loginPage(base);
-      else ctx.body = (await accountLevel(stepUp)) >= 2 ? otpPage(base) : unmetPage(base);
+      if (!stepUp) ctx.body = loginPage(page);
+      else ctx.body = (await accountLevel(stepUp)) >= 2 ? otpPage(page) : unmetPage(page);
       return;
     }
     if (details.prompt.name === 'consent') {
       const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
       const resources = details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
-      ctx.body = consentPage({ ...base, scopes: missing, resources });
+      ctx.body = consentPage({ ...page, scopes: missing, resources });
       return;
     }
     throw new AppError('invalid_input', `unsupported prompt ${details.prompt.name}`);
   });
 
-  router.post('/:uid/login', remember, parseForm, csrf, async (ctx) => {
-    const details = await load(ctx, 'login');
+  // The password login, as named steps: parse → limit → verify → (refuse) → next step (second factor, unmet, finish).
+
+  /** What was typed, and who typed it: the limiter's key (the pseudonym, or this browser's own device key). */
+  function parseLogin(ctx: Context, details: Details) {
     const body = form(ctx);
     const pin = str(body.pin).replace(/[\s.-]/g, '');
-    const clientId = String(details.params.client_id);
     const key = pseudonym(pin.slice(0, 32));
-    const who = { clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') };
     // A browser that proved this ID's password before is limited on its own: others' failures never lock it out.
     const { key: limited, device } = devices.limiterKey(ctx, key);
-    const blocked = await loginLimiter.reserve(limited, ctx.ip);
-    if (blocked) {
-      await recordEvent(db, {
-        actor: { type: 'citizen' },
-        action: 'login',
-        outcome: 'failure',
-        reason: 'locked',
-        subject: key,
-        details: { device },
-        ...who,
-      });
-      throw new AppError('rate_limited', 'too many failed attempts', { retryAfter: blocked });
-    }
-    const result = await verifyPassword(db, hasher, pin, str(body.password)).catch(async (err) => {
-      await loginLimiter.release(limited); // the check never happened (database unavailable): the key's turn ends
+    const who = { clientId: String(details.params.client_id), ip: ctx.ip, userAgent: ctx.get('user-agent') };
+    return { pin, password: str(body.password), key, limited, device, who };
+  }
+  type LoginAttempt = ReturnType<typeof parseLogin>;
+
+  /** Waits for this key's turn; a locked key is refused (429) and audited. */
+  async function limit(a: LoginAttempt) {
+    const blocked = await loginLimiter.reserve(a.limited, a.who.ip);
+    if (!blocked) return;
+    await recordEvent(db, {
+      actor: { type: 'citizen' },
+      action: 'login',
+      outcome: 'failure',
+      reason: 'locked',
+      subject: a.key,
+      details: { device: a.device },
+      ...a.who,
+    });
+    throw new AppError('rate_limited', 'too many failed attempts', { retryAfter: blocked });
+  }
+
+  /** The password check; if it never happened (database unavailable), the key's turn ends. */
+  const verify = (a: LoginAttempt) =>
+    verifyPassword(db, hasher, a.pin, a.password).catch(async (err) => {
+      await loginLimiter.release(a.limited);
       throw err;
     });
-    if (!result.ok) {
-      const { delayMs, lockedFor } = await loginLimiter.fail(limited, ctx.ip);
+
+  /** A failed check: counted (maybe a lock), audited, delayed, and the form again with one message. */
+  async function refuse(ctx: Context, details: Details, a: LoginAttempt, reason: LoginFailure) {
+    const { delayMs, lockedFor } = await loginLimiter.fail(a.limited, a.who.ip);
+    const failure = { subject: a.key, details: { device: a.device }, ...a.who };
+    await recordEvent(db, { actor: { type: 'citizen' }, action: 'login', outcome: 'failure', reason, ...failure });
+    if (lockedFor) {
       await recordEvent(db, {
-        actor: { type: 'citizen' },
-        action: 'login',
-        outcome: 'failure',
-        reason: result.reason,
-        subject: key,
-        details: { device },
-        ...who,
+        actor: { type: 'system' },
+        action: 'lockout',
+        outcome: 'success',
+        ...failure,
+        details: { seconds: lockedFor, device: a.device },
       });
-      if (lockedFor) {
-        await recordEvent(db, {
-          actor: { type: 'system' },
-          action: 'lockout',
-          outcome: 'success',
-          subject: key,
-          details: { seconds: lockedFor, device },
-          ...who,
-        });
-      }
-      await new Promise((r) => setTimeout(r, delayMs));
-      const l = lang(ctx);
-      ctx.status = 401;
-      ctx.body = loginPage({
-        lang: l,
-        uid: details.uid,
-        csrf: csrfToken(csrfSecret, details.uid),
-        clientName: await clientName(details),
-        pin: pin.slice(0, 12),
-        error: result.reason === 'malformed_pin' && !/^\d{12}$/.test(pin) ? t(l, 'pinFormat') : t(l, 'loginFailed'),
-      });
-      return;
     }
-    await loginLimiter.succeed(limited);
-    devices.issue(ctx, key);
+    await new Promise((r) => setTimeout(r, delayMs));
+    const l = lang(ctx);
+    ctx.status = 401;
+    ctx.body = loginPage({
+      ...(await base(ctx, details)),
+      pin: a.pin.slice(0, 12),
+      error: reason === 'malformed_pin' && !/^\d{12}$/.test(a.pin) ? t(l, 'pinFormat') : t(l, 'loginFailed'),
+    });
+  }
+
+  /** After a correct password: the second factor, a clear refusal (level too low), or the finished login. */
+  async function nextStep(ctx: Context, details: Details, a: LoginAttempt, accountId: string, level: number) {
     const need = await requirement(details);
-    const target = Math.max(need.required, need.voluntary);
-    if (target >= 2 && result.level >= 2) {
-      proof.set(ctx, details.uid, result.accountId);
+    if (Math.max(need.required, need.voluntary) >= 2 && level >= 2) {
+      proof.set(ctx, details.uid, accountId);
       ctx.body = otpPage(await base(ctx, details));
       return;
     }
     if (need.required >= 2) {
       await recordEvent(db, {
-        actor: { type: 'citizen', id: result.accountId },
+        actor: { type: 'citizen', id: accountId },
         action: 'login',
         outcome: 'failure',
         reason: 'level_too_low',
-        subject: result.accountId,
-        ...who,
+        subject: accountId,
+        ...a.who,
       });
       ctx.body = unmetPage(await base(ctx, details));
       return;
     }
-    await finishLogin(ctx, details, result.accountId, 1, ['pwd']);
+    await finishLogin(ctx, details, accountId, 1, ['pwd']);
+  }
+
+  router.post('/:uid/login', remember, parseForm, csrf, async (ctx) => {
+    const details = await load(ctx, 'login');
+    const attempt = parseLogin(ctx, details);
+    await limit(attempt);
+    const result = await verify(attempt);
+    if (!result.ok) return refuse(ctx, details, attempt, result.reason);
+    await loginLimiter.succeed(attempt.limited);
+    devices.issue(ctx, attempt.key);
+    await nextStep(ctx, details, attempt, result.accountId, result.level);
   });
 
   router.post('/:uid/otp', remember, parseForm, csrf, async (ctx) => {

@@ -66,3 +66,39 @@ it('refuses a callback whose state does not match', async () => {
   });
   assert.equal(res.status, 400);
 });
+
+it('redeems the code at the callback as a client would: a forged or replayed code with the right state is refused', async () => {
+  const startAccount = async (agent: Agent) => {
+    const first = await agent.get(`${service.url}/account`);
+    const auth = location(first, service.url);
+    return { state: new URL(auth).searchParams.get('state')!, auth };
+  };
+  const json = { headers: { accept: 'application/json' } };
+  const a = new Agent();
+  const s1 = await startAccount(a);
+  const forged = await a.request(`${service.url}/account/callback?code=forged&state=${s1.state}`, json);
+  assert.equal(forged.status, 400, 'a code the provider did not issue');
+
+  // A real sign-in, stopped at the callback to keep its code.
+  const s2 = await startAccount(a);
+  const login = await follow(a, s2.auth);
+  const html = await login.res.text();
+  let next = location(
+    await a.post(new URL(actionOf(html, 'login'), login.url), {
+      csrf: csrfOf(html),
+      pin: DEMO_PIN,
+      password: DEMO_PASSWORD,
+    }),
+    login.url,
+  );
+  for (let i = 0; i < 5 && !next.includes('/account/callback'); i++) next = location(await a.get(next), next);
+  assert.match(next, /\/account\/callback\?code=/);
+  const ok = await a.get(next);
+  assert.equal(ok.status, 302);
+  assert.equal(ok.headers.get('location'), '/account');
+
+  const b = new Agent();
+  const replay = new URL(next);
+  replay.searchParams.set('state', (await startAccount(b)).state);
+  assert.equal((await b.request(replay, json)).status, 400, 'a redeemed code does not sign anyone in');
+});

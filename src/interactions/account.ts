@@ -377,11 +377,31 @@ export function accountRoutes(deps: AccountDeps): Router {
     return message(ctx, t(l, everywhere ? 'passwordChangedAllEnded' : 'passwordChangedOthersEnded'));
   });
 
+  /**
+   * The end of the sign-in: /account is the provider's own page and reads its session directly, so it needs no
+   * tokens; it still checks the code as a client would (its client, redirect URI, PKCE verifier, and that it names
+   * the account now signed in) and redeems it in-process: the code is destroyed, never left to expire unused.
+   */
   router.get('/callback', async (ctx) => {
-    const [state] = (ctx.cookies.get(FLOW_COOKIE) ?? '').split('.');
+    const [state, verifier] = (ctx.cookies.get(FLOW_COOKIE) ?? '').split('.');
     ctx.cookies.set(FLOW_COOKIE, null, { path: '/account' });
-    if (!state || ctx.query.state !== state) throw new AppError('invalid_input', 'sign-in state does not match');
+    if (!state || !verifier || ctx.query.state !== state)
+      throw new AppError('invalid_input', 'sign-in state does not match');
     if (typeof ctx.query.error === 'string') throw new AppError('invalid_input', 'sign-in was not completed');
+    const value = typeof ctx.query.code === 'string' ? ctx.query.code.slice(0, 200) : '';
+    const code = value ? await host.current.AuthorizationCode.find(value) : undefined;
+    const session = await host.current.Session.get(ctx as never);
+    const ok =
+      !!code &&
+      !(code as unknown as { consumed?: number }).consumed &&
+      code.clientId === ACCOUNT_CLIENT_ID &&
+      code.redirectUri === redirectUri &&
+      code.codeChallengeMethod === 'S256' &&
+      code.codeChallenge === createHash('sha256').update(verifier).digest('base64url') &&
+      !!session.accountId &&
+      code.accountId === session.accountId;
+    await code?.destroy();
+    if (!ok) throw new AppError('invalid_input', 'sign-in could not be confirmed; start again from /account');
     ctx.redirect('/account');
   });
 

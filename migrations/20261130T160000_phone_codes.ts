@@ -19,6 +19,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('officer', 'text')
     .addColumn('tries_left', 'integer', (c) => c.notNull().defaultTo(5))
     .addColumn('ip', 'text')
+    .addColumn('browser', 'text')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
     .addColumn('verified_at', 'timestamptz')

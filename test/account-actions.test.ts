@@ -16,7 +16,7 @@ import type { Service } from '../src/main.ts';
 import { listAccountGrants } from '../src/oidc/index.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
-import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { authorizationRequest, DEMO_PASSWORD, DEMO_PIN, loginThrough } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
 
 const REDIRECT = 'http://localhost:4931/cb';
@@ -50,27 +50,13 @@ after(async () => {
 
 /** Signs in to the portal in `agent` (consenting to offline access); returns the tokens. */
 async function portalLogin(agent: Agent, pin: string, password: string) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(portal, {
+  const { url, verifier, state } = await authorizationRequest(portal, {
     redirect_uri: REDIRECT,
     scope: 'openid offline_access',
     prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
   });
-  let current = url.toString();
-  let res = await agent.get(current);
-  for (let i = 0; i < 10 && !current.startsWith(REDIRECT); i++) {
-    if (res.status === 200) {
-      const html = await res.text();
-      const step = /\/login"/.test(html) ? 'login' : 'consent';
-      res = await agent.post(new URL(actionOf(html, step), current), { csrf: csrfOf(html), pin, password });
-      continue;
-    }
-    current = location(res, current);
-    if (!current.startsWith(REDIRECT)) res = await agent.get(current);
-  }
-  return oidc.authorizationCodeGrant(portal, new URL(current), { pkceCodeVerifier: verifier });
+  const callback = await loginThrough(agent, url.toString(), pin, password, REDIRECT);
+  return oidc.authorizationCodeGrant(portal, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
 }
 
 /** The account page of `agent`, signing in on the way if the agent has no session yet. */

@@ -13,9 +13,9 @@ import * as oidc from 'openid-client';
 import { addClient } from '../src/clients/index.ts';
 import type { Service } from '../src/main.ts';
 import { deliverDue } from '../src/oidc/index.ts';
-import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { Agent, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
-import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { authorizationRequest, DEMO_PASSWORD, DEMO_PIN, loginThrough } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
 import { until } from './helpers/wait.ts';
 
@@ -64,30 +64,12 @@ after(async () => {
 
 /** Logs the demo citizen in to the portal; returns the ID token. */
 async function login(agent: Agent): Promise<string> {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(portal, {
-    redirect_uri: REDIRECT,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
+  const { url, verifier, state } = await authorizationRequest(portal, { redirect_uri: REDIRECT, scope: 'openid' });
+  const callback = await loginThrough(agent, url.toString(), DEMO_PIN, DEMO_PASSWORD, REDIRECT);
+  const tokens = await oidc.authorizationCodeGrant(portal, new URL(callback), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
   });
-  let current = url.toString();
-  let res = await agent.get(current);
-  for (let i = 0; i < 10 && !current.startsWith(REDIRECT); i++) {
-    if (res.status === 200) {
-      const html = await res.text();
-      const step = /\/login"/.test(html) ? 'login' : 'consent';
-      res = await agent.post(new URL(actionOf(html, step), current), {
-        csrf: csrfOf(html),
-        pin: DEMO_PIN,
-        password: DEMO_PASSWORD,
-      });
-      continue;
-    }
-    current = location(res, current);
-    if (!current.startsWith(REDIRECT)) res = await agent.get(current);
-  }
-  const tokens = await oidc.authorizationCodeGrant(portal, new URL(current), { pkceCodeVerifier: verifier });
   return tokens.id_token!;
 }
 

@@ -13,7 +13,7 @@ import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify
 import * as oidc from 'openid-client';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
-import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { authorizationRequest, DEMO_PASSWORD, DEMO_PIN, loginThrough } from './helpers/flow.ts';
 import { cliJson, freePort, type NodeProcess, runCli, startNode } from './helpers/process.ts';
 import { testEnv } from './helpers/service.ts';
 import { until } from './helpers/wait.ts';
@@ -52,32 +52,15 @@ async function portalWithRefresh(base: string, alg?: string) {
   });
   const agent = new Agent();
   agent.origin = base;
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
+  const { url, verifier, state } = await authorizationRequest(config, {
     redirect_uri: REDIRECT,
     scope: 'openid offline_access',
     prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
   });
-  let res = await agent.get(url);
-  let current = location(res, url.toString());
-  let html = await (await agent.get(current)).text();
-  res = await agent.post(new URL(actionOf(html, 'login'), current), {
-    csrf: csrfOf(html),
-    pin: DEMO_PIN,
-    password: DEMO_PASSWORD,
-  });
-  for (let i = 0; i < 6 && !current.startsWith(REDIRECT); i++) {
-    if (res.status === 200) {
-      html = await res.text();
-      res = await agent.post(new URL(actionOf(html, 'consent'), current), { csrf: csrfOf(html) });
-    }
-    current = location(res, current);
-    if (!current.startsWith(REDIRECT)) res = await agent.get(current);
-  }
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(current), {
+  const callback = await loginThrough(agent, url.toString(), DEMO_PIN, DEMO_PASSWORD, REDIRECT);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(callback), {
     pkceCodeVerifier: verifier,
+    expectedState: state,
     idTokenExpected: true,
   });
   let refresh = tokens.refresh_token!;

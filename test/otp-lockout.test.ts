@@ -17,6 +17,7 @@ import { loadMasterKey } from '../src/keys/index.ts';
 import { type Service, startService } from '../src/main.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { authorizationRequest, follow, submitLogin } from './helpers/flow.ts';
 import { makeLevel2 } from './helpers/level2.ts';
 import { testEnv } from './helpers/service.ts';
 import { until } from './helpers/wait.ts';
@@ -63,31 +64,16 @@ after(async () => {
 /** A browser that has given the right password: it is on the second-factor page. */
 async function atSecondFactor() {
   const agent = new Agent();
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(portal, {
-    redirect_uri: REDIRECT,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
-  let current = url.toString();
-  let res = await agent.get(current);
-  while (res.status === 302 || res.status === 303) {
-    current = location(res, current);
-    res = await agent.get(current);
-  }
-  const login = await res.text();
-  const otp = await agent.post(new URL(actionOf(login, 'login'), current), {
-    csrf: csrfOf(login),
-    pin: PIN2,
-    password: PASSWORD2,
-  });
+  const { url, verifier, state } = await authorizationRequest(portal, { redirect_uri: REDIRECT, scope: 'openid' });
+  const start = await follow(agent, url.toString(), REDIRECT);
+  const otp = await submitLogin(agent, start.url, PIN2, PASSWORD2, await start.res.text());
   assert.equal(otp.status, 200, 'the password is right');
   const html = await otp.text();
-  const action = new URL(actionOf(html, 'otp'), current);
+  const action = new URL(actionOf(html, 'otp'), start.url);
   return {
     agent,
     verifier,
+    state,
     /** Submits a code; returns the response. */
     code: (code: string) => agent.post(action, { csrf: csrfOf(html), code }),
   };
@@ -147,9 +133,11 @@ it('5 wrong second-factor codes lock the account’s second factor; the right co
   const held = Date.now() - lockedAfter;
   assert.ok(held >= LOCK * 1000 - 100, `the right code was refused for the whole LOGIN_LOCK_SECONDS (${held} ms)`);
   assert.equal(done!.status, 303, 'accepted');
-  let current = location(done!, service.url);
-  while (!current.startsWith(REDIRECT)) current = location(await a.agent.get(current), current);
-  const tokens = await oidc.authorizationCodeGrant(portal, new URL(current), { pkceCodeVerifier: a.verifier });
+  const callback = await follow(a.agent, location(done!, service.url), REDIRECT);
+  const tokens = await oidc.authorizationCodeGrant(portal, new URL(callback.url), {
+    pkceCodeVerifier: a.verifier,
+    expectedState: a.state,
+  });
   assert.equal(decodeJwt(tokens.id_token!).acr, 'urn:dinhdanh:loa:2');
 
   const { rows } = await sql<{ n: string }>`select count(*) as n from audit_events where action = 'login.second_factor'

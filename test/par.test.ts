@@ -11,9 +11,9 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { addClient } from '../src/clients/index.ts';
 import type { Service } from '../src/main.ts';
-import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { Agent, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
-import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { DEMO_PASSWORD, DEMO_PIN, loginThrough } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
 
 const REDIRECT = 'http://localhost:4801/cb';
@@ -60,26 +60,7 @@ async function push(p: oidc.Configuration, redirect: string, params: Record<stri
 
 /** The browser: follows redirects, logs in and consents, until the provider sends it to `redirect`. */
 async function browse(agent: Agent, start: URL | string, redirect: string): Promise<URL> {
-  let current = start.toString();
-  let res = await agent.get(current);
-  for (let i = 0; i < 12; i++) {
-    if (res.status === 200) {
-      const html = await res.text();
-      const step = /\/login"/.test(html) ? 'login' : 'consent';
-      res = await agent.post(new URL(actionOf(html, step), current), {
-        csrf: csrfOf(html),
-        pin: DEMO_PIN,
-        password: DEMO_PASSWORD,
-      });
-      continue;
-    }
-    current = location(res, current);
-    if (current.startsWith(redirect)) return new URL(current);
-    // Only ever the provider's own pages, or the pushed redirect URI.
-    assert.equal(new URL(current).origin, service.url, `sent to ${current}`);
-    res = await agent.get(current);
-  }
-  throw new Error(`never reached ${redirect}`);
+  return new URL(await loginThrough(agent, start.toString(), DEMO_PIN, DEMO_PASSWORD, redirect));
 }
 
 describe('pushed authorization requests', () => {

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
@@ -52,17 +53,23 @@ const TWO = person('001090000202', 'Trịnh Văn Hai', '1990-02-02', '+849120002
 const NONE = person('001090000203', 'Trịnh Văn Chưa', '1990-02-03', '+84912000203');
 const DESK = person('001090000204', 'Trịnh Văn Bàn', '1990-02-04', null);
 const WEB = person('001090000205', 'Trịnh Văn Web', '1990-02-05', '+84912000205');
+const SIX = person('001090000206', 'Trịnh Văn Sáu', '1990-02-06', '+84912000206');
+const SEVEN = person('001090000207', 'Trịnh Văn Bảy', '1990-02-07', '+84912000207');
+const EIGHT = person('001090000208', 'Trịnh Văn Tám', '1990-02-08', '+84912000208');
+const NINE = person('001090000209', 'Trịnh Văn Chín', '1990-02-09', '+84912000209');
 const PASSWORD = 'mật khẩu ban đầu';
 const dmy = (iso: string) => iso.split('-').reverse().join('/');
 
 before(async () => {
   database = await freshDatabase();
-  env = testEnv(database.url); // one master key for the service and the CLI
+  // One master key for the service and the CLI; X-Forwarded-For trusted so that tests can come from several places.
+  env = testEnv(database.url, { TRUST_PROXY: 'true' });
   const config = loadConfig(env);
   service = await startService(config);
   const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
-  await insertResidents(service.db, [ONE, TWO, NONE, DESK, WEB]);
-  for (const r of [ONE, TWO, DESK, WEB]) await createAccount(service.db, hasher, { pin: r.pin, password: PASSWORD });
+  await insertResidents(service.db, [ONE, TWO, NONE, DESK, WEB, SIX, SEVEN, EIGHT, NINE]);
+  for (const r of [ONE, TWO, DESK, WEB, SIX, SEVEN, NINE])
+    await createAccount(service.db, hasher, { pin: r.pin, password: PASSWORD });
   const twoId = (
     await sql<{ id: string }>`select a.id from accounts a join residents r on r.id = a.resident_id
     where r.pin = ${TWO.pin}`.execute(service.db)
@@ -76,22 +83,25 @@ after(async () => {
 });
 
 /** The card details step in a new browser; returns the agent and the code page. */
-async function start(r: ReturnType<typeof person>, fullName = r.fullName) {
+async function start(r: ReturnType<typeof person>, fullName = r.fullName, ip = '198.51.100.1') {
   const agent = new Agent();
   const form = await (await agent.get(`${service.url}/recover`)).text();
-  const res = await agent.post(`${service.url}/recover`, {
-    csrf: csrfOf(form),
-    pin: r.pin,
-    fullName,
-    birthDate: dmy(r.birthDate),
-  });
+  const res = await agent.post(
+    `${service.url}/recover`,
+    { csrf: csrfOf(form), pin: r.pin, fullName, birthDate: dmy(r.birthDate) },
+    { 'x-forwarded-for': ip },
+  );
   const html = await res.text();
   return { agent, status: res.status, html, body: html.replace(/value="[^"]*"/g, '') };
 }
 /** Posts to a recovery step from the page `html`. */
-async function post(agent: Agent, step: string, html: string, fields: Record<string, string>) {
+async function post(agent: Agent, step: string, html: string, fields: Record<string, string>, ip = '198.51.100.1') {
   const handle = /name="handle" value="([^"]+)"/.exec(html)?.[1] ?? '';
-  const res = await agent.post(`${service.url}/recover/${step}`, { csrf: csrfOf(html), handle, ...fields });
+  const res = await agent.post(
+    `${service.url}/recover/${step}`,
+    { csrf: csrfOf(html), handle, ...fields },
+    { 'x-forwarded-for': ip },
+  );
   return { status: res.status, html: await res.text() };
 }
 /** Whether a silent authorization in this browser still finds a session. */
@@ -194,6 +204,111 @@ describe('Quên mật khẩu? (SMS)', () => {
   });
 });
 
+describe('attacks on recovery and enrollment', () => {
+  it('a stranger who knows the personal ID cannot lock the citizen out of recovery', async () => {
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await start(SIX, `Người Lạ ${i}`, '203.0.113.7')).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429], 'the stranger is limited');
+    const citizen = await start(SIX, SIX.fullName, '198.51.100.9');
+    assert.equal(citizen.status, 200);
+    assert.match(citizen.html, /<strong>\.\.06<\/strong>/);
+  });
+
+  it('a verified code works only in the browser that asked for it', async () => {
+    const mine = await start(SEVEN);
+    const verified = await post(mine.agent, 'code', mine.html, {
+      code: (await lastSms(service.db, SEVEN.phone!)).code!,
+    });
+    assert.match(verified.html, /name="password"/);
+    const thief = new Agent();
+    const form = await (await thief.get(`${service.url}/recover`)).text();
+    const handle = /name="handle" value="([^"]+)"/.exec(verified.html)![1]!;
+    const stolen = await thief.post(`${service.url}/recover/password`, {
+      csrf: csrfOf(form),
+      handle,
+      password: 'mật khẩu của kẻ trộm',
+    });
+    assert.equal(stolen.status, 400, "another browser's handle is refused");
+    const done = await post(mine.agent, 'password', verified.html, { password: 'mật khẩu của bảy' });
+    assert.match(done.html, /Mật khẩu đã được đặt lại/);
+  });
+
+  it('answers malformed handles with 400, never 500', async () => {
+    const agent = new Agent();
+    const form = await (await agent.get(`${service.url}/recover`)).text();
+    for (const handle of ['------------------------------------', '1234', 'x'.repeat(64), '']) {
+      for (const step of ['recover/code', 'recover/password', 'enroll/code']) {
+        const res = await agent.post(`${service.url}/${step}`, { csrf: csrfOf(form), handle, code: '123456' });
+        assert.equal(res.status, 400, `${step} ${handle.slice(0, 8)}`);
+      }
+    }
+  });
+
+  it('blocks one IP guessing codes across many handles', async () => {
+    const agent = new Agent();
+    const form = await (await agent.get(`${service.url}/recover`)).text();
+    const statuses = [];
+    for (let i = 0; i < 22; i++) {
+      const res = await agent.post(
+        `${service.url}/recover/code`,
+        { csrf: csrfOf(form), handle: randomUUID(), code: '123456' },
+        { 'x-forwarded-for': '203.0.113.99' },
+      );
+      statuses.push(res.status);
+    }
+    assert.deepEqual(statuses, [...Array(21).fill(400), 429], 'the 21st different code failing blocks the IP');
+  });
+
+  it('counts every SMS to a phone against one allowance, whatever it was for', async () => {
+    const enroll = async () => {
+      const agent = new Agent();
+      const form = await (await agent.get(`${service.url}/enroll`)).text();
+      return agent.post(`${service.url}/enroll`, {
+        csrf: csrfOf(form),
+        pin: NINE.pin,
+        fullName: NINE.fullName,
+        birthDate: dmy(NINE.birthDate),
+        password: 'một mật khẩu bất kỳ',
+      });
+    };
+    const before = await sql<{ n: string }>`select count(*) as n from verification_codes
+      where phone = ${NINE.phone} and created_at > now() - interval '15 minutes'`.execute(service.db);
+    for (let i = 0; i < 3; i++) {
+      await enroll();
+      await start(NINE);
+    }
+    const sent = await sql<{ n: string }>`select count(*) as n from verification_codes
+      where phone = ${NINE.phone} and created_at > now() - interval '15 minutes'`.execute(service.db);
+    assert.equal(Number(sent.rows[0]!.n), Math.max(3, Number(before.rows[0]!.n)), 'at most 3 in 15 minutes');
+  });
+
+  it('allows ten code tries a day per resident, across codes', async () => {
+    const agent = new Agent();
+    const page = async () => (await agent.get(`${service.url}/enroll`)).text();
+    const ask = async () =>
+      (
+        await agent.post(`${service.url}/enroll`, {
+          csrf: csrfOf(await page()),
+          pin: EIGHT.pin,
+          fullName: EIGHT.fullName,
+          birthDate: dmy(EIGHT.birthDate),
+          password: 'mật khẩu của tám',
+        })
+      ).text();
+    const tryCode = async (html: string, code: string) => {
+      const handle = /name="handle" value="([^"]+)"/.exec(html)![1]!;
+      return (await agent.post(`${service.url}/enroll/code`, { csrf: csrfOf(html), handle, code })).status;
+    };
+    for (let c = 0; c < 2; c++) {
+      const html = await ask();
+      const { code } = await lastSms(service.db, EIGHT.phone!);
+      for (let i = 0; i < 5; i++) assert.equal(await tryCode(html, code === '000000' ? '111111' : '000000'), 400);
+    }
+    const third = await ask();
+    assert.equal(await tryCode(third, (await lastSms(service.db, EIGHT.phone!)).code!), 400, 'the eleventh try fails');
+  });
+});
+
 describe('dinhdanh accounts reset-password (in person)', () => {
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
@@ -206,16 +321,24 @@ describe('dinhdanh accounts reset-password (in person)', () => {
     const r = cli('accounts', 'reset-password', '--personal-id', DESK.pin, '--officer', 'CA-07');
     assert.equal(r.status, 0, r.stderr);
     const { reset_code } = JSON.parse(r.stdout) as { reset_code: string };
-    const redeem = async (pin: string, code: string) => {
+    const redeem = async (pin: string, code: string, ip = '198.51.100.2') => {
       const agent = new Agent();
       const form = await (await agent.get(`${service.url}/recover/officer`)).text();
-      const res = await agent.post(`${service.url}/recover/officer`, { csrf: csrfOf(form), pin, code });
+      const res = await agent.post(
+        `${service.url}/recover/officer`,
+        { csrf: csrfOf(form), pin, code },
+        { 'x-forwarded-for': ip },
+      );
       return { agent, status: res.status, html: await res.text() };
     };
     assert.equal((await redeem(WEB.pin, reset_code)).status, 400, "not another citizen's code");
+    // A stranger who knows the personal ID guesses from elsewhere until refused: the citizen's code still works.
+    const guesses = [];
+    for (let i = 0; i < 6; i++) guesses.push((await redeem(DESK.pin, 'AAAA-BBBB-CCCC-DDDD', '203.0.113.66')).status);
+    assert.deepEqual(guesses, [400, 400, 400, 400, 400, 429]);
     const ok = await redeem(DESK.pin, reset_code.toLowerCase().replaceAll('-', ' '));
     assert.equal(ok.status, 200, ok.html);
-    const done = await post(ok.agent, 'password', ok.html, { password: 'mật khẩu tại bàn' });
+    const done = await post(ok.agent, 'password', ok.html, { password: 'mật khẩu tại bàn' }, '198.51.100.2');
     assert.match(done.html, /Mật khẩu đã được đặt lại/);
     assert.equal((await redeem(DESK.pin, reset_code)).status, 400, 'once');
     const audit = await sql<{ actor_id: string }>`select actor_id from audit_events

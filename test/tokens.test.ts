@@ -13,9 +13,9 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { addClient } from '../src/clients/index.ts';
 import type { Service } from '../src/main.ts';
-import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
+import { Agent, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
-import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
+import { authorizationRequest, consentThrough, DEMO_PASSWORD, DEMO_PIN, loginThrough } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
 
 const REDIRECT = 'http://localhost:4601/cb';
@@ -72,38 +72,25 @@ after(async () => {
   await database?.drop();
 });
 
-async function login(agent: Agent, extra: Record<string, string> = {}, dpop?: oidc.DPoPHandle) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(portal, {
+/**
+ * Signs the demo citizen in to the portal (consenting to offline access) and redeems the code. `signedIn`: the agent
+ * already has a session, so there is no login page, only consent.
+ */
+async function login(agent: Agent, o: { dpop?: oidc.DPoPHandle; signedIn?: boolean } = {}) {
+  const { url, verifier, state } = await authorizationRequest(portal, {
     redirect_uri: REDIRECT,
     scope: 'openid profile offline_access',
     prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    ...extra,
   });
-  let current = location(await agent.get(url), url.toString());
-  let res = await agent.get(current);
-  for (let i = 0; i < 8 && !current.startsWith(REDIRECT); i++) {
-    if (res.status === 200) {
-      const html = await res.text();
-      const action = /\/login"/.test(html) ? 'login' : 'consent';
-      res = await agent.post(new URL(actionOf(html, action), current), {
-        csrf: csrfOf(html),
-        pin: DEMO_PIN,
-        password: DEMO_PASSWORD,
-      });
-      continue;
-    }
-    current = location(res, current);
-    if (!current.startsWith(REDIRECT)) res = await agent.get(current);
-  }
+  const callback = o.signedIn
+    ? await consentThrough(agent, url.toString(), REDIRECT)
+    : await loginThrough(agent, url.toString(), DEMO_PIN, DEMO_PASSWORD, REDIRECT);
   return oidc.authorizationCodeGrant(
     portal,
-    new URL(current),
-    { pkceCodeVerifier: verifier },
+    new URL(callback),
+    { pkceCodeVerifier: verifier, expectedState: state },
     undefined,
-    dpop ? { DPoP: dpop } : undefined,
+    o.dpop ? { DPoP: o.dpop } : undefined,
   );
 }
 
@@ -170,7 +157,7 @@ describe('grants live as long as what depends on them', () => {
     const agent = new Agent();
     await login(agent);
     const end = await grantsEndIn(3);
-    const t = await login(agent);
+    const t = await login(agent, { signedIn: true });
     await waitFor(async () => Date.now() > end * 1000 + 1000, 10_000);
     const r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
     assert.ok(r.access_token, "refreshed after the grant's original end");
@@ -288,7 +275,7 @@ describe('tokens at rest', () => {
 describe('DPoP', () => {
   it('binds the access token to the key; userinfo needs the proof', async () => {
     const dpop = oidc.getDPoPHandle(portal, await oidc.randomDPoPKeyPair('ES256'));
-    const t = await login(new Agent(), {}, dpop);
+    const t = await login(new Agent(), { dpop });
     assert.equal(t.token_type.toLowerCase(), 'dpop');
     const info = await oidc.fetchUserInfo(portal, t.access_token, oidc.skipSubjectCheck, { DPoP: dpop });
     assert.equal(info.name, 'Nguyễn Văn An');

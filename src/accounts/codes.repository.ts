@@ -2,6 +2,9 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/index.ts';
 
+/** Tries each code starts with (the column's default). */
+const TRIES = 5;
+
 /** A code row as the services see it (the hash included, to be compared in constant time). */
 export interface CodeRow {
   id: string;
@@ -42,6 +45,7 @@ export async function insertCodeWithin(
     passwordHash?: string | null;
     officer?: string | null;
     ip?: string | null;
+    browser?: string | null;
     expiresAt: Date;
   },
   limits: { since: Date; max: number }[],
@@ -54,7 +58,8 @@ export async function insertCodeWithin(
         .selectFrom('verification_codes')
         .select((eb) => eb.fn.countAll<string>().as('n'))
         .where('created_at', '>', since)
-        .where('purpose', '=', row.purpose)
+        // Every SMS counts toward one allowance per phone, whatever it was for; officer codes have their own.
+        .where('purpose', 'in', row.purpose === 'reset_officer' ? ['reset_officer'] : ['enroll', 'reset_sms'])
         .where((eb) =>
           row.phone
             ? eb.or([eb('phone', '=', row.phone), eb('resident_id', '=', row.residentId)])
@@ -75,6 +80,7 @@ export async function insertCodeWithin(
         password_hash: row.passwordHash ?? null,
         officer: row.officer ?? null,
         ip: row.ip ?? null,
+        browser: row.browser ?? null,
         expires_at: row.expiresAt,
       })
       .execute();
@@ -87,40 +93,56 @@ export async function insertCodeWithin(
  * Spends one try of a live, unverified code (atomically: parallel guesses each spend one) and returns it for the
  * comparison; undefined when it is unknown, expired, used, verified or out of tries.
  */
-export async function spendTry(db: Kysely<DB>, id: string, purposes: CodeRow['purpose'][]) {
-  return db
-    .updateTable('verification_codes')
-    .set((eb) => ({ tries_left: eb('tries_left', '-', 1) }))
-    .where('id', '=', id)
-    .where('purpose', 'in', purposes)
-    .where('tries_left', '>', 0)
-    .where('expires_at', '>', sql<Date>`now()`)
-    .where('verified_at', 'is', null)
-    .where('used_at', 'is', null)
-    .returning(COLUMNS)
-    .executeTakeFirst() as Promise<CodeRow | undefined>;
+export async function spendTry(
+  db: Kysely<DB>,
+  id: string,
+  purposes: CodeRow['purpose'][],
+  dailyTries: number,
+  browser: string,
+) {
+  return (
+    db
+      .updateTable('verification_codes')
+      .set((eb) => ({ tries_left: eb('tries_left', '-', 1) }))
+      .where('id', '=', id)
+      .where('browser', '=', browser)
+      .where('purpose', 'in', purposes)
+      .where('tries_left', '>', 0)
+      .where('expires_at', '>', sql<Date>`now()`)
+      .where('verified_at', 'is', null)
+      .where('used_at', 'is', null)
+      // At most `dailyTries` tries a day for one resident, across all their codes: many codes do not multiply guesses.
+      .where(
+        sql<boolean>`(select coalesce(sum(${TRIES} - v.tries_left), 0) from verification_codes v
+        where v.resident_id = verification_codes.resident_id and v.purpose <> 'reset_officer'
+          and v.created_at > now() - interval '1 day') < ${dailyTries}`,
+      )
+      .returning(COLUMNS)
+      .executeTakeFirst() as Promise<CodeRow | undefined>
+  );
 }
 
-/** Live, unverified codes of a resident for a purpose (officer reset codes are found by personal ID). */
+/**
+ * Live, unverified codes of a resident for a purpose (officer reset codes are found by personal ID). Nothing is
+ * spent: an officer's code has 80 bits, so a stranger's guesses must not use up the code the citizen was handed.
+ */
 export async function selectLiveCodes(db: Kysely<DB>, residentId: string, purpose: CodeRow['purpose']) {
   return db
-    .updateTable('verification_codes')
-    .set((eb) => ({ tries_left: eb('tries_left', '-', 1) }))
+    .selectFrom('verification_codes')
+    .select(COLUMNS)
     .where('resident_id', '=', residentId)
     .where('purpose', '=', purpose)
-    .where('tries_left', '>', 0)
     .where('expires_at', '>', sql<Date>`now()`)
     .where('verified_at', 'is', null)
     .where('used_at', 'is', null)
-    .returning(COLUMNS)
     .execute() as Promise<CodeRow[]>;
 }
 
-/** Marks a code verified (once) and gives it `ttlMs` more to be used. */
-export async function markVerified(db: Kysely<DB>, id: string, ttlMs: number): Promise<boolean> {
+/** Marks a code verified (once), for this browser, and gives it `ttlMs` more to be used. */
+export async function markVerified(db: Kysely<DB>, id: string, ttlMs: number, browser: string): Promise<boolean> {
   const r = await db
     .updateTable('verification_codes')
-    .set({ verified_at: new Date(), expires_at: new Date(Date.now() + ttlMs) })
+    .set({ verified_at: new Date(), expires_at: new Date(Date.now() + ttlMs), browser })
     .where('id', '=', id)
     .where('verified_at', 'is', null)
     .where('used_at', 'is', null)
@@ -128,13 +150,14 @@ export async function markVerified(db: Kysely<DB>, id: string, ttlMs: number): P
   return Number(r.numUpdatedRows) === 1;
 }
 
-/** A verified, unused, live code. */
-export async function selectVerified(db: Kysely<DB>, id: string, purposes: CodeRow['purpose'][]) {
+/** A verified, unused, live code, in the browser that verified it. */
+export async function selectVerified(db: Kysely<DB>, id: string, purposes: CodeRow['purpose'][], browser: string) {
   return db
     .selectFrom('verification_codes')
     .select(COLUMNS)
     .where('id', '=', id)
     .where('purpose', 'in', purposes)
+    .where('browser', '=', browser)
     .where('verified_at', 'is not', null)
     .where('used_at', 'is', null)
     .where('expires_at', '>', sql<Date>`now()`)

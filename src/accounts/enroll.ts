@@ -123,6 +123,7 @@ export async function startEnrollment(
   sms: SmsSender,
   input: EnrollmentInput,
   ip: string | null,
+  browser: string,
 ): Promise<EnrollmentStart> {
   const problem = inputProblem(input);
   if (problem) return problem;
@@ -135,7 +136,13 @@ export async function startEnrollment(
   if (!resident.phone) return { outcome: 'no_phone', handle: decoy, phone: null, residentId: resident.id };
   if (await selectAccountIdByPin(db, resident.pin)) {
     // Tell the citizen on their own phone (at most as often as codes go), not the person at the keyboard.
-    const notice = await codes.issueSmsCode({ purpose: 'enroll', residentId: resident.id, phone: resident.phone, ip });
+    const notice = await codes.issueSmsCode({
+      purpose: 'enroll',
+      residentId: resident.id,
+      phone: resident.phone,
+      ip,
+      browser,
+    });
     if (notice) await sms.send({ to: resident.phone, text: SMS_TEXT.enrolled(), purpose: 'notice' });
     return { outcome: 'already_enrolled', handle: decoy, phone: resident.phone, residentId: resident.id };
   }
@@ -145,6 +152,7 @@ export async function startEnrollment(
     phone: resident.phone,
     passwordHash,
     ip,
+    browser,
   });
   if (!issued) return { outcome: 'throttled', handle: decoy, phone: resident.phone, residentId: resident.id };
   await sms.send({ to: resident.phone, text: SMS_TEXT.enroll(issued.code), purpose: 'enroll' });
@@ -157,8 +165,9 @@ export async function finishEnrollment(
   codes: CodeBook,
   handle: string,
   typed: string,
+  browser: string,
 ): Promise<{ outcome: 'created'; accountId: string } | { outcome: 'wrong_code' | 'already_enrolled' | 'inactive' }> {
-  const row = await codes.verifySmsCode(handle, ['enroll'], typed);
+  const row = await codes.verifySmsCode(handle, ['enroll'], typed, browser);
   if (!row?.passwordHash) return { outcome: 'wrong_code' };
   const passwordHash = row.passwordHash;
   try {

@@ -1,6 +1,6 @@
 /**
  * Proof of possession of the phone registered to a resident in the national population database: a 6-digit code
- * by SMS, valid 5 minutes, 5 tries, stored as an HMAC bound to its row (a database dump yields no usable code and
+ * by SMS, valid 5 minutes, 5 tries (and 10 a day per resident across codes), stored as an HMAC bound to its row (a database dump yields no usable code and
  * no code works for another row). Sending is limited per phone number and per resident: 3 codes in 15 minutes and
  * 10 a day, whatever the personal ID typed, so nobody can flood a citizen's phone. Officers hand out reset codes in
  * person (high entropy, 60 minutes), kept in the same table.
@@ -30,6 +30,10 @@ export type { CodeRow } from './codes.repository.ts';
 export const SMS_CODE_TTL_MS = 5 * 60_000;
 /** Tries per SMS code. */
 export const SMS_CODE_TRIES = 5;
+/** Tries per resident per day, across all their SMS codes (so ten codes a day do not make fifty guesses). */
+export const DAILY_TRIES = 10;
+/** A code's handle: a UUID, exactly (anything else is refused before the database sees it). */
+const HANDLE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** After a code is verified, the citizen has this long to finish (choose a password). */
 export const VERIFIED_TTL_MS = 10 * 60_000;
 /** Lifetime of an officer's reset code. */
@@ -50,6 +54,8 @@ export function codeBook(db: Kysely<DB>, key: Buffer) {
     const b = Buffer.from(row.codeHash);
     return a.length === b.length && timingSafeEqual(a, b);
   };
+  /** The stored binding of a browser (its form nonce, keyed-hashed). */
+  const bind = (browser: string) => createHmac('sha256', key).update(`browser:${browser}`).digest('base64url');
 
   return {
     /**
@@ -63,6 +69,8 @@ export function codeBook(db: Kysely<DB>, key: Buffer) {
       phone: string;
       passwordHash?: string | null;
       ip?: string | null;
+      /** The browser's form nonce: the code's handle works in this browser only. */
+      browser: string;
     }): Promise<{ id: string; code: string } | null> {
       const id = randomUUID();
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
@@ -72,6 +80,7 @@ export function codeBook(db: Kysely<DB>, key: Buffer) {
           ...input,
           id,
           accountId: input.accountId ?? null,
+          browser: bind(input.browser),
           codeHash: hash(id, code),
           expiresAt: new Date(Date.now() + SMS_CODE_TTL_MS),
         },
@@ -97,27 +106,32 @@ export function codeBook(db: Kysely<DB>, key: Buffer) {
      * Checks a typed SMS code against the code `id` (one try spent, whatever the result); on success the code is
      * verified and returned. Unknown, expired, spent and wrong all return null.
      */
-    async verifySmsCode(id: string, purposes: CodeRow['purpose'][], typed: string): Promise<CodeRow | null> {
+    async verifySmsCode(
+      id: string,
+      purposes: CodeRow['purpose'][],
+      typed: string,
+      browser: string,
+    ): Promise<CodeRow | null> {
       const code = typed.replace(/\s/g, '');
-      if (!/^[0-9a-f-]{36}$/.test(id) || !/^\d{6}$/.test(code)) return null;
-      const row = await spendTry(db, id, purposes);
+      if (!HANDLE.test(id) || !/^\d{6}$/.test(code)) return null;
+      const row = await spendTry(db, id, purposes, DAILY_TRIES, bind(browser));
       if (!row || !matches(row, code)) return null;
-      return (await markVerified(db, id, VERIFIED_TTL_MS)) ? row : null;
+      return (await markVerified(db, id, VERIFIED_TTL_MS, bind(browser))) ? row : null;
     },
 
     /** Checks an officer's reset code for a resident; on success it is verified and returned. */
-    async verifyOfficerCode(residentId: string, typed: string): Promise<CodeRow | null> {
+    async verifyOfficerCode(residentId: string, typed: string, browser: string): Promise<CodeRow | null> {
       const code = normalizeCode(typed);
       if (code.length !== 16) return null;
       for (const row of await selectLiveCodes(db, residentId, 'reset_officer')) {
-        if (matches(row, code) && (await markVerified(db, row.id, VERIFIED_TTL_MS))) return row;
+        if (matches(row, code) && (await markVerified(db, row.id, VERIFIED_TTL_MS, bind(browser)))) return row;
       }
       return null;
     },
 
-    /** A verified code still waiting to be used. */
-    verified: (id: string, purposes: CodeRow['purpose'][]) =>
-      /^[0-9a-f-]{36}$/.test(id) ? selectVerified(db, id, purposes) : Promise.resolve(undefined),
+    /** A verified code still waiting to be used, in the browser that verified it. */
+    verified: (id: string, purposes: CodeRow['purpose'][], browser: string) =>
+      HANDLE.test(id) ? selectVerified(db, id, purposes, bind(browser)) : Promise.resolve(undefined),
 
     /** Uses a verified code; every other live code of the resident ends with it. False when it was used already. */
     async use(row: CodeRow, trx: Kysely<DB> = db): Promise<boolean> {

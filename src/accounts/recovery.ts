@@ -38,6 +38,8 @@ export interface PendingReset {
   via: 'sms' | 'officer';
   pin: string;
   birthDate: string;
+  /** The browser (form nonce) that verified the code: only it may finish. */
+  browser: string;
 }
 
 const SMS_NOTICE =
@@ -50,6 +52,7 @@ export async function startRecovery(
   sms: SmsSender,
   input: { pin: string; fullName: string; birthDate: string },
   ip: string | null,
+  browser: string,
 ): Promise<RecoveryStart> {
   const decoy = randomUUID();
   const m = await matchResident(db, input);
@@ -65,6 +68,7 @@ export async function startRecovery(
       residentId: resident.id,
       phone: resident.phone,
       ip,
+      browser,
     });
     if (notice) await sms.send({ to: resident.phone, text: SMS_NOTICE, purpose: 'notice' });
     return { outcome: 'no_account', handle: decoy, phone: resident.phone };
@@ -77,13 +81,18 @@ export async function startRecovery(
     accountId,
     phone: resident.phone,
     ip,
+    browser,
   });
   if (!issued) return { outcome: 'throttled', handle: decoy, phone: resident.phone, accountId };
   await sms.send({ to: resident.phone, text: SMS_TEXT.reset(issued.code), purpose: 'reset' });
   return { outcome: 'code_sent', handle: issued.id, phone: resident.phone, accountId };
 }
 
-async function pendingOf(db: Kysely<DB>, row: CodeRow | null | undefined): Promise<PendingReset | null> {
+async function pendingOf(
+  db: Kysely<DB>,
+  row: CodeRow | null | undefined,
+  browser: string,
+): Promise<PendingReset | null> {
   if (!row?.accountId) return null;
   const state = await selectSecondFactor(db, row.accountId);
   if (state?.status !== 'active') return null;
@@ -96,6 +105,7 @@ async function pendingOf(db: Kysely<DB>, row: CodeRow | null | undefined): Promi
     via: row.purpose === 'reset_officer' ? 'officer' : 'sms',
     pin: resident.pin,
     birthDate: resident.birthDate,
+    browser,
   };
 }
 
@@ -105,8 +115,9 @@ export async function verifyRecoveryCode(
   codes: CodeBook,
   handle: string,
   typed: string,
+  browser: string,
 ): Promise<PendingReset | null> {
-  return pendingOf(db, await codes.verifySmsCode(handle, ['reset_sms'], typed));
+  return pendingOf(db, await codes.verifySmsCode(handle, ['reset_sms'], typed, browser), browser);
 }
 
 /** Step 2 (in person): the personal ID and the officer's reset code. */
@@ -115,15 +126,21 @@ export async function redeemOfficerResetCode(
   codes: CodeBook,
   pin: string,
   typed: string,
+  browser: string,
 ): Promise<PendingReset | null> {
   const resident = /^\d{12}$/.test(pin) ? await findResident(db, { pin }) : undefined;
   if (!resident) return null;
-  return pendingOf(db, await codes.verifyOfficerCode(resident.id, typed));
+  return pendingOf(db, await codes.verifyOfficerCode(resident.id, typed, browser), browser);
 }
 
 /** A verified reset still waiting for its password (the page's hidden handle), or null. */
-export async function pendingReset(db: Kysely<DB>, codes: CodeBook, handle: string): Promise<PendingReset | null> {
-  return pendingOf(db, await codes.verified(handle, ['reset_sms', 'reset_officer']));
+export async function pendingReset(
+  db: Kysely<DB>,
+  codes: CodeBook,
+  handle: string,
+  browser: string,
+): Promise<PendingReset | null> {
+  return pendingOf(db, await codes.verified(handle, ['reset_sms', 'reset_officer'], browser), browser);
 }
 
 /** The password rules for this account (the same as everywhere): a problem, or null. */
@@ -143,7 +160,7 @@ export async function completeReset(
   ip: string | null,
 ): Promise<boolean> {
   const hash = await hasher.hash(password);
-  const row = await codes.verified(p.handle, ['reset_sms', 'reset_officer']);
+  const row = await codes.verified(p.handle, ['reset_sms', 'reset_officer'], p.browser);
   if (!row) return false;
   return db.transaction().execute(async (trx) => {
     if (!(await codes.use(row, trx))) return false;

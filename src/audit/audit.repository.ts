@@ -1,5 +1,5 @@
 /** Queries over `audit_events` and `audit_checkpoints`. Appends are serialized by an advisory lock. */
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { type DB, runPrepared } from '../db/index.ts';
 import { type ChainedContent, chainHash, GENESIS } from './chain.ts';
 
@@ -77,22 +77,8 @@ export async function appendEvents(
   return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
-type Row = {
-  seq: string;
-  at: Date;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  subject: string | null;
-  client_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  outcome: string;
-  reason: string | null;
-  details: Record<string, unknown>;
-  prev_hash: string;
-  hash: string;
-};
+/** A stored row, as the table defines it (`seq` is a bigint: a string). */
+type Row = Selectable<DB['audit_events']>;
 
 function toEvent(r: Row): StoredEvent {
   return {
@@ -136,7 +122,7 @@ export async function* readEvents(db: Kysely<DB>, f: EventFilter = {}, pageSize 
     if (f.actorType) q = q.where('actor_type', '=', f.actorType);
     if (f.subject) q = q.where('subject', '=', f.subject);
     if (f.action) q = q.where('action', '=', f.action);
-    const rows = (await q.orderBy('seq').limit(pageSize).execute()) as Row[];
+    const rows = await q.orderBy('seq').limit(pageSize).execute();
     for (const r of rows) yield toEvent(r);
     if (rows.length < pageSize) return;
     after = Number(rows.at(-1)!.seq);
@@ -145,13 +131,13 @@ export async function* readEvents(db: Kysely<DB>, f: EventFilter = {}, pageSize 
 
 /** Newest events for one subject, newest first. */
 export async function latestForSubject(db: Kysely<DB>, subject: string, limit: number): Promise<StoredEvent[]> {
-  const rows = (await db
+  const rows = await db
     .selectFrom('audit_events')
     .selectAll()
     .where('subject', '=', subject)
     .orderBy('seq', 'desc')
     .limit(limit)
-    .execute()) as Row[];
+    .execute();
   return rows.map(toEvent);
 }
 

@@ -1,9 +1,7 @@
 /** Relying portals. */
 export {
   addClient,
-  type ClientView,
   ensureFirstPartyClient,
   findClientMetadata,
   listClients,
-  type NewClient,
 } from './clients.service.ts';

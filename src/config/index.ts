@@ -6,7 +6,6 @@
 import path from 'node:path';
 import { z } from 'zod';
 
-const DEFAULT_SMS_BODY = '{"to":"{{to}}","text":"{{text}}","sender":"{{sender}}"}';
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const int = (min: number, max: number) =>
   z
@@ -168,7 +167,7 @@ export const fields = {
   },
   SMS_GATEWAY_BODY: {
     doc: 'JSON body template; in its strings `{{to}}` (+84...), `{{to_digits}}` (84...), `{{text}}`, `{{sender}}`, `{{purpose}}` are replaced.',
-    default: DEFAULT_SMS_BODY,
+    default: '{"to":"{{to}}","text":"{{text}}","sender":"{{sender}}"}',
     schema: z.string().refine((v) => {
       try {
         const parsed = JSON.parse(v) as unknown;
@@ -279,7 +278,12 @@ export const fields = {
 } satisfies Record<string, Field>;
 
 type FieldName = keyof typeof fields;
-type Raw = { [K in FieldName]: z.output<(typeof fields)[K]['schema']> | undefined };
+/** Parsed values by variable: a field with a default always has one (the default goes through the same schema). */
+type Raw = {
+  [K in FieldName]:
+    | z.output<(typeof fields)[K]['schema']>
+    | ((typeof fields)[K] extends { default: string } ? never : undefined);
+};
 
 /** Validated configuration, the only shape the rest of the code sees. */
 export interface Config {
@@ -354,6 +358,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw = {} as Record<string, unknown>;
   for (const [name, field] of Object.entries(fields) as [FieldName, Field][]) {
     const given = env[name];
+    // Unset or empty: the default, parsed by the same schema (so every field with a default gets a value).
     const value = given === undefined || given === '' ? field.default : given;
     if (value === undefined) continue;
     const parsed = field.schema.safeParse(value);
@@ -364,84 +369,82 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${name}: ${message}${secret ? '' : ` (got "${show(value)}")`}`);
     }
   }
-  const r = raw as Raw;
-  const port = r.PORT ?? 3000;
-  const issuer = r.ISSUER ?? `http://localhost:${port}`;
-  if (r.NODE_ENV === 'production') {
-    if (!issuer.startsWith('https://')) problems.push('ISSUER: must be an https URL when NODE_ENV=production');
-    if (!r.DATABASE_URL) problems.push('DATABASE_URL: must be set when NODE_ENV=production (no embedded database)');
-    if (!r.MASTER_KEY && env.MASTER_KEY_FILE === undefined)
+  // The production rules read the values that parsed; a field that did not is already a problem.
+  const known = raw as Partial<Raw>;
+  if (known.NODE_ENV === 'production') {
+    // ISSUER's default (http://localhost:$PORT) is never https.
+    if (!known.ISSUER?.startsWith('https://')) problems.push('ISSUER: must be an https URL when NODE_ENV=production');
+    if (!known.DATABASE_URL) problems.push('DATABASE_URL: must be set when NODE_ENV=production (no embedded database)');
+    if (!known.MASTER_KEY && env.MASTER_KEY_FILE === undefined)
       problems.push('MASTER_KEY: set MASTER_KEY or MASTER_KEY_FILE when NODE_ENV=production');
-    if (!r.SMS_GATEWAY_URL)
+    if (!known.SMS_GATEWAY_URL)
       problems.push('SMS_GATEWAY_URL: must be set when NODE_ENV=production (codes must reach the phone, not a table)');
   }
   if (problems.length) throw new ConfigError(problems);
-  const dataDir = path.resolve(r.DATA_DIR ?? './data');
+  // No problem: every field with a default has its value. Only settings without one are written below (`?? null`
+  // for "unset", or a default derived from other settings).
+  const r = raw as Raw;
   return {
-    env: r.NODE_ENV ?? 'development',
-    port,
-    host: r.HOST ?? '127.0.0.1',
-    issuer,
+    env: r.NODE_ENV,
+    port: r.PORT,
+    host: r.HOST,
+    issuer: r.ISSUER ?? `http://localhost:${r.PORT}`,
     databaseUrl: r.DATABASE_URL ?? null,
-    dataDir,
-    embeddedPgPort: r.EMBEDDED_PG_PORT ?? 0,
-    dbPoolSize: r.DB_POOL_SIZE ?? 10,
+    dataDir: path.resolve(r.DATA_DIR),
+    embeddedPgPort: r.EMBEDDED_PG_PORT,
+    dbPoolSize: r.DB_POOL_SIZE,
     db: {
-      connectTimeoutMs: r.DB_CONNECT_TIMEOUT_MS ?? 2000,
-      acquireTimeoutMs: r.DB_ACQUIRE_TIMEOUT_MS ?? 3000,
-      statementTimeoutMs: r.DB_STATEMENT_TIMEOUT_MS ?? 5000,
-      idleInTransactionTimeoutMs: r.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS ?? 10000,
+      connectTimeoutMs: r.DB_CONNECT_TIMEOUT_MS,
+      acquireTimeoutMs: r.DB_ACQUIRE_TIMEOUT_MS,
+      statementTimeoutMs: r.DB_STATEMENT_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: r.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
-    shutdown: { graceSeconds: r.SHUTDOWN_GRACE_SECONDS ?? 5, timeoutSeconds: r.SHUTDOWN_TIMEOUT_SECONDS ?? 30 },
+    shutdown: { graceSeconds: r.SHUTDOWN_GRACE_SECONDS, timeoutSeconds: r.SHUTDOWN_TIMEOUT_SECONDS },
     masterKey: r.MASTER_KEY ?? null,
-    masterKeyFile: path.resolve(r.MASTER_KEY_FILE ?? './keys/master.key'),
+    masterKeyFile: path.resolve(r.MASTER_KEY_FILE),
     cookieKeys: r.COOKIE_KEYS ?? null,
-    logLevel: r.LOG_LEVEL ?? 'info',
-    trustProxy: r.TRUST_PROXY ?? false,
-    argon2: {
-      memoryCost: r.ARGON2_MEMORY_KIB ?? 19456,
-      timeCost: r.ARGON2_TIME_COST ?? 2,
-      parallelism: r.ARGON2_PARALLELISM ?? 1,
-    },
-    demoSeed: r.DEMO_SEED ?? 'auto',
+    logLevel: r.LOG_LEVEL,
+    trustProxy: r.TRUST_PROXY,
+    argon2: { memoryCost: r.ARGON2_MEMORY_KIB, timeCost: r.ARGON2_TIME_COST, parallelism: r.ARGON2_PARALLELISM },
+    demoSeed: r.DEMO_SEED,
     ttl: {
-      session: r.SESSION_TTL_SECONDS ?? 28800,
-      sessionIdle: r.SESSION_IDLE_SECONDS ?? 3600,
-      accessToken: r.ACCESS_TOKEN_TTL_SECONDS ?? 600,
-      idToken: r.ID_TOKEN_TTL_SECONDS ?? 600,
-      refreshToken: r.REFRESH_TOKEN_TTL_SECONDS ?? 86400,
-      consent: (r.CONSENT_TTL_DAYS ?? 365) * 86400,
+      session: r.SESSION_TTL_SECONDS,
+      sessionIdle: r.SESSION_IDLE_SECONDS,
+      accessToken: r.ACCESS_TOKEN_TTL_SECONDS,
+      idToken: r.ID_TOKEN_TTL_SECONDS,
+      refreshToken: r.REFRESH_TOKEN_TTL_SECONDS,
+      consent: r.CONSENT_TTL_DAYS * 86400,
     },
-    purgeIntervalSeconds: r.PURGE_INTERVAL_SECONDS ?? 300,
-    backchannelRetrySeconds: r.BACKCHANNEL_RETRY_SECONDS ?? 120,
-    workerIntervalMs: r.WORKER_INTERVAL_MS ?? 1000,
+    purgeIntervalSeconds: r.PURGE_INTERVAL_SECONDS,
+    backchannelRetrySeconds: r.BACKCHANNEL_RETRY_SECONDS,
+    workerIntervalMs: r.WORKER_INTERVAL_MS,
     loginLimits: {
-      maxFailures: r.LOGIN_MAX_FAILURES ?? 5,
-      lockSeconds: r.LOGIN_LOCK_SECONDS ?? 900,
-      ipFailures: r.LOGIN_IP_FAILURES ?? 100,
+      maxFailures: r.LOGIN_MAX_FAILURES,
+      lockSeconds: r.LOGIN_LOCK_SECONDS,
+      ipFailures: r.LOGIN_IP_FAILURES,
     },
-    auditRetentionDays: r.AUDIT_RETENTION_DAYS ?? 400,
-    inPersonValidMs: (r.IN_PERSON_VALID_HOURS ?? 24) * 3600_000,
+    auditRetentionDays: r.AUDIT_RETENTION_DAYS,
+    inPersonValidMs: r.IN_PERSON_VALID_HOURS * 3600_000,
     sms: r.SMS_GATEWAY_URL
       ? {
           url: r.SMS_GATEWAY_URL,
           authorization: r.SMS_GATEWAY_AUTHORIZATION ?? null,
-          bodyTemplate: r.SMS_GATEWAY_BODY ?? DEFAULT_SMS_BODY,
-          sender: r.SMS_SENDER ?? 'DINHDANH',
-          timeoutMs: r.SMS_GATEWAY_TIMEOUT_MS ?? 5000,
+          bodyTemplate: r.SMS_GATEWAY_BODY,
+          sender: r.SMS_SENDER,
+          timeoutMs: r.SMS_GATEWAY_TIMEOUT_MS,
         }
       : null,
-    acr: acrConfig(r.ACR_LEVEL1 ?? 'urn:dinhdanh:loa:1', r.ACR_LEVEL2 ?? 'urn:dinhdanh:loa:2', r.ACR_ALIASES ?? ''),
+    acr: acrConfig(r.ACR_LEVEL1, r.ACR_LEVEL2, r.ACR_ALIASES),
     pairwiseSecret: r.PAIRWISE_SECRET ?? null,
-    resourceServers: r.RESOURCE_SERVERS ?? [],
+    resourceServers: r.RESOURCE_SERVERS,
     keys: {
-      leadSeconds: r.KEY_PUBLISH_LEAD_SECONDS ?? 86400,
+      leadSeconds: r.KEY_PUBLISH_LEAD_SECONDS,
       retentionSeconds:
         r.KEY_RETENTION_SECONDS ??
-        Math.max(r.ID_TOKEN_TTL_SECONDS ?? 600, r.ACCESS_TOKEN_TTL_SECONDS ?? 600) + (r.JWKS_MAX_AGE_SECONDS ?? 600),
-      rotationDays: r.KEY_ROTATION_DAYS ?? 90,
-      checkSeconds: r.KEY_CHECK_SECONDS ?? 5,
-      jwksMaxAge: r.JWKS_MAX_AGE_SECONDS ?? 600,
+        Math.max(r.ID_TOKEN_TTL_SECONDS, r.ACCESS_TOKEN_TTL_SECONDS) + r.JWKS_MAX_AGE_SECONDS,
+      rotationDays: r.KEY_ROTATION_DAYS,
+      checkSeconds: r.KEY_CHECK_SECONDS,
+      jwksMaxAge: r.JWKS_MAX_AGE_SECONDS,
     },
   };
 }

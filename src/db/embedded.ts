@@ -51,24 +51,38 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function canConnect(state: State): Promise<boolean> {
+/**
+ * Runs `work` on a connection to the server's `postgres` database as the `dinhdanh` superuser, then closes it
+ * (whatever happens). A connection lost meanwhile fails the query in progress, never the process.
+ */
+async function asAdmin<T>(
+  state: State,
+  work: (client: pg.Client) => Promise<T>,
+  connectTimeoutMs?: number,
+): Promise<T> {
   const client = new pg.Client({
     host: '127.0.0.1',
     port: state.port,
     user: USER,
     password: state.password,
     database: 'postgres',
-    connectionTimeoutMillis: 2000,
+    ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}),
   });
+  client.on('error', () => {});
   try {
     await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
+    return await work(client);
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** True when the server of `state` answers (within 2 s). */
+async function canConnect(state: State): Promise<boolean> {
+  return asAdmin(state, (client) => client.query('select 1'), 2000).then(
+    () => true,
+    () => false,
+  );
 }
 
 const urlOf = (s: State) => `postgres://${USER}:${encodeURIComponent(s.password)}@127.0.0.1:${s.port}/dinhdanh`;
@@ -201,22 +215,13 @@ async function shared(state: State): Promise<EmbeddedServer> {
   return { url: urlOf(state), owned: false, stop: async () => {} };
 }
 
+/** Creates the `dinhdanh` database when it does not exist yet. */
 async function ensureDatabase(state: State): Promise<void> {
-  const admin = new pg.Client({
-    host: '127.0.0.1',
-    port: state.port,
-    user: USER,
-    password: state.password,
-    database: 'postgres',
-  });
-  await admin.connect();
-  try {
+  await asAdmin(state, async (admin) => {
     const { rowCount } = await admin.query("select 1 from pg_database where datname = 'dinhdanh'");
     if (!rowCount)
       await admin.query('create database dinhdanh').catch((e: { code?: string }) => {
         if (e.code !== '42P04') throw e; // created meanwhile by another process
       });
-  } finally {
-    await admin.end();
-  }
+  });
 }

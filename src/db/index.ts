@@ -4,13 +4,14 @@
 import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
+import { connectionOptions, type PoolOptions } from './connection.ts';
 import { startEmbedded } from './embedded.ts';
 import type { DB } from './schema.ts';
 import { asUnavailable, isAcquireTimeout, isUnavailable, temporarilyUnavailable } from './unavailable.ts';
 
 export { migrateToLatest } from './migrate.ts';
-export type * from './schema.ts';
-export { asUnavailable, isUnavailable, RETRY_AFTER_SECONDS, temporarilyUnavailable } from './unavailable.ts';
+export type { DB, Residence, ResidentTable } from './schema.ts';
+export { asUnavailable, isUnavailable, RETRY_AFTER_SECONDS } from './unavailable.ts';
 
 /** An open database: a Kysely instance and how to close it (and the embedded server, if this process owns it). */
 export interface Database {
@@ -26,43 +27,13 @@ export interface Database {
 // DATE columns stay 'YYYY-MM-DD' strings: no time-zone shift of birth dates.
 pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
 
-/** Timeouts and identity of a pool's connections (all in milliseconds; 0 or absent: none). */
-export interface PoolOptions {
-  size?: number;
-  /** Longest wait for a connection from the pool, opening one included (pg-pool's connectionTimeoutMillis). */
-  acquireTimeoutMs?: number;
-  /** Longest wait for PostgreSQL to accept a new connection. */
-  connectTimeoutMs?: number;
-  /** Server-side statement_timeout; the client also gives up 1 s later (a paused server never answers). */
-  statementTimeoutMs?: number;
-  /** Server-side idle_in_transaction_session_timeout: a transaction left open never holds its locks for long. */
-  idleInTransactionTimeoutMs?: number;
-  /** application_name, to tell a node's connections apart in pg_stat_activity. */
-  applicationName?: string;
-}
-
 /** When the pool last failed to hand out a connection (saturated, refused, timed out), for readiness. */
-export interface PoolHealth {
+interface PoolHealth {
   lastAcquireFailureAt: number;
   lastAcquireFailure: string;
 }
 
 const health = new WeakMap<pg.Pool, PoolHealth>();
-
-/** Options for a `pg.Client` or `pg.Pool` from PoolOptions. */
-export function connectionOptions(url: string, o: PoolOptions = {}): pg.ClientConfig {
-  return {
-    connectionString: url,
-    application_name: o.applicationName ?? 'dinhdanh',
-    // Detects a peer that vanished without a reset (a failed-over host).
-    keepAlive: true,
-    ...(o.connectTimeoutMs ? { connectionTimeoutMillis: o.connectTimeoutMs } : {}),
-    ...(o.statementTimeoutMs
-      ? { statement_timeout: o.statementTimeoutMs, query_timeout: o.statementTimeoutMs + 1000 }
-      : {}),
-    ...(o.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
-  };
-}
 
 /**
  * A pg pool for `url`. Every connection has an error handler for its whole life, checked out or idle: a server
@@ -153,7 +124,7 @@ export function connect(url: string | pg.Pool, options: number | PoolOptions = 1
 }
 
 /** Rows and affected-row count of a prepared statement. */
-export interface PreparedResult<R> {
+interface PreparedResult<R> {
   rows: R[];
   rowCount: number;
 }
@@ -218,7 +189,7 @@ export async function openDatabase(
 }
 
 /** A LISTEN subscription. */
-export interface Subscription {
+interface Subscription {
   stop(): Promise<void>;
 }
 
@@ -296,4 +267,4 @@ export async function listenChannel(
   };
 }
 
-export { createProbe, type Probe, type ProbeResult } from './probe.ts';
+export { createProbe, type Probe } from './probe.ts';

@@ -5,7 +5,7 @@
  * a read-only standby fails here) and every migration this code expects is applied.
  */
 import pg from 'pg';
-import { connectionOptions } from './index.ts';
+import { connectionOptions } from './connection.ts';
 import { expectedMigrations } from './migrate.ts';
 
 /** What the probe found. */

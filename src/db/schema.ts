@@ -217,6 +217,8 @@ export interface VerificationCodeTable {
   officer: string | null;
   tries_left: Generated<number>;
   ip: string | null;
+  /** Keyed hash of the form nonce of the browser the code belongs to: a handle works in that browser only. */
+  browser: string | null;
   created_at: ColumnType<Date, Date | undefined, never>;
   expires_at: ColumnType<Date, Date, Date>;
   verified_at: ColumnType<Date | null, Date | null | undefined, Date | null>;

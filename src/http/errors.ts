@@ -1,6 +1,8 @@
 /**
- * The one error renderer: HTML for people, JSON for APIs. Internals are never shown: a 5xx says only
- * "server_error" and the cause is logged with the request id.
+ * The error renderer of everything Koa serves outside oidc-provider (our routes and pages, and the app's last
+ * handler: 404, 405): HTML for people, JSON for APIs. Internals are never shown: a 5xx says only "server_error" and
+ * the cause is logged with the request id. oidc-provider renders its own endpoints' errors (JSON, a redirect to the
+ * portal, or HTML through `renderError` in src/oidc/pages.ts, on the same error page).
  */
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';

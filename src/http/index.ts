@@ -1,4 +1,3 @@
 /** HTTP: the Koa app, errors, health. */
-export { type AppDeps, createApp } from './app.ts';
-export { errorRenderer } from './errors.ts';
-export { type Readiness, readinessCheck } from './readiness.ts';
+export { createApp } from './app.ts';
+export { readinessCheck } from './readiness.ts';

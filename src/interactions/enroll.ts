@@ -4,6 +4,8 @@
  * which do not depend on the registry, are shown precisely. Limited per personal ID and per IP like logins; codes
  * are limited per phone and per try (accounts/possession.ts).
  */
+
+import { createHash } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -15,7 +17,7 @@ import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
 import { maskPhone, type SmsSender } from '../sms/index.ts';
-import { h, type Lang, type MessageKey, page, pickLang, t } from '../ui/index.ts';
+import { type Html, html, type Lang, langLink, type MessageKey, page, pickLang, t } from '../ui/index.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the enrollment page needs. */
@@ -27,6 +29,42 @@ export interface EnrollDeps {
   pseudonym: (pin: string) => string;
   codes: CodeBook;
   sms: SmsSender;
+  /** Wrong SMS codes, per code and, across codes, per IP. */
+  smsCodeLimiter: Limiter;
+}
+
+/**
+ * The limiter key of a card-details form: the personal ID's pseudonym from this IP. Wrong details from elsewhere (a
+ * stranger who knows the 12-digit number) never lock the citizen out; the limiter's per-IP count of distinct keys
+ * stops one client trying many numbers. The details are printed on the card anyway: the SMS code is the proof.
+ */
+export const cardKey = (pseudonym: string, ctx: Context) => `${pseudonym}@${ctx.ip}`;
+
+/** A code's handle as it may appear in logs and limits (never the handle itself). */
+export const handleRef = (handle: string) =>
+  `code:${createHash('sha256').update(handle).digest('base64url').slice(0, 22)}`;
+
+/**
+ * Checks a one-time code under the code limiter: per handle, and per IP across handles (one client guessing codes
+ * for many citizens is blocked). `ok` says whether the outcome was a right code.
+ */
+export async function guardedCode<T>(
+  limiter: Limiter,
+  ctx: Context,
+  handle: string,
+  attempt: () => Promise<T>,
+  ok: (r: T) => boolean,
+): Promise<T> {
+  const key = handleRef(handle);
+  const blocked = await limiter.reserve(key, ctx.ip);
+  if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
+  const r = await attempt().catch(async (err) => {
+    await limiter.release(key);
+    throw err;
+  });
+  if (ok(r)) await limiter.succeed(key);
+  else await limiter.fail(key, ctx.ip);
+  return r;
 }
 
 /** Helpers shared by the /enroll and /recover pages (forms bound to the browser's nonce). */
@@ -47,18 +85,18 @@ export function formKit(csrfSecret: string) {
   };
 }
 
-/** A labelled input; password inputs never echo a value. */
-export function input(name: string, label: string, value: string, type = 'text', extra = ''): string {
-  return `<label for="${name}">${h(label)}</label><input type="${type}" id="${name}" name="${name}" ${extra} value="${
-    type === 'password' ? '' : h(value)
+/** A labelled input; password inputs never echo a value. `extra` is more attributes, as markup. */
+export function input(name: string, label: string, value: string, type = 'text', extra: Html = html``): Html {
+  return html`<label for="${name}">${label}</label><input type="${type}" id="${name}" name="${name}" ${extra} value="${
+    type === 'password' ? '' : value
   }">`;
 }
 
 /** The hidden fields every form carries. */
-export const hidden = (csrf: string, lang: Lang, more: Record<string, string> = {}) =>
-  [['csrf', csrf], ['lang', lang], ...Object.entries(more)]
-    .map(([k, v]) => `<input type="hidden" name="${h(k)}" value="${h(v)}">`)
-    .join('');
+export const hidden = (csrf: string, lang: Lang, more: Record<string, string> = {}): Html =>
+  html`${[['csrf', csrf], ['lang', lang], ...Object.entries(more)].map(
+    ([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`,
+  )}`;
 
 /**
  * "Enter the code": the same page whether or not a code went out. `phone` (the registered number) is shown as its
@@ -70,20 +108,20 @@ export function codePage(
   error?: string,
 ): string {
   const lead = o.phone
-    ? `${h(t(lang, 'codeSentTo'))} <strong>${h(maskPhone(o.phone))}</strong>.`
-    : h(t(lang, 'codeSentMaybe'));
+    ? html`${t(lang, 'codeSentTo')} <strong>${maskPhone(o.phone)}</strong>.`
+    : t(lang, 'codeSentMaybe');
   return page(
     lang,
     t(lang, o.title),
-    `<p>${lead}</p>
-${error ? `<p class="error" role="alert">${h(error)}</p>` : ''}
-<form method="post" action="${h(o.action)}" autocomplete="off">
+    html`<p>${lead}</p>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="post" action="${o.action}" autocomplete="off">
 ${hidden(o.csrf, lang, { handle: o.handle, phone: o.phone ? maskPhone(o.phone) : '' })}
-${input('code', t(lang, 'codeLabel'), '', 'text', 'inputmode="numeric" autocomplete="one-time-code" maxlength="10" required')}
-<button type="submit">${h(t(lang, 'confirm'))}</button>
+${input('code', t(lang, 'codeLabel'), '', 'text', html`inputmode="numeric" autocomplete="one-time-code" maxlength="10" required`)}
+<button type="submit">${t(lang, 'confirm')}</button>
 </form>
-<p class="muted">${h(t(lang, 'codeHelp'))}</p>
-<p><a href="${h(o.again)}?lang=${lang}">${h(t(lang, 'codeAgain'))}</a></p>`,
+<p class="muted">${t(lang, 'codeHelp')}</p>
+<p><a href="${o.again}?lang=${lang}">${t(lang, 'codeAgain')}</a></p>`,
   );
 }
 
@@ -91,17 +129,17 @@ function enrollPage(lang: Lang, csrf: string, values: Record<string, string>, er
   return page(
     lang,
     t(lang, 'enrollTitle'),
-    `<p>${h(t(lang, 'enrollLead'))}</p>
-${error ? `<p class="error" role="alert">${h(error)}</p>` : ''}
+    html`<p>${t(lang, 'enrollLead')}</p>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/enroll">
 ${hidden(csrf, lang)}
-${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', 'inputmode="numeric" maxlength="20" required autocomplete="username"')}
-${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', 'maxlength="200" required autocomplete="name"')}
-${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', 'placeholder="31/12/1990" maxlength="10" required autocomplete="bday"')}
-${input('password', t(lang, 'newPassword'), '', 'password', 'minlength="8" maxlength="128" required autocomplete="new-password"')}
-<button type="submit">${h(t(lang, 'submitEnroll'))}</button>
+${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
+${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`)}
+${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`)}
+${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`)}
+<button type="submit">${t(lang, 'submitEnroll')}</button>
 </form>`,
-    `/enroll?lang=${lang === 'vi' ? 'en' : 'vi'}`,
+    langLink(lang, '/enroll'),
   );
 }
 
@@ -115,7 +153,8 @@ export function inputMessage(
 }
 
 /** Routes for /enroll. */
-export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym, codes, sms }: EnrollDeps): Router {
+export function enrollRoutes(deps: EnrollDeps): Router {
+  const { db, hasher, csrfSecret, limiter, pseudonym, codes, sms, smsCodeLimiter } = deps;
   const router = new Router();
   const { parseForm, csrf, lang, field, token } = formKit(csrfSecret);
   const audit = (
@@ -150,7 +189,8 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym, codes
       fullName: field(ctx, 'fullName'),
       birthDate: field(ctx, 'birthDate', 10),
     };
-    const key = pseudonym(values.pin.replace(/[\s.-]/g, ''));
+    const id = pseudonym(values.pin.replace(/[\s.-]/g, ''));
+    const key = cardKey(id, ctx);
     const blocked = await limiter.reserve(key, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many enrollment attempts', { retryAfter: blocked });
     const r = await startEnrollment(
@@ -160,6 +200,7 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym, codes
       sms,
       { ...values, password: field(ctx, 'password', 1024) },
       ctx.ip,
+      formNonce(ctx),
     ).catch(async (err) => {
       await limiter.release(key);
       throw err;
@@ -170,15 +211,16 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym, codes
       ctx.body = enrollPage(l, token(ctx), values, inputMessage(l, r));
       return;
     }
-    // The details matched a resident (whatever happened next): not a guess. Otherwise it counts like a wrong password.
-    if (r.phone || r.outcome === 'no_phone') await limiter.succeed(key);
+    // The details matched a resident with a phone (whatever happened next): not a guess. Anything else counts like a
+    // wrong password, a resident without a phone included (so the limiter does not tell that one apart either).
+    if (r.phone) await limiter.succeed(key);
     else await limiter.fail(key, ctx.ip);
     await audit(
       ctx,
       'enrollment.code_requested',
       r.outcome === 'code_sent' ? 'success' : 'failure',
       r.outcome === 'code_sent' ? null : r.outcome,
-      r.residentId ?? key,
+      r.residentId ?? id,
     );
     ctx.body = codePage(l, {
       title: 'enrollTitle',
@@ -194,9 +236,15 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym, codes
     ctx.set('cache-control', 'no-store');
     const l = lang(ctx);
     const handle = field(ctx, 'handle', 64);
-    const r = await finishEnrollment(db, codes, handle, field(ctx, 'code', 20));
+    const r = await guardedCode(
+      smsCodeLimiter,
+      ctx,
+      handle,
+      () => finishEnrollment(db, codes, handle, field(ctx, 'code', 20), formNonce(ctx)),
+      (x) => x.outcome !== 'wrong_code',
+    );
     if (r.outcome !== 'created') {
-      await audit(ctx, 'enrollment', 'failure', r.outcome, handle);
+      await audit(ctx, 'enrollment', 'failure', r.outcome, handleRef(handle));
       ctx.status = 400;
       // The page as it was (the masked digits come back from the form: nothing looked up for a wrong code).
       const shown = field(ctx, 'phone', 4);
@@ -218,7 +266,7 @@ export function enrollRoutes({ db, hasher, csrfSecret, limiter, pseudonym, codes
     ctx.body = page(
       l,
       t(l, 'enrollTitle'),
-      `<p>${h(t(l, 'enrollDoneNow'))}</p><p><a href="/account">${h(t(l, 'accountTitle'))}</a></p>`,
+      html`<p>${t(l, 'enrollDoneNow')}</p><p><a href="/account">${t(l, 'accountTitle')}</a></p>`,
     );
   });
 

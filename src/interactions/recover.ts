@@ -27,8 +27,9 @@ import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
 import { endOtherSessions, type ProviderRef } from '../oidc/index.ts';
 import type { SmsSender } from '../sms/index.ts';
-import { h, type Lang, page, t, vnDateTime } from '../ui/index.ts';
-import { codePage, formKit, hidden, input, inputMessage } from './enroll.ts';
+import { html, type Lang, langLink, page, t, vnDateTime } from '../ui/index.ts';
+import { formNonce } from './csrf.ts';
+import { cardKey, codePage, formKit, guardedCode, handleRef, hidden, input, inputMessage } from './enroll.ts';
 
 /** What the recovery pages need. */
 export interface RecoverDeps {
@@ -41,29 +42,29 @@ export interface RecoverDeps {
   limiter: Limiter;
   /** Wrong second-factor codes, per account (the login's limiter). */
   codeLimiter: Limiter;
+  /** Wrong SMS and officer codes, per code and, across codes, per IP. */
+  smsCodeLimiter: Limiter;
   pseudonym: (pin: string) => string;
   codes: CodeBook;
   sms: SmsSender;
 }
 
-const langSwitch = (path: string, lang: Lang) => `${path}?lang=${lang === 'vi' ? 'en' : 'vi'}`;
-
 function startPage(lang: Lang, csrf: string, values: Record<string, string>, error?: string): string {
   return page(
     lang,
     t(lang, 'recoverTitle'),
-    `<p>${h(t(lang, 'recoverLead'))}</p>
-${error ? `<p class="error" role="alert">${h(error)}</p>` : ''}
+    html`<p>${t(lang, 'recoverLead')}</p>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/recover">
 ${hidden(csrf, lang)}
-${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', 'inputmode="numeric" maxlength="20" required autocomplete="username"')}
-${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', 'maxlength="200" required autocomplete="name"')}
-${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', 'placeholder="31/12/1990" maxlength="10" required autocomplete="bday"')}
-<button type="submit">${h(t(lang, 'recoverSend'))}</button>
+${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
+${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`)}
+${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`)}
+<button type="submit">${t(lang, 'recoverSend')}</button>
 </form>
-<p class="muted">${h(t(lang, 'recoverInPerson'))}</p>
-<p><a href="/recover/officer?lang=${lang}">${h(t(lang, 'recoverOfficerLink'))}</a></p>`,
-    langSwitch('/recover', lang),
+<p class="muted">${t(lang, 'recoverInPerson')}</p>
+<p><a href="/recover/officer?lang=${lang}">${t(lang, 'recoverOfficerLink')}</a></p>`,
+    langLink(lang, '/recover'),
   );
 }
 
@@ -71,15 +72,15 @@ function officerPage(lang: Lang, csrf: string, pin: string, error?: string): str
   return page(
     lang,
     t(lang, 'recoverOfficerTitle'),
-    `<p>${h(t(lang, 'recoverOfficerLead'))}</p>
-${error ? `<p class="error" role="alert">${h(error)}</p>` : ''}
+    html`<p>${t(lang, 'recoverOfficerLead')}</p>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/recover/officer" autocomplete="off">
 ${hidden(csrf, lang)}
-${input('pin', t(lang, 'pin'), pin, 'text', 'inputmode="numeric" maxlength="20" required autocomplete="username"')}
-${input('code', t(lang, 'resetCodeLabel'), '', 'text', 'maxlength="30" required autocapitalize="characters"')}
-<button type="submit">${h(t(lang, 'confirm'))}</button>
+${input('pin', t(lang, 'pin'), pin, 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
+${input('code', t(lang, 'resetCodeLabel'), '', 'text', html`maxlength="30" required autocapitalize="characters"`)}
+<button type="submit">${t(lang, 'confirm')}</button>
 </form>`,
-    langSwitch('/recover/officer', lang),
+    langLink(lang, '/recover/officer'),
   );
 }
 
@@ -87,11 +88,11 @@ function passwordPage(lang: Lang, csrf: string, p: PendingReset, error?: string)
   return page(
     lang,
     t(lang, 'recoverTitle'),
-    `<p>${h(t(lang, 'recoverPasswordLead'))}</p>
-${error ? `<p class="error" role="alert">${h(error)}</p>` : ''}
+    html`<p>${t(lang, 'recoverPasswordLead')}</p>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/recover/password">
 ${hidden(csrf, lang, { handle: p.handle })}
-${input('password', t(lang, 'newPassword'), '', 'password', 'minlength="8" maxlength="128" required autocomplete="new-password"')}
+${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`)}
 ${
   p.needsSecondFactor
     ? input(
@@ -99,11 +100,11 @@ ${
         t(lang, 'recoverSecondFactor'),
         '',
         'text',
-        'maxlength="30" required autocomplete="one-time-code"',
+        html`maxlength="30" required autocomplete="one-time-code"`,
       )
     : ''
 }
-<button type="submit">${h(t(lang, 'confirm'))}</button>
+<button type="submit">${t(lang, 'confirm')}</button>
 </form>`,
   );
 }
@@ -112,14 +113,15 @@ const expiredPage = (lang: Lang) =>
   page(
     lang,
     t(lang, 'recoverTitle'),
-    `<p class="error" role="alert">${h(t(lang, 'recoverExpired'))}</p><p><a href="/recover?lang=${lang}">${h(
-      t(lang, 'recoverTitle'),
+    html`<p class="error" role="alert">${t(lang, 'recoverExpired')}</p><p><a href="/recover?lang=${lang}">${t(
+      lang,
+      'recoverTitle',
     )}</a></p>`,
   );
 
 /** Routes for /recover. */
 export function recoverRoutes(deps: RecoverDeps): Router {
-  const { host, db, hasher, master, csrfSecret, limiter, codeLimiter, pseudonym, codes, sms } = deps;
+  const { host, db, hasher, master, csrfSecret, limiter, codeLimiter, smsCodeLimiter, pseudonym, codes, sms } = deps;
   const router = new Router({ prefix: '/recover' });
   const { parseForm, csrf, lang, field, token } = formKit(csrfSecret);
   const audit = (
@@ -156,10 +158,11 @@ export function recoverRoutes(deps: RecoverDeps): Router {
       fullName: field(ctx, 'fullName'),
       birthDate: field(ctx, 'birthDate', 10),
     };
-    const key = pseudonym(values.pin.replace(/[\s.-]/g, ''));
+    const id = pseudonym(values.pin.replace(/[\s.-]/g, ''));
+    const key = cardKey(id, ctx);
     const blocked = await limiter.reserve(key, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many attempts', { retryAfter: blocked });
-    const r = await startRecovery(db, codes, sms, values, ctx.ip).catch(async (err) => {
+    const r = await startRecovery(db, codes, sms, values, ctx.ip, formNonce(ctx)).catch(async (err) => {
       await limiter.release(key);
       throw err;
     });
@@ -169,7 +172,8 @@ export function recoverRoutes(deps: RecoverDeps): Router {
       ctx.body = startPage(l, token(ctx), values, inputMessage(l, r));
       return;
     }
-    if (r.phone || r.outcome === 'no_phone') await limiter.succeed(key);
+    // As at enrollment: only details matching a resident with a phone are not a guess.
+    if (r.phone) await limiter.succeed(key);
     else await limiter.fail(key, ctx.ip);
     const sent = r.outcome === 'code_sent';
     await audit(
@@ -177,7 +181,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
       'password.reset_requested',
       sent ? 'success' : 'failure',
       sent ? null : r.outcome,
-      r.accountId ?? key,
+      r.accountId ?? id,
     );
     ctx.body = codePage(l, {
       title: 'recoverTitle',
@@ -192,9 +196,15 @@ export function recoverRoutes(deps: RecoverDeps): Router {
   router.post('/code', noStore, parseForm, csrf, async (ctx) => {
     const l = lang(ctx);
     const handle = field(ctx, 'handle', 64);
-    const pending = await verifyRecoveryCode(db, codes, handle, field(ctx, 'code', 20));
+    const pending = await guardedCode(
+      smsCodeLimiter,
+      ctx,
+      handle,
+      () => verifyRecoveryCode(db, codes, handle, field(ctx, 'code', 20), formNonce(ctx)),
+      (x) => x !== null,
+    );
     if (!pending) {
-      await audit(ctx, 'password.reset_code', 'failure', 'wrong_code', handle);
+      await audit(ctx, 'password.reset_code', 'failure', 'wrong_code', handleRef(handle));
       const shown = field(ctx, 'phone', 4);
       ctx.status = 400;
       ctx.body = codePage(
@@ -222,16 +232,18 @@ export function recoverRoutes(deps: RecoverDeps): Router {
   router.post('/officer', noStore, parseForm, csrf, async (ctx) => {
     const l = lang(ctx);
     const pin = field(ctx, 'pin', 20).replace(/[\s.-]/g, '');
-    const key = pseudonym(pin);
+    const id = pseudonym(pin);
+    const key = cardKey(id, ctx); // a stranger's guesses never lock the citizen's own code out
     const blocked = await limiter.reserve(key, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many attempts', { retryAfter: blocked });
-    const pending = await redeemOfficerResetCode(db, codes, pin, field(ctx, 'code', 40)).catch(async (err) => {
+    const code = field(ctx, 'code', 40);
+    const pending = await redeemOfficerResetCode(db, codes, pin, code, formNonce(ctx)).catch(async (err) => {
       await limiter.release(key);
       throw err;
     });
     if (!pending) {
       await limiter.fail(key, ctx.ip);
-      await audit(ctx, 'password.reset_code', 'failure', 'wrong_officer_code', key);
+      await audit(ctx, 'password.reset_code', 'failure', 'wrong_officer_code', id);
       ctx.status = 400;
       ctx.body = officerPage(l, token(ctx), pin.slice(0, 12), t(l, 'codeWrong'));
       return;
@@ -243,7 +255,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
 
   router.post('/password', noStore, parseForm, csrf, async (ctx) => {
     const l = lang(ctx);
-    const pending = await pendingReset(db, codes, field(ctx, 'handle', 64));
+    const pending = await pendingReset(db, codes, field(ctx, 'handle', 64), formNonce(ctx));
     if (!pending) {
       ctx.status = 400;
       ctx.body = expiredPage(l);
@@ -297,7 +309,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
     ctx.body = page(
       l,
       t(l, 'recoverTitle'),
-      `<p>${h(t(l, 'recoverDone'))}</p><p><a href="/account?lang=${l}">${h(t(l, 'accountTitle'))}</a></p>`,
+      html`<p>${t(l, 'recoverDone')}</p><p><a href="/account?lang=${l}">${t(l, 'accountTitle')}</a></p>`,
     );
   });
 

@@ -11,14 +11,11 @@ export {
   unseal,
 } from './master.ts';
 export { cookieGeneration, loadSecretRoot, rewrapSecrets, rotateCookieKeys } from './secrets.ts';
-export { keysFingerprint, withKeyLock } from './signing.repository.ts';
+export { keysFingerprint } from './signing.repository.ts';
 export {
   activateKey,
   ensureActiveKeys,
   generateKey,
-  isSigningAlg,
-  type KeyMaterial,
-  type KeyPolicy,
   listKeys,
   loadKeyMaterial,
   retireKey,
@@ -27,5 +24,4 @@ export {
   rotateKey,
   runScheduledTransitions,
   SIGNING_ALGS,
-  type SigningAlg,
 } from './signing.service.ts';

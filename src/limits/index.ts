@@ -15,7 +15,7 @@ import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible'
 import { asUnavailable } from '../db/index.ts';
 
 /** Limits for one kind of secret. */
-export interface LimitPolicy {
+interface LimitPolicy {
   /** Consecutive failures before a lock (default 5). */
   maxFailures: number;
   /** First lock duration in seconds (default 900); doubles for each further lock within 24 h. */
@@ -43,7 +43,8 @@ export interface Limiter {
   unlock(key: string): Promise<void>;
 }
 
-export const DEFAULT_POLICY: LimitPolicy = { maxFailures: 5, lockSeconds: 900, ipFailures: 100 };
+/** The policy when none is given (the LOGIN_* defaults). */
+const DEFAULT_POLICY: LimitPolicy = { maxFailures: 5, lockSeconds: 900, ipFailures: 100 };
 
 const DAY = 86400;
 /**

@@ -5,19 +5,17 @@ export {
   purgeExpired,
   revokeAccountGrant,
 } from './adapter.ts';
-export { clientMinLevel, levelOf, type Requirement, requirementOf } from './assurance.ts';
-export { deliverDue, queueingFetch } from './backchannel.ts';
-export { claimsOf, findAccount, SCOPE_CLAIMS } from './claims.ts';
+export { clientMinLevel, requirementOf } from './assurance.ts';
+export { deliverDue } from './backchannel.ts';
 export { auditProviderEvents } from './events.ts';
 export {
-  type JwksDocument,
   type ProviderHost,
   type ProviderRef,
   publicDocument,
   startProviderHost,
 } from './host.ts';
 export { langOf } from './pages.ts';
-export { ACCOUNT_CLIENT_ID, createProvider, type ProviderDeps } from './provider.ts';
+export { ACCOUNT_CLIENT_ID, createProvider } from './provider.ts';
 export {
   endExpiredSessions,
   endOtherSessions,
@@ -25,7 +23,5 @@ export {
   listAccountSessions,
   processTerminations,
   requestSessionTermination,
-  type SessionRow,
-  upsertSessionDevice,
 } from './sessions.ts';
-export { BEARER_MODELS, type TokenVault, tokenVault } from './token-at-rest.ts';
+export { tokenVault } from './token-at-rest.ts';

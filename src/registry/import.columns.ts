@@ -4,20 +4,13 @@
  * Residence districts stay in the format for older feeds; since the 2025 reform they are usually empty. `phone` came
  * last, in 2026: a CSV header without it (LEGACY_COLUMNS) is still read, its lines one field shorter.
  */
-import type { NewResident } from './residents.repository.ts';
+import { type NewResident, PERSON_COLUMNS, personColumns } from './residents.repository.ts';
 
 /** Columns of a registry file, in CSV order. */
 export const COLUMNS = [
   'pin',
   'previous_pin',
-  'full_name',
-  'family_name',
-  'middle_name',
-  'given_name',
-  'birth_date',
-  'sex',
-  'nationality',
-  'place_of_origin',
+  ...PERSON_COLUMNS,
   'permanent_province',
   'permanent_district',
   'permanent_ward',
@@ -49,14 +42,7 @@ export function recordOf(r: NewResident & { previousPin?: string | null }): Regi
   return {
     pin: r.pin,
     previous_pin: r.previousPin ?? null,
-    full_name: r.fullName,
-    family_name: r.familyName,
-    middle_name: r.middleName,
-    given_name: r.givenName,
-    birth_date: r.birthDate,
-    sex: r.sex,
-    nationality: r.nationality ?? 'VN',
-    place_of_origin: r.placeOfOrigin,
+    ...personColumns(r),
     permanent_province: p?.province ?? null,
     permanent_district: p?.district ?? null,
     permanent_ward: p?.ward ?? null,

@@ -1,5 +1,5 @@
 /** The resident registry: who exists, proven against the national population database. */
-export { type GeneratedResident, generateResidents, mulberry32 } from './generate.ts';
+export { generateResidents } from './generate.ts';
 export {
   COLUMNS as REGISTRY_COLUMNS,
   CSV_HEADER as REGISTRY_CSV_HEADER,
@@ -8,8 +8,8 @@ export {
   type RegistryRecord,
   recordOf,
 } from './import.columns.ts';
-export { type ImportCounts, type ImportOptions, type ImportProgress, importResidents } from './import.ts';
-export { checkPin, comparableName, decodePin, isPinShape, type PinProblem, pinPrefix } from './pin.ts';
+export { type ImportCounts, type ImportOptions, importResidents } from './import.ts';
+export { checkPin, comparableName, decodePin, isPinShape, pinPrefix } from './pin.ts';
 export { PROVINCES } from './provinces.ts';
 export {
   countResidents,
@@ -17,7 +17,6 @@ export {
   type NewResident,
   type Resident,
   type ResidentRow,
-  residentColumns,
   selectResident as findResident,
   toResident,
 } from './residents.repository.ts';

@@ -1,6 +1,6 @@
 /** Queries over `residents`. */
-import type { Kysely } from 'kysely';
-import type { DB, Residence } from '../db/index.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { DB, Residence, ResidentTable } from '../db/index.ts';
 
 /** A resident as the rest of dinhdanh sees them. */
 export interface Resident {
@@ -28,6 +28,35 @@ export type NewResident = Omit<Resident, 'id' | 'status' | 'nationality' | 'phon
   phone?: string | null;
 };
 
+/**
+ * The columns that `residents` and a registry file (import.columns.ts) both hold, with the same values, in this order
+ * in both; around them the table has `id` and residences as JSON, the file `previous_pin` and residences split.
+ */
+export const PERSON_COLUMNS = [
+  'full_name',
+  'family_name',
+  'middle_name',
+  'given_name',
+  'birth_date',
+  'sex',
+  'nationality',
+  'place_of_origin',
+] as const;
+
+/** A new resident's PERSON_COLUMNS values (nationality defaults to VN), for a row or a registry record. */
+export function personColumns(r: NewResident) {
+  return {
+    full_name: r.fullName,
+    family_name: r.familyName,
+    middle_name: r.middleName,
+    given_name: r.givenName,
+    birth_date: r.birthDate,
+    sex: r.sex,
+    nationality: r.nationality ?? 'VN',
+    place_of_origin: r.placeOfOrigin,
+  } satisfies Record<(typeof PERSON_COLUMNS)[number], string | null>;
+}
+
 /** Inserts residents whose number is not yet present; returns how many were inserted. */
 export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Promise<number> {
   if (!rows.length) return 0;
@@ -36,14 +65,7 @@ export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Prom
     .values(
       rows.map((r) => ({
         pin: r.pin,
-        full_name: r.fullName,
-        family_name: r.familyName,
-        middle_name: r.middleName,
-        given_name: r.givenName,
-        birth_date: r.birthDate,
-        sex: r.sex,
-        nationality: r.nationality ?? 'VN',
-        place_of_origin: r.placeOfOrigin,
+        ...personColumns(r),
         permanent_residence: r.permanentResidence ? JSON.stringify(r.permanentResidence) : null,
         current_residence: r.currentResidence ? JSON.stringify(r.currentResidence) : null,
         status: r.status ?? 'active',
@@ -59,14 +81,7 @@ export async function insertResidents(db: Kysely<DB>, rows: NewResident[]): Prom
 export const residentColumns = [
   'id',
   'pin',
-  'full_name',
-  'family_name',
-  'middle_name',
-  'given_name',
-  'birth_date',
-  'sex',
-  'nationality',
-  'place_of_origin',
+  ...PERSON_COLUMNS,
   'permanent_residence',
   'current_residence',
   'status',
@@ -85,22 +100,7 @@ export async function selectResident(
 }
 
 /** The columns of a resident, as selected by `residentColumns` (also usable in joins by other repositories). */
-export type ResidentRow = {
-  id: string;
-  pin: string;
-  full_name: string;
-  family_name: string;
-  middle_name: string | null;
-  given_name: string;
-  birth_date: string;
-  sex: 'male' | 'female';
-  nationality: string;
-  place_of_origin: string | null;
-  permanent_residence: Residence | null;
-  current_residence: Residence | null;
-  status: string;
-  phone: string | null;
-};
+export type ResidentRow = Pick<Selectable<ResidentTable>, (typeof residentColumns)[number]>;
 
 /** Maps a row to the domain type. */
 export function toResident(r: ResidentRow): Resident {

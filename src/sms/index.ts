@@ -14,10 +14,10 @@ import { RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { AppError } from '../errors.ts';
 
 /** Why a message is sent (also the outbox's and the gateway template's `purpose`). */
-export type SmsPurpose = 'enroll' | 'reset' | 'notice';
+type SmsPurpose = 'enroll' | 'reset' | 'notice';
 
 /** One message: `to` in E.164 (+84...). */
-export interface SmsMessage {
+interface SmsMessage {
   to: string;
   text: string;
   purpose: SmsPurpose;
@@ -33,7 +33,7 @@ export interface SmsSender {
 export const maskPhone = (phone: string) => `..${phone.slice(-2)}`;
 
 /** Settings of an HTTP SMS gateway (SMS_GATEWAY_*). */
-export interface GatewaySettings {
+interface GatewaySettings {
   url: string;
   /** The whole Authorization header value (`Bearer ...`, `Basic ...`), or null. Secret. */
   authorization: string | null;

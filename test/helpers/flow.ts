@@ -30,11 +30,22 @@ export async function authorizationRequest(portal: oidc.Configuration, params: R
   return { url, verifier, state };
 }
 
-/** Follows redirects through the provider until it reaches the portal's redirect URI or an interaction page. */
-export async function follow(agent: Agent, url: string): Promise<{ url: string; res: Response }> {
+/** Hosts a test may send requests to: tests use no network but loopback. */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Follows redirects through the provider until it reaches `redirect` (the portal's redirect URI, not requested) or a
+ * page. A redirect anywhere off this machine fails the test instead of being followed.
+ */
+export async function follow(
+  agent: Agent,
+  url: string,
+  redirect = DEMO_REDIRECT,
+): Promise<{ url: string; res: Response }> {
   let current = url;
   for (let i = 0; i < 10; i++) {
-    if (current.startsWith(DEMO_REDIRECT)) return { url: current, res: new Response(null) };
+    if (current.startsWith(redirect)) return { url: current, res: new Response(null) };
+    assert.ok(LOOPBACK.has(new URL(current).hostname), `sent off the machine: ${current}`);
     const res = await agent.get(current);
     if (res.status !== 303 && res.status !== 302) return { url: current, res };
     current = location(res, current);
@@ -48,19 +59,33 @@ export async function submitLogin(agent: Agent, url: string, pin: string, passwo
   return agent.post(new URL(actionOf(page, 'login'), url), { csrf: csrfOf(page), pin, password });
 }
 
-/** Full flow: authorize, login, consent; returns the callback URL the portal receives. */
-export async function loginThrough(agent: Agent, authUrl: string, pin = DEMO_PIN, password = DEMO_PASSWORD) {
-  const start = await follow(agent, authUrl);
-  assert.match(start.url, /\/interaction\//, 'authorize leads to the login page');
-  const login = await submitLogin(agent, start.url, pin, password, await start.res.text());
-  assert.equal(login.status, 303, 'login succeeds with a redirect');
-  let next = await follow(agent, location(login, start.url));
-  if (!next.url.startsWith(DEMO_REDIRECT)) {
+/**
+ * From `url` on, for an agent already signed in (after the login, or a second authorization): follows redirects and
+ * consents if asked; returns the callback URL the portal receives at `redirect`.
+ */
+export async function consentThrough(agent: Agent, url: string, redirect = DEMO_REDIRECT): Promise<string> {
+  let next = await follow(agent, url, redirect);
+  if (!next.url.startsWith(redirect)) {
     const html = await next.res.text();
     assert.match(html, /consent/, 'consent page shown');
     const consent = await agent.post(new URL(actionOf(html, 'consent'), next.url), { csrf: csrfOf(html) });
     assert.equal(consent.status, 303);
-    next = await follow(agent, location(consent, next.url));
+    next = await follow(agent, location(consent, next.url), redirect);
   }
   return next.url;
+}
+
+/** Full flow: authorize, login, consent; returns the callback URL the portal receives at `redirect`. */
+export async function loginThrough(
+  agent: Agent,
+  authUrl: string,
+  pin = DEMO_PIN,
+  password = DEMO_PASSWORD,
+  redirect = DEMO_REDIRECT,
+): Promise<string> {
+  const start = await follow(agent, authUrl, redirect);
+  assert.match(start.url, /\/interaction\//, 'authorize leads to the login page');
+  const login = await submitLogin(agent, start.url, pin, password, await start.res.text());
+  assert.equal(login.status, 303, 'login succeeds with a redirect');
+  return consentThrough(agent, location(login, start.url), redirect);
 }

@@ -190,5 +190,9 @@ describe('the password change form refuses', () => {
     assert.equal(right.status, 429, 'the right password is refused while locked');
     await right.arrayBuffer();
     assert.equal(await passwordHash(accountB), before, 'the password is unchanged');
+    // The lock is the password form's own: the account's code forms (second factor, activation) are not locked.
+    const code = await post(agent, '/account/activate', { csrf: csrfOf(html), code: 'AAAA-BBBB-CCCC-DDDD' });
+    assert.notEqual(code.status, 429, 'the code forms keep their own counter');
+    await code.arrayBuffer();
   });
 });

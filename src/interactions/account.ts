@@ -51,6 +51,11 @@ export interface AccountDeps {
   csrfSecret: string;
   /** Limits wrong activation and TOTP codes per account. */
   codeLimiter: Limiter;
+  /**
+   * Wrong current passwords on the change form, per account: a counter of its own, so that someone holding a
+   * signed-in session cannot lock the citizen's second factor (and with it their level-2 sign-in) by guessing.
+   */
+  passwordLimiter: Limiter;
   acr: Config['acr'];
   /** How long a redeemed in-person check may be used to enroll a second factor (IN_PERSON_VALID_HOURS). */
   inPersonValidMs: number;
@@ -71,7 +76,19 @@ const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
 
 /** Routes for /account. */
 export function accountRoutes(deps: AccountDeps): Router {
-  const { host, db, issuer, pseudonym, hasher, master, csrfSecret, codeLimiter, acr, inPersonValidMs } = deps;
+  const {
+    host,
+    db,
+    issuer,
+    pseudonym,
+    hasher,
+    master,
+    csrfSecret,
+    codeLimiter,
+    passwordLimiter,
+    acr,
+    inPersonValidMs,
+  } = deps;
   const router = new Router({ prefix: '/account' });
   const lang = (ctx: Context): Lang =>
     pickLang(field(ctx, 'lang') || ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
@@ -111,13 +128,19 @@ export function accountRoutes(deps: AccountDeps): Router {
     });
 
   /** Guards a code-checking form: locked accounts get 429; wrong codes count. */
-  async function checkCode(ctx: Context, accountId: string, ok: boolean, action: string): Promise<boolean> {
+  async function checkCode(
+    ctx: Context,
+    accountId: string,
+    ok: boolean,
+    action: string,
+    limiter: Limiter = codeLimiter,
+  ): Promise<boolean> {
     if (ok) {
-      await codeLimiter.succeed(accountId);
+      await limiter.succeed(accountId);
       await audit(ctx, accountId, action, 'success');
       return true;
     }
-    const { lockedFor } = await codeLimiter.fail(accountId, ctx.ip);
+    const { lockedFor } = await limiter.fail(accountId, ctx.ip);
     await audit(ctx, accountId, action, 'failure', 'wrong_code');
     if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
     return false;
@@ -133,8 +156,8 @@ export function accountRoutes(deps: AccountDeps): Router {
   }
 
   /** Counts this attempt in advance (see limits): refuses at once when the account is locked. */
-  async function notLocked(ctx: Context, accountId: string) {
-    const blocked = await codeLimiter.reserve(accountId, ctx.ip);
+  async function notLocked(ctx: Context, accountId: string, limiter: Limiter = codeLimiter) {
+    const blocked = await limiter.reserve(accountId, ctx.ip);
     if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
   }
 
@@ -355,11 +378,16 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   router.post('/password', parseForm, csrf, async (ctx) => {
     const accountId = await signedIn(ctx);
-    await notLocked(ctx, accountId);
-    const problem = await changePassword(db, hasher, accountId, field(ctx, 'current'), field(ctx, 'next'));
+    await notLocked(ctx, accountId, passwordLimiter);
+    const problem = await changePassword(db, hasher, accountId, field(ctx, 'current'), field(ctx, 'next')).catch(
+      async (err) => {
+        await passwordLimiter.release(accountId);
+        throw err;
+      },
+    );
     const l = lang(ctx);
-    if (problem === 'wrong_password') await checkCode(ctx, accountId, false, 'password.changed');
-    else await codeLimiter.succeed(accountId); // the current password was right: refund the reservation
+    if (problem === 'wrong_password') await checkCode(ctx, accountId, false, 'password.changed', passwordLimiter);
+    else await passwordLimiter.succeed(accountId); // the current password was right: refund the reservation
     if (problem) {
       if (problem !== 'wrong_password') await audit(ctx, accountId, 'password.changed', 'failure', problem);
       return message(ctx, t(l, `pw_${problem}`), 400);

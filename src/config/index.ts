@@ -228,7 +228,11 @@ export const fields = {
     default: '5',
     schema: int(1, 10),
   },
-  JWKS_MAX_AGE_SECONDS: { doc: 'Cache-Control max-age of the JWKS document.', default: '600', schema: int(0, 86400) },
+  JWKS_MAX_AGE_SECONDS: {
+    doc: "Cache-Control max-age of the JWKS and discovery documents (both with an ETag: portals revalidate with If-None-Match); also part of KEY_RETENTION_SECONDS's default.",
+    default: '600',
+    schema: int(0, 86400),
+  },
   SESSION_IDLE_SECONDS: {
     doc: 'An SSO session unused for this long ends (it never outlives SESSION_TTL_SECONDS).',
     default: '3600',

@@ -36,7 +36,8 @@ import {
   type ProviderRef,
   revokeAccountGrant,
 } from '../oidc/index.ts';
-import { type Html, hasMessage, html, type Lang, langLink, page, pickLang, t } from '../ui/index.ts';
+import { html, type Lang, page, pickLang, t } from '../ui/index.ts';
+import { type AccountView, accountPage, mask } from './account-page.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the account routes need. */
@@ -62,17 +63,6 @@ export interface AccountDeps {
 }
 
 const FLOW_COOKIE = 'account_flow';
-
-/** A short, human name for a browser from its user agent (display only). */
-function browserOf(ua: string | null): string {
-  if (!ua) return '?';
-  const browser = /(Edg|OPR|Chrome|Firefox|Safari|CocCoc|Zalo)\/[\d.]+/.exec(ua)?.[1] ?? 'Browser';
-  const os = /(Android|iPhone|iPad|Windows|Mac OS X|Linux)/.exec(ua)?.[1] ?? '';
-  return `${browser.replace('Edg', 'Edge').replace('OPR', 'Opera')}${os ? ` · ${os}` : ''}`;
-}
-
-/** Masks a personal ID for display: first 3 and last 2 digits. */
-const mask = (pin: string) => `${pin.slice(0, 3)}*******${pin.slice(-2)}`;
 
 /** Routes for /account. */
 export function accountRoutes(deps: AccountDeps): Router {
@@ -173,115 +163,78 @@ export function accountRoutes(deps: AccountDeps): Router {
   };
   const redirectUri = `${issuer}/account/callback`;
 
-  router.get('/', async (ctx) => {
-    ctx.set('cache-control', 'no-store');
-    const session = await host.current.Session.get(ctx as never);
-    const profile = session.accountId ? await findAccountProfile(db, session.accountId) : undefined;
-    if (!profile) {
-      const verifier = randomBytes(32).toString('base64url');
-      const state = randomBytes(16).toString('base64url');
-      ctx.cookies.set(FLOW_COOKIE, `${state}.${verifier}`, {
-        httpOnly: true,
-        sameSite: 'lax',
-        path: '/account',
-        maxAge: 600_000,
-      });
-      const auth = new URL(`${issuer}/auth`);
-      auth.search = new URLSearchParams({
-        client_id: ACCOUNT_CLIENT_ID,
-        response_type: 'code',
-        scope: 'openid',
-        redirect_uri: redirectUri,
-        state,
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-        code_challenge_method: 'S256',
-      }).toString();
-      ctx.redirect(auth.toString());
-      return;
-    }
-    const l = lang(ctx);
-    const events = [
-      ...(await subjectHistory(db, profile.accountId, 20)),
-      ...(await subjectHistory(db, pseudonym(profile.resident.pin), 20)),
-    ]
+  /** Not signed in: to the provider's login, as a client (state and PKCE verifier kept in a short cookie). */
+  function startSignIn(ctx: Context) {
+    const verifier = randomBytes(32).toString('base64url');
+    const state = randomBytes(16).toString('base64url');
+    ctx.cookies.set(FLOW_COOKIE, `${state}.${verifier}`, {
+      httpOnly: true,
+      sameSite: 'lax',
+      path: '/account',
+      maxAge: 600_000,
+    });
+    const auth = new URL(`${issuer}/auth`);
+    auth.search = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: redirectUri,
+      state,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    }).toString();
+    ctx.redirect(auth.toString());
+  }
+
+  const portalName = async (clientId: string) => (await host.current.Client.find(clientId))?.clientName ?? clientId;
+
+  /** The last 20 sign-in attempts on this account or its personal ID (failures have no account yet). */
+  async function signInHistory(accountId: string, pin: string): Promise<AccountView['history']> {
+    const events = [...(await subjectHistory(db, accountId, 20)), ...(await subjectHistory(db, pseudonym(pin), 20))]
       .filter((e) => e.action === 'login')
       .sort((a, b) => b.seq - a.seq)
       .slice(0, 20);
     const names = new Map<string, string>();
-    for (const id of new Set(events.map((e) => e.clientId).filter((c): c is string => !!c))) {
-      names.set(id, (await host.current.Client.find(id))?.clientName ?? id);
-    }
-    const rows = events.map(
-      (
-        e,
-      ) => html`<tr><td>${e.at.toISOString().replace('T', ' ').slice(0, 19)} UTC</td><td>${names.get(e.clientId ?? '') ?? ''}</td>
-<td>${t(l, e.outcome === 'success' ? 'resultSuccess' : 'resultFailure')}${
-        e.details.acr === acr.level2 ? html` (${t(l, 'level2')})` : ''
-      }</td><td>${e.ip ?? ''}</td></tr>`,
-    );
-    const logout = `/session/end?client_id=${ACCOUNT_CLIENT_ID}`;
-    const token = csrfToken(csrfSecret, formNonce(ctx));
-    const hidden = html`<input type="hidden" name="csrf" value="${token}"><input type="hidden" name="lang" value="${l}">`;
-    const f2 = await secondFactorState(db, profile.accountId);
-    const mayEnroll = await mayEnrollSecondFactor(db, profile.accountId, await enrollmentAuthority(ctx));
-    const level2 = f2?.totp
-      ? html`<p>${t(l, 'level2Active')} ${f2.recoveryCodesLeft}</p>`
-      : mayEnroll
-        ? html`<form method="post" action="/account/totp/start">${hidden}<button type="submit">${t(l, 'totpStart')}</button></form>`
-        : html`<p>${t(l, 'level2Visit')}</p><form method="post" action="/account/activate">${hidden}
-<label for="code">${t(l, 'activationCode')}</label><input type="text" id="code" name="code" maxlength="30" autocomplete="off" required>
-<button type="submit">${t(l, 'activate')}</button></form>`;
-    const grants = (await listAccountGrants(db, profile.accountId)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
-    const grantItems: Html[] = [];
-    for (const g of grants) {
-      const name = (await host.current.Client.find(g.clientId))?.clientName ?? g.clientId;
-      const data = g.scope
-        .split(' ')
-        .map((x) => `scope_${x}`)
-        .filter(hasMessage)
-        .map((k) => t(l, k))
-        .join('; ');
-      grantItems.push(html`<li><strong>${name}</strong>: ${data}
-<form method="post" action="/account/grants/revoke">${hidden}<input type="hidden" name="grant" value="${g.grantId}">
-<button type="submit" class="secondary">${t(l, 'revoke')}</button></form></li>`);
-    }
-    const grantList = grantItems.length
-      ? html`<ul class="grants">${grantItems}</ul>`
-      : html`<p>${t(l, 'grantsNone')}</p>`;
-    const sessions = await listAccountSessions(db, profile.accountId);
-    const sessionRows = sessions.map(
-      (
-        x,
-      ) => html`<tr><td>${browserOf(x.userAgent)} ${x.uid === session.uid ? t(l, 'sessionThis') : ''}</td><td>${x.ip ?? ''}</td>
-<td>${x.loginTs ? new Date(x.loginTs * 1000).toISOString().replace('T', ' ').slice(0, 16) : ''}</td>
-<td><form method="post" action="/account/sessions/end">${hidden}<input type="hidden" name="session" value="${x.uid}">
-<button type="submit" class="secondary">${t(l, 'sessionEnd')}</button></form></td></tr>`,
-    );
-    const passwordForm = html`<form method="post" action="/account/password">${hidden}
-<label for="current">${t(l, 'currentPassword')}</label><input type="password" id="current" name="current" maxlength="256" required autocomplete="current-password">
-<label for="next">${t(l, 'newPassword')}</label><input type="password" id="next" name="next" minlength="8" maxlength="128" required autocomplete="new-password">
-<p class="muted">${t(l, 'passwordEndsOthers')}</p>
-<label class="check"><input type="checkbox" name="end_all" value="yes"> ${t(l, 'passwordEndAll')}</label>
-<button type="submit">${t(l, 'changePassword')}</button></form>`;
-    ctx.body = page(
-      l,
-      t(l, 'accountTitle'),
-      html`<dl>
-<dt>${t(l, 'accountName')}</dt><dd>${profile.resident.fullName}</dd>
-<dt>${t(l, 'accountBirth')}</dt><dd>${profile.resident.birthDate}</dd>
-<dt>${t(l, 'accountPin')}</dt><dd>${mask(profile.resident.pin)}</dd>
-<dt>${t(l, 'accountLevel')}</dt><dd>${t(l, profile.level === 2 ? 'level2' : 'level1')}</dd>
-</dl>
-<h2>${t(l, 'historyTitle')}</h2>
-<table class="history"><thead><tr><th>${t(l, 'historyTime')}</th><th>${t(l, 'historyPortal')}</th><th>${t(l, 'historyResult')}</th><th>${t(l, 'historyPlace')}</th></tr></thead><tbody>${rows}</tbody></table>
-<h2>${t(l, 'sessionsTitle')}</h2>
-<table class="history"><thead><tr><th>${t(l, 'sessionDevice')}</th><th>${t(l, 'historyPlace')}</th><th>${t(l, 'sessionSince')}</th><th></th></tr></thead><tbody>${sessionRows}</tbody></table>
-<h2>${t(l, 'grantsTitle')}</h2>${grantList}
-<h2>${t(l, 'level2Title')}</h2>${level2}
-<h2>${t(l, 'changePassword')}</h2>${passwordForm}
-<p><a href="${logout}">${t(l, 'signOut')}</a></p>`,
-      langLink(l, '/account'),
-    );
+    for (const id of new Set(events.map((e) => e.clientId).filter((c): c is string => !!c)))
+      names.set(id, await portalName(id));
+    return events.map((e) => ({
+      at: e.at,
+      portal: names.get(e.clientId ?? '') ?? '',
+      success: e.outcome === 'success',
+      level2: e.details.acr === acr.level2,
+      ip: e.ip,
+    }));
+  }
+
+  /** What the level-2 section offers: the active factor, its enrollment, or the way to an officer. */
+  async function secondFactorView(ctx: Context, accountId: string): Promise<AccountView['secondFactor']> {
+    const f2 = await secondFactorState(db, accountId);
+    if (f2?.totp) return { state: 'active', recoveryCodesLeft: f2.recoveryCodesLeft };
+    return (await mayEnrollSecondFactor(db, accountId, await enrollmentAuthority(ctx)))
+      ? { state: 'may_enroll' }
+      : { state: 'needs_visit' };
+  }
+
+  router.get('/', async (ctx) => {
+    ctx.set('cache-control', 'no-store');
+    const session = await host.current.Session.get(ctx as never);
+    const profile = session.accountId ? await findAccountProfile(db, session.accountId) : undefined;
+    if (!profile) return startSignIn(ctx);
+    const { accountId, resident } = profile;
+    const grants = (await listAccountGrants(db, accountId)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
+    ctx.body = accountPage({
+      lang: lang(ctx),
+      csrf: csrfToken(csrfSecret, formNonce(ctx)),
+      resident,
+      level: profile.level,
+      history: await signInHistory(accountId, resident.pin),
+      sessions: (await listAccountSessions(db, accountId)).map((x) => ({ ...x, current: x.uid === session.uid })),
+      grants: await Promise.all(
+        grants.map(async (g) => ({ grantId: g.grantId, portal: await portalName(g.clientId), scope: g.scope })),
+      ),
+      secondFactor: await secondFactorView(ctx, accountId),
+      logoutUrl: `/session/end?client_id=${ACCOUNT_CLIENT_ID}`,
+    });
   });
 
   router.post('/activate', parseForm, csrf, async (ctx) => {

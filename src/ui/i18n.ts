@@ -248,6 +248,7 @@ const messages = {
   sessionSince: { vi: 'Đăng nhập lúc', en: 'Signed in at' },
   sessionThis: { vi: '(phiên này)', en: '(this session)' },
   sessionEnd: { vi: 'Kết thúc', en: 'End' },
+  sessionAction: { vi: 'Thao tác', en: 'Action' },
   sessionEnded: {
     vi: 'Đã kết thúc phiên đăng nhập. Các cổng dịch vụ dùng phiên này đã được thông báo.',
     en: 'The session has ended. The portals that used it have been told.',

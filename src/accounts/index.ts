@@ -6,24 +6,18 @@ export {
   createAccount,
   findAccountProfile,
   type LoginFailure,
-  type LoginResult,
   verifyPassword,
 } from './accounts.service.ts';
 export { deleteExpiredCodes } from './codes.repository.ts';
 export { disableAccountsOfInactiveResidents, disableAccountsOfResidents } from './disable.ts';
 export {
-  type EnrollmentInput,
-  type EnrollmentResult,
-  type EnrollmentStart,
   enrollInPerson,
   finishEnrollment,
-  matchResident,
   parseBirthDate,
   SMS_TEXT,
   startEnrollment,
 } from './enroll.ts';
 export {
-  ACTIVATION_TTL_MS,
   confirmTotp,
   type EnrollmentAuthority,
   issueActivationCode,
@@ -36,12 +30,11 @@ export {
   verifySecondFactor,
 } from './level2.ts';
 export { accountIdForPin, reactivateAccount, resetTotp, showAccount, suspendAccount } from './officer.ts';
-export { type CodeBook, codeBook, OFFICER_CODE_TTL_MS } from './possession.ts';
+export { type CodeBook, codeBook } from './possession.ts';
 export {
   completeReset,
   type PendingReset,
   pendingReset,
-  type RecoveryStart,
   redeemOfficerResetCode,
   resetPasswordProblem,
   startRecovery,

@@ -1,5 +1,5 @@
-/** Citizen-facing interaction pages (login, consent). */
-export { type AccountDeps, accountRoutes } from './account.ts';
-export { type EnrollDeps, enrollRoutes } from './enroll.ts';
-export { type RecoverDeps, recoverRoutes } from './recover.ts';
-export { type InteractionDeps, interactionRoutes } from './routes.ts';
+/** Citizen-facing pages: login, second factor, consent (routes), /account, /enroll, /recover. */
+export { accountRoutes } from './account.ts';
+export { enrollRoutes } from './enroll.ts';
+export { recoverRoutes } from './recover.ts';
+export { interactionRoutes } from './routes.ts';

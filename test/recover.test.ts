@@ -23,6 +23,7 @@ import { launchChromium } from './helpers/browser.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_REDIRECT, demoPortal, follow, loginThrough } from './helpers/flow.ts';
 import { makeLevel2 } from './helpers/level2.ts';
+import { resident } from './helpers/residents.ts';
 import { testEnv } from './helpers/service.ts';
 import { lastSms } from './helpers/sms.ts';
 
@@ -32,31 +33,15 @@ let env: Record<string, string>;
 let portal: oidc.Configuration;
 let nextCode: () => Promise<string>;
 
-const person = (pin: string, fullName: string, birthDate: string, phone: string | null) => {
-  const [familyName, ...rest] = fullName.split(' ');
-  return {
-    pin,
-    fullName,
-    familyName: familyName!,
-    middleName: rest.slice(0, -1).join(' ') || null,
-    givenName: rest.at(-1)!,
-    birthDate,
-    sex: 'male' as const,
-    placeOfOrigin: null,
-    permanentResidence: null,
-    currentResidence: null,
-    phone,
-  };
-};
-const ONE = person('001090000201', 'Trịnh Văn Một', '1990-02-01', '+84912000201');
-const TWO = person('001090000202', 'Trịnh Văn Hai', '1990-02-02', '+84912000202');
-const NONE = person('001090000203', 'Trịnh Văn Chưa', '1990-02-03', '+84912000203');
-const DESK = person('001090000204', 'Trịnh Văn Bàn', '1990-02-04', null);
-const WEB = person('001090000205', 'Trịnh Văn Web', '1990-02-05', '+84912000205');
-const SIX = person('001090000206', 'Trịnh Văn Sáu', '1990-02-06', '+84912000206');
-const SEVEN = person('001090000207', 'Trịnh Văn Bảy', '1990-02-07', '+84912000207');
-const EIGHT = person('001090000208', 'Trịnh Văn Tám', '1990-02-08', '+84912000208');
-const NINE = person('001090000209', 'Trịnh Văn Chín', '1990-02-09', '+84912000209');
+const ONE = resident('001090000201', 'Trịnh Văn Một', '1990-02-01', { phone: '+84912000201' });
+const TWO = resident('001090000202', 'Trịnh Văn Hai', '1990-02-02', { phone: '+84912000202' });
+const NONE = resident('001090000203', 'Trịnh Văn Chưa', '1990-02-03', { phone: '+84912000203' });
+const DESK = resident('001090000204', 'Trịnh Văn Bàn', '1990-02-04', { phone: null });
+const WEB = resident('001090000205', 'Trịnh Văn Web', '1990-02-05', { phone: '+84912000205' });
+const SIX = resident('001090000206', 'Trịnh Văn Sáu', '1990-02-06', { phone: '+84912000206' });
+const SEVEN = resident('001090000207', 'Trịnh Văn Bảy', '1990-02-07', { phone: '+84912000207' });
+const EIGHT = resident('001090000208', 'Trịnh Văn Tám', '1990-02-08', { phone: '+84912000208' });
+const NINE = resident('001090000209', 'Trịnh Văn Chín', '1990-02-09', { phone: '+84912000209' });
 const PASSWORD = 'mật khẩu ban đầu';
 const dmy = (iso: string) => iso.split('-').reverse().join('/');
 
@@ -83,7 +68,7 @@ after(async () => {
 });
 
 /** The card details step in a new browser; returns the agent and the code page. */
-async function start(r: ReturnType<typeof person>, fullName = r.fullName, ip = '198.51.100.1') {
+async function start(r: ReturnType<typeof resident>, fullName = r.fullName, ip = '198.51.100.1') {
   const agent = new Agent();
   const form = await (await agent.get(`${service.url}/recover`)).text();
   const res = await agent.post(

@@ -125,6 +125,12 @@ ${input('code', t(lang, 'codeLabel'), '', 'text', html`inputmode="numeric" autoc
   );
 }
 
+/** The details printed on the ID card (enrollment and recovery ask for the same three). */
+export const cardFields = (lang: Lang, values: Record<string, string>): Html =>
+  html`${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
+${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`)}
+${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`)}`;
+
 function enrollPage(lang: Lang, csrf: string, values: Record<string, string>, error?: string): string {
   return page(
     lang,
@@ -133,9 +139,7 @@ function enrollPage(lang: Lang, csrf: string, values: Record<string, string>, er
 ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/enroll">
 ${hidden(csrf, lang)}
-${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
-${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`)}
-${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`)}
+${cardFields(lang, values)}
 ${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`)}
 <button type="submit">${t(lang, 'submitEnroll')}</button>
 </form>`,

@@ -29,7 +29,17 @@ import { endOtherSessions, type ProviderRef } from '../oidc/index.ts';
 import type { SmsSender } from '../sms/index.ts';
 import { html, type Lang, langLink, page, t, vnDateTime } from '../ui/index.ts';
 import { formNonce } from './csrf.ts';
-import { cardKey, codePage, formKit, guardedCode, handleRef, hidden, input, inputMessage } from './enroll.ts';
+import {
+  cardFields,
+  cardKey,
+  codePage,
+  formKit,
+  guardedCode,
+  handleRef,
+  hidden,
+  input,
+  inputMessage,
+} from './enroll.ts';
 
 /** What the recovery pages need. */
 export interface RecoverDeps {
@@ -57,9 +67,7 @@ function startPage(lang: Lang, csrf: string, values: Record<string, string>, err
 ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/recover">
 ${hidden(csrf, lang)}
-${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
-${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`)}
-${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`)}
+${cardFields(lang, values)}
 <button type="submit">${t(lang, 'recoverSend')}</button>
 </form>
 <p class="muted">${t(lang, 'recoverInPerson')}</p>

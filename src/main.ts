@@ -222,16 +222,35 @@ async function untilDatabaseAnswers<T>(fn: () => Promise<T>, log: Logger): Promi
 /** Migrations may run longer than a request's statement timeout: their own connection, without one. */
 async function migrate(config: Config, url: string, log: Logger): Promise<void> {
   const migrator = connect(url, { size: 1, connectTimeoutMs: config.db.connectTimeoutMs });
-  const applied = await untilDatabaseAnswers(() => migrateToLatest(migrator), log).finally(() => migrator.destroy());
-  if (applied.length) log.info({ applied }, 'migrations applied');
+  try {
+    const applied = await untilDatabaseAnswers(() => migrateToLatest(migrator), log);
+    if (!applied.length) return;
+    log.info({ applied }, 'migrations applied');
+    await recordEvent(migrator, {
+      actor: { type: 'system' },
+      action: 'database.migrated',
+      outcome: 'success',
+      details: { applied, by: 'start' },
+    });
+  } finally {
+    await migrator.destroy();
+  }
 }
 
 async function seedWhenAsked(config: Config, database: Database, hasher: PasswordHasher, log: Logger) {
   const seed =
     config.demoSeed === 'always' ||
     (config.demoSeed === 'auto' && database.embedded && (await countResidents(database.db)) === 0);
-  if (seed) log.info(await seedDemo(database.db, hasher), 'demo data seeded');
-  return seed;
+  if (!seed) return false;
+  // The seed and its audit event commit together (nothing is recorded when everything was there already).
+  const created = await database.db.transaction().execute(async (trx) => {
+    const r = await seedDemo(trx, hasher);
+    if (r.residents || r.account || r.client)
+      await recordEvent(trx, { actor: { type: 'system' }, action: 'demo.seeded', outcome: 'success', details: r });
+    return r;
+  });
+  log.info(created, 'demo data seeded');
+  return true;
 }
 
 /** The secret root (sealed by the master key, in the database) and the cookie keys. */

@@ -97,7 +97,7 @@ const configFor = (port: number) => loadConfig(testEnv(database.url, { PORT: Str
 
 describe('start-up releases what it acquired', () => {
   before(async () => {
-    database = await freshDatabase();
+    database = await freshDatabase({ migrate: false }); // the first start migrates (and records it)
     observer = new pg.Client({ connectionString: database.url, application_name: 'startup-test-observer' });
     await observer.connect();
     hook.enable();
@@ -147,5 +147,20 @@ describe('start-up releases what it acquired', () => {
     await service.close({ graceMs: 0 });
     assert.equal(service.draining, true);
     await assertNothingLeft(port, was);
+  });
+
+  it('puts the migrations it applied and the demo data it seeded on the audit record', async () => {
+    const { rows } = await observer.query<{ action: string; actor_type: string; details: { by?: string } }>(
+      `select action, actor_type, details from audit_events
+        where action in ('database.migrated', 'demo.seeded') order by seq`,
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.action, r.actor_type, r.details.by]),
+      [
+        ['database.migrated', 'system', 'start'],
+        ['demo.seeded', 'system', undefined],
+      ],
+      'once each: later starts found nothing to apply or seed',
+    );
   });
 });

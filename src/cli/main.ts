@@ -93,13 +93,11 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     .action(async (o) => {
       const config = getConfig();
       await withDatabase(config, async ({ db }) => {
-        // Not one transaction: seedDemo commits in its own (under the seed lock, src/seed). It is idempotent; the
-        // event follows at once with what it created.
-        const seeded = await seedDemo(db, await argon2idHasher(config.argon2));
-        await audited(db, { type: 'operator', id: operatorOf(o) }, 'demo.seeded', async () => ({
-          result: undefined,
-          details: seeded,
-        }));
+        const hasher = await argon2idHasher(config.argon2);
+        const seeded = await audited(db, { type: 'operator', id: operatorOf(o) }, 'demo.seeded', async (trx) => {
+          const created = await seedDemo(trx, hasher);
+          return { result: created, details: created };
+        });
         print(seeded);
       });
     });

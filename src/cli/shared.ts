@@ -1,5 +1,6 @@
 /** What every command group shares: opening the database, who is acting, printing, reading input. */
 import os from 'node:os';
+import { recordEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
 import { AppError } from '../errors.ts';
@@ -25,7 +26,15 @@ export async function pseudonymOf(config: Config, db: Database['db']): Promise<(
 export const withDatabase: WithDatabase = async (config, fn) => {
   const database = await openDatabase(config);
   try {
-    await migrateToLatest(database.db);
+    // Every command brings the schema up to date first; when that applied anything, it is on the record too.
+    const applied = await migrateToLatest(database.db);
+    if (applied.length)
+      await recordEvent(database.db, {
+        actor: { type: 'system' },
+        action: 'database.migrated',
+        outcome: 'success',
+        details: { applied, by: 'cli' },
+      });
     return await fn(database);
   } finally {
     await database.close();

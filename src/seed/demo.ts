@@ -65,11 +65,13 @@ export async function seedDemo(
   db: Kysely<DB>,
   hasher: PasswordHasher,
 ): Promise<{ residents: number; account: boolean; client: boolean }> {
-  // Nodes starting together on one database seed one at a time.
-  return db.transaction().execute(async (trx) => {
+  // Nodes starting together on one database seed one at a time. Inside a caller's transaction (the audited CLI
+  // command) it joins it, so the seed and its audit event commit together.
+  const run = async (trx: Kysely<DB>) => {
     await sql`select pg_advisory_xact_lock(hashtext('dinhdanh:seed'))`.execute(trx);
     return seedWith(trx, hasher);
-  });
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 async function seedWith(db: Kysely<DB>, hasher: PasswordHasher) {

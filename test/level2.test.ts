@@ -180,14 +180,17 @@ describe('replacing the authenticator', () => {
 });
 
 describe('officer operations', () => {
-  it('show reveals state, never secrets', () => {
-    const r = cli('accounts', 'show', '--personal-id', DEMO_PIN);
+  it('show reveals state, never secrets, and the look-up is audited', async () => {
+    const r = cli('accounts', 'show', '--personal-id', DEMO_PIN, '--operator', 'CA-09');
     assert.equal(r.status, 0, r.stderr);
     const shown = r.json();
     assert.equal(shown.level, 2);
     assert.equal(shown.totp, true);
     assert.equal(shown.recoveryCodesLeft, 9);
     assert.doesNotMatch(r.stdout, /sealed|hash|v1\./);
+    const { rows } = await sql<{ actor_id: string; subject: string }>`select actor_id, subject from audit_events
+      where action = 'account.viewed'`.execute(service.db);
+    assert.deepEqual(rows, [{ actor_id: 'CA-09', subject: shown.accountId }]);
   });
 
   it('reset-totp returns the account to level 1', async () => {

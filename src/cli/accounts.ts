@@ -191,11 +191,17 @@ export function accountsCommands(cli: Command, getConfig: GetConfig): void {
     });
   accounts
     .command('show')
-    .description('show an account (no secrets)')
+    .description('show an account (no secrets); the look-up of personal data is itself audited')
     .requiredOption('--personal-id <pin>', '12-digit personal identification number')
     .option('--operator <name>', 'officer id (default: the OS user)')
     .action(async (o) => {
-      await withDatabase(getConfig(), async ({ db }) => print(await showAccount(db, o.personalId)));
+      await withDatabase(getConfig(), async ({ db }) => {
+        const shown = await audited(db, { type: 'officer', id: operatorOf(o) }, 'account.viewed', async (trx) => {
+          const account = await showAccount(trx, o.personalId);
+          return { result: account, subject: account.accountId };
+        });
+        print(shown);
+      });
     });
   for (const [name, description, act] of OFFICER_ACTS) {
     accounts

@@ -1,11 +1,23 @@
-/** `dinhdanh clients add|list`: relying portals. Registering one is an audited operator act. */
+/**
+ * `dinhdanh clients add|list|update|rotate-secret`: relying portals. Registering one, changing it and rotating its
+ * secret are audited operator acts (the act and its event commit together).
+ */
+import { readFileSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { addClient, listClients } from '../clients/index.ts';
+import {
+  AUTH_METHODS,
+  addClient,
+  listClients,
+  MAX_GRACE_SECONDS,
+  rotateClientSecret,
+  updateClient,
+} from '../clients/index.ts';
+import { AppError } from '../errors.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 import { audited } from './audited.ts';
 import { collect, type GetConfig, operatorOf, print, withDatabase } from './shared.ts';
 
-/** Adds `clients add` and `clients list` to the program. */
+/** Adds `clients add`, `list`, `update` and `rotate-secret` to the program. */
 export function clientsCommands(cli: Command, getConfig: GetConfig): void {
   const clients = cli.command('clients').description('relying portals');
   clients
@@ -18,8 +30,13 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
     .option('--client-id <id>', 'choose the client_id (default: generated)')
     .addOption(
       new Option('--auth-method <method>', 'token endpoint authentication')
-        .choices(['client_secret_basic', 'client_secret_post', 'none'])
+        .choices(AUTH_METHODS)
         .default('client_secret_basic'),
+    )
+    .option('--jwks <file>', "a JWK Set file with the portal's public keys (EC P-256, RSA >= 2048; each with a kid)")
+    .option(
+      '--jwks-uri <url>',
+      'where the portal publishes its public keys (https; http on localhost outside production)',
     )
     .option(
       '--scopes <list>',
@@ -49,36 +66,56 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
         .choices(['explicit', 'implicit'])
         .default('explicit'),
     )
+    .addOption(
+      new Option(
+        '--profile <profile>',
+        'fapi2: the FAPI 2.0 Security Profile (PAR, PKCE, private_key_jwt, DPoP, ES256/PS256); needs private_key_jwt',
+      ).choices(['fapi2']),
+    )
     .option('--operator <name>', 'who is registering (default: the OS user)')
     .action(async (o) => {
-      await withDatabase(getConfig(), async ({ db }) => {
+      const config = getConfig();
+      const jwks = o.jwks === undefined ? undefined : readJwks(o.jwks);
+      await withDatabase(config, async ({ db }) => {
         const actor = { type: 'operator' as const, id: operatorOf(o) };
         const client = await audited(db, actor, 'client.registered', async (trx) => {
-          const client = await addClient(trx, {
-            name: o.name,
-            redirectUris: o.redirectUri,
-            postLogoutRedirectUris: o.postLogoutRedirectUri,
-            backchannelLogoutUri: o.backchannelLogoutUri,
-            tokenEndpointAuthMethod: o.authMethod,
-            clientId: o.clientId,
-            scopes: o.scopes
-              ? String(o.scopes)
-                  .split(/[\s,]+/)
-                  .filter(Boolean)
-              : undefined,
-            allowPersonalId: !!o.allowPersonalId,
-            minLevel: Number(o.minLevel) as 1 | 2,
-            subjectType: o.subjectType,
-            consent: o.consent,
-            idTokenAlg: o.idTokenAlg,
-            clientCredentials: !!o.clientCredentials,
-            resources: o.resource,
-            resourceServer: o.resourceServer,
-          });
+          const client = await addClient(
+            trx,
+            {
+              name: o.name,
+              redirectUris: o.redirectUri,
+              postLogoutRedirectUris: o.postLogoutRedirectUri,
+              backchannelLogoutUri: o.backchannelLogoutUri,
+              tokenEndpointAuthMethod: o.authMethod,
+              clientId: o.clientId,
+              scopes: o.scopes
+                ? String(o.scopes)
+                    .split(/[\s,]+/)
+                    .filter(Boolean)
+                : undefined,
+              allowPersonalId: !!o.allowPersonalId,
+              minLevel: Number(o.minLevel) as 1 | 2,
+              subjectType: o.subjectType,
+              consent: o.consent,
+              idTokenAlg: o.idTokenAlg,
+              clientCredentials: !!o.clientCredentials,
+              resources: o.resource,
+              resourceServer: o.resourceServer,
+              profile: o.profile,
+              jwks,
+              jwksUri: o.jwksUri,
+            },
+            { production: config.env === 'production' },
+          );
           return {
             result: client,
             clientId: client.client_id,
-            details: { name: client.client_name, redirectUris: client.redirect_uris },
+            details: {
+              name: client.client_name,
+              redirectUris: client.redirect_uris,
+              authMethod: client.token_endpoint_auth_method,
+              ...keysOf(client),
+            },
           };
         });
         print(client);
@@ -90,4 +127,109 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
     .action(async () => {
       await withDatabase(getConfig(), async ({ db }) => print(await listClients(db)));
     });
+  clients
+    .command('update')
+    .description('change a registered portal (same checks as add); prints it as JSON; running nodes see it at once')
+    .argument('<client-id>', 'the portal to change')
+    .option('--name <name>', 'display name shown to citizens')
+    .option('--redirect-uri <uri>', 'redirect URI (repeatable; replaces the list)', collectNew)
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable; replaces the list)', collectNew)
+    .option('--backchannel-logout-uri <uri>', 'back-channel logout URI')
+    .option('--no-backchannel-logout-uri', 'remove the back-channel logout URI')
+    .addOption(new Option('--auth-method <method>', 'token endpoint authentication').choices(AUTH_METHODS))
+    .option('--jwks <file>', "a JWK Set file with the portal's public keys (replaces its keys or jwks_uri)")
+    .option('--jwks-uri <url>', 'where the portal publishes its public keys (replaces its keys or jwks_uri)')
+    .option('--scopes <list>', 'scopes the portal may receive, space or comma separated (replaces the list)')
+    .option('--allow-personal-id', 'permit the national_id scope (portals entitled by law only)')
+    .addOption(new Option('--min-level <level>', 'lowest assurance level accepted').choices(['1', '2']))
+    .option('--operator <name>', 'who is changing it (default: the OS user)')
+    .action(async (clientId: string, o) => {
+      const config = getConfig();
+      const jwks = o.jwks === undefined ? undefined : readJwks(o.jwks);
+      await withDatabase(config, async ({ db }) => {
+        const actor = { type: 'operator' as const, id: operatorOf(o) };
+        const updated = await audited(db, actor, 'client.updated', async (trx) => {
+          const { client, changed } = await updateClient(
+            trx,
+            clientId,
+            {
+              name: o.name,
+              redirectUris: o.redirectUri,
+              postLogoutRedirectUris: o.postLogoutRedirectUri,
+              // commander: a string when given, false with --no-backchannel-logout-uri, undefined when neither
+              backchannelLogoutUri:
+                typeof o.backchannelLogoutUri === 'string'
+                  ? o.backchannelLogoutUri
+                  : o.backchannelLogoutUri === false
+                    ? null
+                    : undefined,
+              tokenEndpointAuthMethod: o.authMethod,
+              jwks,
+              jwksUri: o.jwksUri,
+              scopes: o.scopes === undefined ? undefined : splitList(o.scopes),
+              allowPersonalId: o.allowPersonalId ? true : undefined,
+              minLevel: o.minLevel === undefined ? undefined : (Number(o.minLevel) as 1 | 2),
+            },
+            { production: config.env === 'production' },
+          );
+          return {
+            result: client,
+            clientId,
+            details: { changed, newSecret: !!client.client_secret, ...keysOf(client) },
+          };
+        });
+        print(updated);
+      });
+    });
+  clients
+    .command('rotate-secret')
+    .description(
+      'give a portal a new secret (printed once); the current one keeps working for the grace period, then stops',
+    )
+    .argument('<client-id>', 'the portal')
+    .option(
+      '--grace <seconds>',
+      `how long the current secret keeps working (0: stops at once; at most ${MAX_GRACE_SECONDS})`,
+      '86400',
+    )
+    .option('--operator <name>', 'who is rotating it (default: the OS user)')
+    .action(async (clientId: string, o) => {
+      if (!/^\d+$/.test(o.grace)) throw new AppError('invalid_input', '--grace must be a whole number of seconds');
+      await withDatabase(getConfig(), async ({ db }) => {
+        const actor = { type: 'operator' as const, id: operatorOf(o) };
+        const rotated = await audited(db, actor, 'client.secret_rotated', async (trx) => {
+          const rotated = await rotateClientSecret(trx, clientId, Number(o.grace));
+          return {
+            result: rotated,
+            clientId,
+            details: { graceSeconds: Number(o.grace), previousValidUntil: rotated.previous_secret_valid_until },
+          };
+        });
+        print(rotated);
+      });
+    });
+}
+
+/** Commander reducer for a repeatable option without a default (undefined: not given, so left unchanged). */
+const collectNew = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** A space or comma separated list. */
+const splitList = (value: string) => value.split(/[\s,]+/).filter(Boolean);
+
+/** What the audit trail says of a portal's keys: their kids, or where they are published. */
+function keysOf(c: { jwks_uri?: string; jwks_kids?: string[] }) {
+  return { ...(c.jwks_uri ? { jwksUri: c.jwks_uri } : {}), ...(c.jwks_kids ? { kids: c.jwks_kids } : {}) };
+}
+
+/** A JWK Set file, parsed; one line when it cannot be read or is not JSON (its keys are checked by the service). */
+function readJwks(file: string): unknown {
+  try {
+    if (statSync(file).size > 65_536) throw new AppError('invalid_input', `--jwks ${file}: larger than 64 KiB`);
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    const why =
+      err instanceof SyntaxError ? 'not a JSON document' : ((err as NodeJS.ErrnoException).code ?? 'unreadable');
+    throw new AppError('invalid_input', `--jwks ${file}: ${why}`);
+  }
 }

@@ -1,13 +1,25 @@
 /**
- * Relying portals: registration by security staff, lookup for the provider. A portal's secret is shown once, at
- * registration, and stored only as SHA-256; the provider compares presented secrets against that hash.
+ * Relying portals: registration and changes by security staff, lookup for the provider. A portal's secret is shown
+ * once, when issued, and stored only as SHA-256; the provider compares presented secrets against that hash (during a
+ * rotation's grace period, against the previous one's too). A portal may instead register its public keys
+ * (private_key_jwt, client-keys.ts). Every change is announced on CLIENT_CHANGES_CHANNEL when it commits.
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { hashSecret, newSecret } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
-import { insertClient, type StoredClient, selectClient, selectClients, upsertClient } from './clients.repository.ts';
+import { checkJwks, checkJwksUri } from './client-keys.ts';
+import {
+  insertClient,
+  notifyClientChanged,
+  type StoredClient,
+  selectClient,
+  selectClientForUpdate,
+  selectClients,
+  updateClientRow,
+  upsertClient,
+} from './clients.repository.ts';
 
 /** What security staff give to register a portal. */
 export interface NewClient {
@@ -15,8 +27,11 @@ export interface NewClient {
   redirectUris: string[];
   postLogoutRedirectUris?: string[];
   backchannelLogoutUri?: string;
-  /** `none` registers a public client (PKCE only, no secret). */
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /**
+   * `none` registers a public client (PKCE only, no secret); `private_key_jwt` a portal that signs assertions with
+   * its own keys (`jwks` or `jwksUri`, no secret).
+   */
+  tokenEndpointAuthMethod?: AuthMethod;
   clientId?: string;
   /** Scopes the portal may receive (default: openid profile address email phone offline_access). */
   scopes?: string[];
@@ -39,7 +54,23 @@ export interface NewClient {
   resourceServer?: string;
   /** ID token signature algorithm (default ES256). */
   idTokenAlg?: 'ES256' | 'PS256' | 'RS256' | 'EdDSA';
+  /**
+   * `fapi2`: the FAPI 2.0 Security Profile (PAR, PKCE S256, private_key_jwt, DPoP-bound tokens, ES256/PS256, response
+   * mode query or jwt), enforced by the provider for this portal alone. Needs private_key_jwt.
+   */
+  profile?: 'fapi2';
+  /** The portal's public signature keys, a JWK Set (checked: see client-keys.ts). */
+  jwks?: unknown;
+  /** Where the portal publishes its public signature keys (https; http on loopback outside production). */
+  jwksUri?: string;
 }
+
+/** How a portal authenticates at the token endpoint. */
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+/** Methods with a client secret (stored as SHA-256). */
+const SECRET_METHODS = new Set<string>(['client_secret_basic', 'client_secret_post']);
 
 /** Scopes a portal may be registered for. */
 export const KNOWN_SCOPES = ['openid', 'offline_access', 'profile', 'address', 'email', 'phone', 'national_id'];
@@ -58,6 +89,14 @@ export interface ClientView {
   subject_type: string;
   min_level: number;
   consent: string;
+  /** `fapi2` for a FAPI 2.0 portal. */
+  profile?: string;
+  /** Where the portal publishes its keys (private_key_jwt). */
+  jwks_uri?: string;
+  /** The kids of the portal's registered keys (private_key_jwt). */
+  jwks_kids?: string[];
+  /** During a secret rotation's grace period: when the previous secret stops working. */
+  previous_secret_valid_until?: string;
   created_at?: string;
 }
 
@@ -75,25 +114,68 @@ function checkUri(what: string, value: string): string {
   throw new AppError('invalid_input', `${what} must be https (http only on localhost): ${value}`);
 }
 
+/** A registration profile is known and its portal can meet it (the provider enforces the rest at every request). */
+function checkProfile(input: NewClient): void {
+  if (input.profile === undefined) return;
+  if (input.profile !== 'fapi2') throw new AppError('invalid_input', 'profile must be fapi2');
+  if (input.tokenEndpointAuthMethod !== 'private_key_jwt')
+    throw new AppError('invalid_input', 'a FAPI 2.0 portal authenticates with private_key_jwt and its public keys');
+  if (input.idTokenAlg !== undefined && input.idTokenAlg !== 'ES256' && input.idTokenAlg !== 'PS256')
+    throw new AppError('invalid_input', 'a FAPI 2.0 portal gets ID tokens signed with ES256 or PS256');
+}
+
+/** What `clients add` and `clients update` check beyond the input itself. */
+export interface RegistrationRules {
+  /** Production rules: a jwks_uri must be https and not this machine. Default true (the stricter). */
+  production?: boolean;
+}
+
 /** Registers a portal; returns it with its secret (once). */
-export async function addClient(db: Kysely<DB>, input: NewClient): Promise<ClientView> {
+export async function addClient(db: Kysely<DB>, input: NewClient, rules: RegistrationRules = {}): Promise<ClientView> {
+  const clientId = input.clientId ?? `portal-${randomBytes(9).toString('base64url')}`;
+  if (!CLIENT_ID.test(clientId))
+    throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
+  const { name, metadata } = await metadataOf(input, rules);
+  const secret = usesSecret(metadata) ? newSecret() : undefined;
+  if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
+  await insertClient(db, { clientId, name, metadata, secretSha256: secret ? hashSecret(secret) : null });
+  return { ...view({ clientId, name, metadata }), ...(secret ? { client_secret: secret } : {}) };
+}
+
+/**
+ * Checks a portal's settings (the same rules for registration and every later change) and returns the client metadata
+ * oidc-provider reads.
+ */
+async function metadataOf(
+  input: NewClient,
+  rules: RegistrationRules,
+): Promise<{ name: string; metadata: Record<string, unknown> }> {
   const name = input.name?.trim();
   if (!name || name.length > 200) throw new AppError('invalid_input', 'name must be 1 to 200 characters');
   const service = !!input.clientCredentials || !!input.resourceServer;
   if (!service && !input.redirectUris.length)
     throw new AppError('invalid_input', 'at least one redirect URI is required');
-  if (service && input.tokenEndpointAuthMethod === 'none')
+  const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
+  if (!AUTH_METHODS.includes(method))
+    throw new AppError('invalid_input', `unknown auth method ${method} (known: ${AUTH_METHODS.join(' ')})`);
+  if (service && method === 'none')
     throw new AppError(
       'invalid_input',
       'a back-end service (client_credentials) must authenticate: not --auth-method none',
     );
+  checkProfile(input);
+  if (input.jwks !== undefined && input.jwksUri !== undefined)
+    throw new AppError('invalid_input', 'give the keys either as a JWK Set (--jwks) or by URL (--jwks-uri), not both');
+  if (method === 'private_key_jwt' && input.jwks === undefined && input.jwksUri === undefined)
+    throw new AppError(
+      'invalid_input',
+      "private_key_jwt needs the portal's public keys: --jwks FILE or --jwks-uri URL",
+    );
+  const jwks = input.jwks === undefined ? undefined : await checkJwks(input.jwks);
+  const jwksUri = input.jwksUri === undefined ? undefined : checkJwksUri(input.jwksUri, rules.production ?? true);
   const redirectUris = input.redirectUris.map((u) => checkUri('redirect URI', u));
   const postLogout = (input.postLogoutRedirectUris ?? []).map((u) => checkUri('post-logout redirect URI', u));
   const backchannel = input.backchannelLogoutUri && checkUri('back-channel logout URI', input.backchannelLogoutUri);
-  const clientId = input.clientId ?? `portal-${randomBytes(9).toString('base64url')}`;
-  if (!CLIENT_ID.test(clientId))
-    throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
-  const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
   const scopes = new Set(input.scopes?.length ? ['openid', ...input.scopes] : DEFAULT_SCOPES);
   if (scopes.has('national_id') && !input.allowPersonalId)
     throw new AppError(
@@ -106,7 +188,6 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     throw new AppError('invalid_input', `unknown scope: ${unknown.join(', ')} (known: ${KNOWN_SCOPES.join(' ')})`);
   if (input.minLevel !== undefined && input.minLevel !== 1 && input.minLevel !== 2)
     throw new AppError('invalid_input', 'min level must be 1 or 2');
-  const secret = method === 'none' ? undefined : newSecret();
   const metadata: Record<string, unknown> = {
     client_name: name,
     redirect_uris: redirectUris,
@@ -119,14 +200,180 @@ export async function addClient(db: Kysely<DB>, input: NewClient): Promise<Clien
     dinhdanh_min_level: input.minLevel ?? 1,
     dinhdanh_consent: input.consent ?? 'explicit',
     id_token_signed_response_alg: input.idTokenAlg ?? 'ES256',
+    ...(jwks ? { jwks } : {}),
+    ...(jwksUri ? { jwks_uri: jwksUri } : {}),
     ...(input.resources?.length ? { dinhdanh_resources: input.resources.map((u) => checkUri('resource', u)) } : {}),
     ...(input.resourceServer ? { dinhdanh_resource_server: checkUri('resource server', input.resourceServer) } : {}),
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
+    ...(input.profile ? { dinhdanh_profile: input.profile } : {}),
   };
-  if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
-  await insertClient(db, { clientId, name, metadata, secretSha256: secret ? hashSecret(secret) : null });
-  return { ...view({ clientId, name, metadata }), ...(secret ? { client_secret: secret } : {}) };
+  return { name, metadata };
 }
+
+/** Whether the portal authenticates with a secret. */
+const usesSecret = (metadata: Record<string, unknown>) =>
+  SECRET_METHODS.has(metadata.token_endpoint_auth_method as string);
+
+/** The settings a stored portal was registered with (the inverse of `metadataOf`). */
+function settingsOf(c: StoredClient): NewClient {
+  const m = c.metadata;
+  const scopes = String(m.scope ?? DEFAULT_SCOPES.join(' '))
+    .split(' ')
+    .filter(Boolean);
+  const resourceServer = m.dinhdanh_resource_server as string | undefined;
+  return {
+    name: c.name,
+    redirectUris: (m.redirect_uris as string[] | undefined) ?? [],
+    postLogoutRedirectUris: (m.post_logout_redirect_uris as string[] | undefined) ?? [],
+    backchannelLogoutUri: m.backchannel_logout_uri as string | undefined,
+    tokenEndpointAuthMethod: m.token_endpoint_auth_method as AuthMethod,
+    scopes: scopes.filter((x) => x !== 'national_id'),
+    allowPersonalId: scopes.includes('national_id'),
+    minLevel: (m.dinhdanh_min_level as 1 | 2 | undefined) ?? 1,
+    subjectType: m.subject_type as NewClient['subjectType'],
+    consent: m.dinhdanh_consent as NewClient['consent'],
+    clientCredentials:
+      ((m.grant_types as string[] | undefined) ?? []).includes('client_credentials') && !resourceServer,
+    resources: m.dinhdanh_resources as string[] | undefined,
+    resourceServer,
+    idTokenAlg: m.id_token_signed_response_alg as NewClient['idTokenAlg'],
+    jwks: m.jwks,
+    jwksUri: m.jwks_uri as string | undefined,
+    profile: m.dinhdanh_profile as NewClient['profile'],
+  };
+}
+
+/** What `clients update` may change; anything left undefined stays as it is. */
+export interface ClientChanges {
+  name?: string;
+  /** Replaces the list. */
+  redirectUris?: string[];
+  /** Replaces the list. */
+  postLogoutRedirectUris?: string[];
+  /** A new back-channel logout URI, or null to remove it. */
+  backchannelLogoutUri?: string | null;
+  /** A new JWK Set of public keys (replaces the registered keys or jwks_uri). */
+  jwks?: unknown;
+  /** A new jwks_uri (replaces the registered keys or jwks_uri). */
+  jwksUri?: string;
+  /** Replaces the scopes (`openid` always included; national_id only with `allowPersonalId`). */
+  scopes?: string[];
+  /** Adds the national_id scope (with `scopes`: the new list may include it). */
+  allowPersonalId?: boolean;
+  minLevel?: 1 | 2;
+  tokenEndpointAuthMethod?: AuthMethod;
+}
+
+/** The outcome of an update: the portal, a secret when the change gave it one (shown once), what changed. */
+export interface UpdatedClient {
+  client: ClientView;
+  /** The registered properties that changed (metadata names), for the audit trail. */
+  changed: string[];
+}
+
+/**
+ * Changes a registered portal under the same rules as registration; every node sees the change at once (the caller's
+ * transaction announces it on commit). A move to a secret method issues a secret (returned once); a move away from
+ * one drops the stored secrets. Nothing to change is refused.
+ */
+export async function updateClient(
+  db: Kysely<DB>,
+  clientId: string,
+  changes: ClientChanges,
+  rules: RegistrationRules = {},
+): Promise<UpdatedClient> {
+  const stored = await storedForChange(db, clientId);
+  const before = settingsOf(stored);
+  const keys = changes.jwks !== undefined || changes.jwksUri !== undefined;
+  const input: NewClient = {
+    ...before,
+    ...defined({
+      name: changes.name,
+      redirectUris: changes.redirectUris,
+      postLogoutRedirectUris: changes.postLogoutRedirectUris,
+      minLevel: changes.minLevel,
+      tokenEndpointAuthMethod: changes.tokenEndpointAuthMethod,
+    }),
+    ...(changes.backchannelLogoutUri !== undefined
+      ? { backchannelLogoutUri: changes.backchannelLogoutUri ?? undefined }
+      : {}),
+    ...(keys ? { jwks: changes.jwks, jwksUri: changes.jwksUri } : {}),
+    ...(changes.scopes !== undefined
+      ? { scopes: changes.scopes, allowPersonalId: !!changes.allowPersonalId }
+      : { allowPersonalId: before.allowPersonalId || !!changes.allowPersonalId }),
+  };
+  const { name, metadata } = await metadataOf(input, rules);
+  const changed = Object.keys({ ...stored.metadata, ...metadata }).filter(
+    (k) => JSON.stringify(stored.metadata[k]) !== JSON.stringify(metadata[k]),
+  );
+  if (!changed.length) throw new AppError('invalid_input', `client ${clientId}: nothing to change`);
+  const hadSecret = usesSecret(stored.metadata) && !!stored.secretSha256;
+  const secret = usesSecret(metadata) && !hadSecret ? newSecret() : undefined;
+  const keep = usesSecret(metadata) && hadSecret;
+  await updateClientRow(db, {
+    clientId,
+    name,
+    metadata,
+    secretSha256: secret ? hashSecret(secret) : keep ? stored.secretSha256 : null,
+    previousSecretSha256: keep ? stored.previousSecretSha256 : null,
+    previousSecretExpiresAt: keep ? stored.previousSecretExpiresAt : null,
+  });
+  await notifyClientChanged(db, clientId);
+  return { client: { ...view({ clientId, name, metadata }), ...(secret ? { client_secret: secret } : {}) }, changed };
+}
+
+/** The longest a previous secret may keep working after a rotation: 30 days. */
+export const MAX_GRACE_SECONDS = 30 * 86400;
+
+/** A new secret for a portal, shown once; the previous one keeps working until `previous_secret_valid_until`. */
+export interface RotatedSecret {
+  client_id: string;
+  client_secret: string;
+  /** When the previous secret stops working; null: it already has. */
+  previous_secret_valid_until: string | null;
+}
+
+/**
+ * Gives a portal a new secret; its current one keeps working for `graceSeconds` (0: stops at once), so the portal can
+ * deploy the new one without an outage. A secret still in an earlier rotation's grace period stops working now.
+ */
+export async function rotateClientSecret(
+  db: Kysely<DB>,
+  clientId: string,
+  graceSeconds: number,
+): Promise<RotatedSecret> {
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS)
+    throw new AppError('invalid_input', `grace must be a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}`);
+  const stored = await storedForChange(db, clientId);
+  if (!usesSecret(stored.metadata) || !stored.secretSha256)
+    throw new AppError(
+      'invalid_input',
+      `client ${clientId} authenticates with ${String(stored.metadata.token_endpoint_auth_method)}: it has no secret to rotate`,
+    );
+  const secret = newSecret();
+  const until = graceSeconds > 0 ? new Date(Date.now() + graceSeconds * 1000) : null;
+  await updateClientRow(db, {
+    clientId,
+    name: stored.name,
+    metadata: stored.metadata,
+    secretSha256: hashSecret(secret),
+    previousSecretSha256: until ? stored.secretSha256 : null,
+    previousSecretExpiresAt: until,
+  });
+  await notifyClientChanged(db, clientId);
+  return { client_id: clientId, client_secret: secret, previous_secret_valid_until: until?.toISOString() ?? null };
+}
+
+/** A registered client to change, locked for the transaction; unknown ids are refused with one line. */
+async function storedForChange(db: Kysely<DB>, clientId: string): Promise<StoredClient> {
+  const stored = CLIENT_ID.test(clientId) ? await selectClientForUpdate(db, clientId) : undefined;
+  if (!stored) throw new AppError('not_found', `no client ${clientId}`);
+  return stored;
+}
+
+/** The object without its undefined members. */
+const defined = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 /** Creates or updates a first-party public client (dinhdanh's own pages), e.g. when the issuer URL changes. */
 export async function ensureFirstPartyClient(
@@ -158,26 +405,42 @@ export async function findClientMetadata(
   clientId: string,
 ): Promise<Record<string, unknown> | undefined> {
   if (!CLIENT_ID.test(clientId)) return undefined; // only ids registration can create (no NUL, no control chars)
+  const now = Date.now();
   const hit = cache.get(clientId);
-  if (hit && hit.until > Date.now()) return hit.metadata;
+  if (hit && hit.until > now) return hit.metadata;
   const c = await selectClient(db, clientId);
   if (!c) return undefined;
-  const metadata = {
-    ...c.metadata,
-    client_id: c.clientId,
-    ...(c.secretSha256 ? { client_secret: c.secretSha256 } : {}),
-  };
+  // During a rotation's grace period the previous secret works too: both hashes, space-separated (secretMatches).
+  const previousUntil = c.previousSecretExpiresAt?.getTime() ?? 0;
+  const hashes = [c.secretSha256, c.previousSecretSha256 && previousUntil > now ? c.previousSecretSha256 : null];
+  const secrets = hashes.filter((h): h is string => !!h).join(' ');
+  const metadata = { ...c.metadata, client_id: c.clientId, ...(secrets ? { client_secret: secrets } : {}) };
   if (cache.size > 1000) cache.clear();
-  cache.set(clientId, { metadata, until: Date.now() + CACHE_MS });
+  // Never cached past the end of a grace period: the previous secret stops working on time.
+  cache.set(clientId, {
+    metadata,
+    until: previousUntil > now ? Math.min(now + CACHE_MS, previousUntil) : now + CACHE_MS,
+  });
   return metadata;
 }
 
-/** Registered clients change rarely (security staff, CLI); each node re-reads one at most this often. */
+/**
+ * Registered clients change rarely (security staff, CLI), and every change is announced on CLIENT_CHANGES_CHANNEL:
+ * a node that listens forgets its copies at once (forgetCachedClients); one that missed the announcement re-reads a
+ * client at most this long after.
+ */
 const CACHE_MS = 5000;
 const cache = new Map<string, { metadata: Record<string, unknown>; until: number }>();
 
-function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'>): ClientView {
+/** Forgets every cached client (a client changed, on this node or another). */
+export function forgetCachedClients(): void {
+  cache.clear();
+}
+
+function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'> & Partial<StoredClient>): ClientView {
   const m = c.metadata;
+  const kids = (m.jwks as { keys?: { kid?: string }[] } | undefined)?.keys?.map((k) => String(k.kid));
+  const graceUntil = c.previousSecretSha256 && c.previousSecretExpiresAt;
   return {
     client_id: c.clientId,
     client_name: c.name,
@@ -189,5 +452,11 @@ function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'>): ClientVi
     subject_type: (m.subject_type as string) ?? 'pairwise',
     min_level: (m.dinhdanh_min_level as number) ?? 1,
     consent: (m.dinhdanh_consent as string) ?? 'explicit',
+    ...(m.dinhdanh_profile ? { profile: m.dinhdanh_profile as string } : {}),
+    ...(m.jwks_uri ? { jwks_uri: m.jwks_uri as string } : {}),
+    ...(kids ? { jwks_kids: kids } : {}),
+    ...(graceUntil && graceUntil.getTime() > Date.now()
+      ? { previous_secret_valid_until: graceUntil.toISOString() }
+      : {}),
   };
 }

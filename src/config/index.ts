@@ -199,7 +199,7 @@ export const fields = {
     schema: z.string().min(1),
   },
   ACR_ALIASES: {
-    doc: 'Other `acr` values portals may send, as `value=level` pairs, comma-separated (e.g. `LoA1=1,LoA2=2`). Tokens carry ACR_LEVEL1/2.',
+    doc: 'Other `acr` values portals may send, as `value=level` pairs, comma-separated (e.g. `LoA1=1,LoA2=2`). A portal that asks for acr values gets one of them back, as it spelled it (the highest its login satisfies); otherwise ACR_LEVEL1/2.',
     default: 'LoA1=1,LoA2=2',
     schema: z
       .string()

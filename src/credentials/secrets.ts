@@ -14,9 +14,16 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('base64url');
 }
 
-/** Constant-time check of a presented secret against its stored SHA-256. */
+/**
+ * Constant-time check of a presented secret against its stored SHA-256, or against several separated by spaces (a
+ * client's current secret and, during a rotation's grace period, its previous one): every one is compared.
+ */
 export function secretMatches(presented: string, storedSha256: string): boolean {
   const a = Buffer.from(hashSecret(presented));
-  const b = Buffer.from(storedSha256);
-  return a.length === b.length && timingSafeEqual(a, b);
+  let matches = false;
+  for (const stored of storedSha256.split(' ')) {
+    const b = Buffer.from(stored);
+    matches = (a.length === b.length && timingSafeEqual(a, b)) || matches;
+  }
+  return matches;
 }

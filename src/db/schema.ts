@@ -78,6 +78,9 @@ export interface ClientTable {
   name: string;
   metadata: JSONColumnType<Record<string, unknown>>;
   secret_sha256: string | null;
+  /** During a secret rotation's grace period: the previous secret's SHA-256, valid until the time below. */
+  previous_secret_sha256: ColumnType<string | null, string | null | undefined, string | null>;
+  previous_secret_expires_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }

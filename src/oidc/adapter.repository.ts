@@ -1,7 +1,7 @@
 /**
  * Queries over `oidc_payloads`, the one table behind every oidc-provider model.
  *
- * The four queries every token request runs (find, upsert, consume, destroy) are fixed SQL texts run as named
+ * The queries every token request runs (find, upsert, consume, destroy, claim) are fixed SQL texts run as named
  * prepared statements (`runPrepared`): a token request makes several of them, and through Kysely each cost over
  * twice the CPU. The rest are built with Kysely as usual.
  */
@@ -22,6 +22,11 @@ const FIND = Object.fromEntries(
   ]),
 ) as Record<'id' | 'uid' | 'user_code', string>;
 const CONSUME = 'update oidc_payloads set consumed_at = now() where model = $1 and id = $2 and consumed_at is null';
+// A live row wins the conflict (nothing written, no row counted); an expired one not yet purged is taken over.
+const CLAIM = `insert into oidc_payloads (model, id, payload, expires_at) values ($1, $2, $3, $4)
+on conflict (model, id) do update set payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = null,
+  grant_id = null, uid = null, user_code = null
+where oidc_payloads.expires_at is not null and oidc_payloads.expires_at <= now()`;
 const DESTROY = 'delete from oidc_payloads where model = $1 and id = $2';
 
 /** Inserts or replaces one model instance. */
@@ -66,6 +71,22 @@ export async function findPayload(
 /** Marks an instance consumed; true only for the one caller that consumed it (atomic across nodes). */
 export async function consumePayload(db: Kysely<DB>, model: string, id: string): Promise<boolean> {
   return (await runPrepared(db, 'oidc_consume', CONSUME, [model, id])).rowCount === 1;
+}
+
+/**
+ * Records an instance unless a live one with this id exists; true only for the one caller that recorded it (atomic
+ * across nodes: a unique key, no read before the write).
+ */
+export async function claimPayload(
+  db: Kysely<DB>,
+  model: string,
+  id: string,
+  payload: Payload,
+  expiresIn: number,
+): Promise<boolean> {
+  if (id.includes('\u0000') || id.length > 1000) return false;
+  const expiresAt = new Date(Date.now() + expiresIn * 1000);
+  return (await runPrepared(db, 'oidc_claim', CLAIM, [model, id, JSON.stringify(payload), expiresAt])).rowCount === 1;
 }
 
 /** Deletes one instance. */

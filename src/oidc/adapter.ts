@@ -5,12 +5,19 @@
  * when two nodes race to redeem one authorization code or refresh token exactly one wins and the other gets
  * invalid_grant. Expired rows are invisible to `find` even before the purge job deletes them. Clients are not stored
  * here: the `Client` model reads the `clients` table through the clients domain.
+ *
+ * Replay detection (a client assertion's or DPoP proof's `jti`, single-use on every node): oidc-provider asks `find`
+ * whether the id was seen, then saves it, two steps two nodes could interleave (both would accept one assertion). Here
+ * `find` of a `ReplayDetection` claims the id in one conditional INSERT: the first caller is told "not seen" and holds
+ * the id; every later or concurrent one is told "seen" and refuses (invalid_client for an assertion). oidc-provider's
+ * save that follows sets the real expiry.
  */
 import type { Kysely } from 'kysely';
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { findClientMetadata } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import {
+  claimPayload,
   consumePayload,
   deleteAccountGrant,
   destroyPayload,
@@ -21,6 +28,12 @@ import {
   upsertPayload,
 } from './adapter.repository.ts';
 import { BEARER_MODELS, HASHED, type TokenVault } from './token-at-rest.ts';
+
+/**
+ * How long a claimed replay-detection id is held before oidc-provider's save gives it the real expiry (the assertion's
+ * or proof's own lifetime); a claim whose save never came (the request failed) is released after this.
+ */
+const REPLAY_CLAIM_SECONDS = 600;
 
 /**
  * Builds the adapter class oidc-provider instantiates once per model name. With a `vault` (the service always has
@@ -37,6 +50,18 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
   const findById = async (model: string, id: string) => {
     const found = await findPayload(db, model, 'id', rowId(model, id));
     return found || !legacy(model, id) ? found : findPayload(db, model, 'id', id);
+  };
+  /** Claims a replay-detection id: undefined the first time (now held), a payload saying "seen" ever after. */
+  const claimReplayId = async (id: string): Promise<AdapterPayload | undefined> => {
+    const exp = Math.floor(Date.now() / 1000) + REPLAY_CLAIM_SECONDS;
+    const claimed = await claimPayload(
+      db,
+      'ReplayDetection',
+      id,
+      { jti: id, kind: 'ReplayDetection', exp },
+      REPLAY_CLAIM_SECONDS,
+    );
+    return claimed ? undefined : { jti: id, kind: 'ReplayDetection', exp };
   };
   return class PostgresAdapter implements Adapter {
     readonly model: string;
@@ -58,6 +83,7 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return (await findClientMetadata(db, id)) as AdapterPayload | undefined;
+      if (this.model === 'ReplayDetection') return claimReplayId(id);
       return restored(this.model, await findById(this.model, id), id);
     }
 

@@ -11,11 +11,12 @@ import { decodeJwt } from 'jose';
 import { type Kysely, sql } from 'kysely';
 import { recordEvent } from '../audit/index.ts';
 import type { DB } from '../db/index.ts';
+import { outgoingFetch } from './outgoing.ts';
 
 type Fetch = (url: string, options: RequestInit) => Promise<Response>;
 
-/** Wraps oidc-provider's fetch: logout-token POSTs are queued, everything else passes through. */
-export function queueingFetch(db: Kysely<DB>, deadlineSeconds: number, pass: Fetch = (u, o) => fetch(u, o)): Fetch {
+/** Wraps oidc-provider's fetch: logout-token POSTs are queued, everything else passes through (outgoing.ts). */
+export function queueingFetch(db: Kysely<DB>, deadlineSeconds: number, pass: Fetch = outgoingFetch): Fetch {
   return async (url, options) => {
     const body = options.body;
     const token = body instanceof URLSearchParams ? body.get('logout_token') : null;

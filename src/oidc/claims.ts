@@ -7,9 +7,12 @@ import type { Account, FindAccount } from 'oidc-provider';
 import { type AccountProfile, findAccountProfile } from '../accounts/index.ts';
 import type { DB, Residence } from '../db/index.ts';
 
-/** Scopes and the claims each releases. */
+/**
+ * Scopes and the claims each releases (and so `claims_supported`). No `updated_at`: the registry record's update time
+ * is not part of what an account exposes, and discovery advertises only what can be released.
+ */
 export const SCOPE_CLAIMS = {
-  profile: ['name', 'family_name', 'middle_name', 'given_name', 'birthdate', 'gender', 'updated_at'],
+  profile: ['name', 'family_name', 'middle_name', 'given_name', 'birthdate', 'gender'],
   address: ['address'],
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],

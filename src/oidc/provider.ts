@@ -1,7 +1,8 @@
 /**
  * The OpenID Provider: oidc-provider configured for agency portals. Authorization code flow only, PKCE S256 required
- * for every client, PAR and DPoP on, asymmetric signatures only (client secrets are stored hashed, so no HS*),
- * storage in PostgreSQL, our own interaction pages.
+ * for every client, PAR, JAR, JARM and DPoP on, asymmetric signatures only (client secrets are stored hashed, so no
+ * HS*), the FAPI 2.0 Security Profile for portals registered with it (fapi.ts), the `acr` echoed in the portal's own
+ * vocabulary (assurance.ts), storage in PostgreSQL, our own interaction pages.
  */
 
 import { createHmac } from 'node:crypto';
@@ -11,9 +12,17 @@ import type { Config } from '../config/index.ts';
 import { secretMatches } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { latestGrantId, postgresAdapter } from './adapter.ts';
-import { assurancePolicy } from './assurance.ts';
+import { assurancePolicy, echoedAcr } from './assurance.ts';
 import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
+import {
+  assertClientAssertion,
+  assertRequestObject,
+  FAPI2,
+  fapi2Metadata,
+  fapiProfile,
+  rotateRefreshToken,
+} from './fapi.ts';
 import { formPostPages, logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
 import { mayInspectToken } from './token-access.ts';
 import type { TokenVault } from './token-at-rest.ts';
@@ -23,6 +32,10 @@ export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
 
 const epoch = () => Math.floor(Date.now() / 1000);
 const ASYMMETRIC = ['ES256', 'PS256', 'RS256', 'EdDSA'] as const;
+/** What a portal's registered keys sign with (clients/client-keys.ts accepts EC P-256 and RSA keys, no Ed25519). */
+const PORTAL_SIGNED = ['ES256', 'PS256', 'RS256'] as const;
+/** How a client may authenticate, at the token, PAR, introspection and revocation endpoints alike. */
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 
 /** What the provider needs from the wiring. */
 export interface ProviderDeps {
@@ -67,8 +80,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     pairwiseIdentifier: async (_ctx, accountId, client) =>
       createHmac('sha256', pairwiseSecret).update(`${client.sectorIdentifier}\n${accountId}`).digest('base64url'),
     extraClientMetadata: {
-      properties: ['dinhdanh_min_level', 'dinhdanh_consent', 'dinhdanh_resources', 'dinhdanh_resource_server'],
-      validator(_ctx, key, value) {
+      properties: [
+        'dinhdanh_min_level',
+        'dinhdanh_consent',
+        'dinhdanh_resources',
+        'dinhdanh_resource_server',
+        'dinhdanh_profile',
+      ],
+      validator(_ctx, key, value, metadata) {
         if (key === 'dinhdanh_min_level' && value !== undefined && value !== 1 && value !== 2)
           throw new errors.InvalidClientMetadata('dinhdanh_min_level must be 1 or 2');
         if (
@@ -81,6 +100,9 @@ export function createProvider(deps: ProviderDeps): Provider {
           throw new errors.InvalidClientMetadata('dinhdanh_resource_server must be a resource indicator');
         if (key === 'dinhdanh_consent' && value !== undefined && value !== 'explicit' && value !== 'implicit')
           throw new errors.InvalidClientMetadata('dinhdanh_consent must be explicit or implicit');
+        if (key === 'dinhdanh_profile' && value !== undefined && value !== FAPI2)
+          throw new errors.InvalidClientMetadata(`dinhdanh_profile must be ${FAPI2}`);
+        if (key === 'dinhdanh_profile' && value === FAPI2) fapi2Metadata(metadata);
       },
     },
     responseTypes: ['code'],
@@ -89,23 +111,34 @@ export function createProvider(deps: ProviderDeps): Provider {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'ES256',
+      authorization_signed_response_alg: 'ES256',
       subject_type: 'pairwise',
     },
     pkce: { required: () => true },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: CLIENT_AUTH_METHODS,
+    // FAPI 2.0 portals: the issuer as the only audience, ES256/PS256 assertions and DPoP proofs.
+    assertJwtClientAuthClaimsAndHeader: assertClientAssertion as never,
     enabledJWA: {
       idTokenSigningAlgValues: ASYMMETRIC,
       userinfoSigningAlgValues: ASYMMETRIC,
       introspectionSigningAlgValues: ASYMMETRIC,
-      authorizationSigningAlgValues: ASYMMETRIC,
-      requestObjectSigningAlgValues: ASYMMETRIC,
-      clientAuthSigningAlgValues: ASYMMETRIC,
-      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'PS256'] as const,
+      // JARM responses: ES256 (clientDefaults), the only value registration gives a portal today.
+      authorizationSigningAlgValues: ['ES256'] as const,
+      requestObjectSigningAlgValues: PORTAL_SIGNED,
+      clientAuthSigningAlgValues: PORTAL_SIGNED,
+      // Ed25519 as both its fully-specified name (RFC 9864; what openid-client 6 sends) and the older EdDSA.
+      dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA', 'PS256'] as const,
     },
     features: {
       devInteractions: { enabled: false },
+      // Required per client (FAPI 2.0 portals), never for all: require_pushed_authorization_requests stays false.
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
+      // Signed request objects (JAR, RFC 9101), by value, at PAR or the authorization endpoint; optional.
+      requestObjects: { enabled: true, assertJwtClaimsAndHeader: assertRequestObject as never },
+      // Signed authorization responses (JARM): response_mode jwt, query.jwt, fragment.jwt, form_post.jwt.
+      jwtResponseModes: { enabled: true },
+      fapi: { enabled: true, profile: fapiProfile },
       claimsParameter: { enabled: true },
       // Only the token's own client, or the API it was issued for, learns anything about a token or can revoke it;
       // anyone else gets the answer for an unknown token (active:false; 200 with nothing done).
@@ -169,9 +202,19 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     renderError,
     fetch: queueingFetch(db, config.backchannelRetrySeconds) as never,
-    rotateRefreshToken: true,
+    rotateRefreshToken,
+    // Client authentication is the same at every endpoint (the client's token_endpoint_auth_method): say so for
+    // introspection and revocation (RFC 8414), which oidc-provider does not advertise by itself.
+    discovery: {
+      require_pushed_authorization_requests: false,
+      introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      introspection_endpoint_auth_signing_alg_values_supported: PORTAL_SIGNED,
+      revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      revocation_endpoint_auth_signing_alg_values_supported: PORTAL_SIGNED,
+    },
     ttl: {
       AccessToken: config.ttl.accessToken,
+      // At most 60 s for every portal, as FAPI 2.0 requires of its own.
       AuthorizationCode: 60,
       IdToken: config.ttl.idToken,
       // Never longer than the grant it belongs to has left: a refresh token is never orphaned by its grant.
@@ -195,6 +238,13 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxy;
   // oidc-provider's self-submitting pages (form_post, logout with nobody signed in) without their inline script.
   provider.use(formPostPages);
+  // The `acr` in codes (and so in ID tokens and refresh tokens): the value the portal asked for, in its vocabulary.
+  Object.defineProperty(provider.OIDCContext.prototype, 'acr', {
+    configurable: true,
+    get(this: { params?: Record<string, unknown>; session?: { acr?: string } }) {
+      return echoedAcr(config.acr, this.params ?? {}, this.session?.acr);
+    },
+  });
   // Client secrets are stored as SHA-256 (the metadata's client_secret holds that hash): compare hashes in constant time.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(
     this: { clientSecret: string },

@@ -23,6 +23,40 @@ export function cliJson(env: Record<string, string>, ...args: string[]) {
   return JSON.parse(r.stdout);
 }
 
+/**
+ * Runs `dinhdanh ...args` without blocking this process: a test with a node in this same process must not use
+ * `runCli` (while spawnSync waits, the node cannot finish a transaction the command may be waiting for).
+ */
+export function runCliAsync(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Runs `dinhdanh ...args` without blocking this process, asserts it succeeded and returns its JSON output. */
+export async function cliJsonAsync(env: Record<string, string>, ...args: string[]) {
+  const r = await runCliAsync(env, ...args);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 /** A free loopback port. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -5,15 +5,20 @@
  *   http://localhost:3001  "Cổng Dịch vụ công quốc gia"  (client demo-public-service, level 1)
  *   http://localhost:3002  "Cổng Đăng ký đất đai"        (client demo-land-registry, level 2 required)
  *
- * Idempotent: portals are registered once with fixed client ids; their secrets (printed once by the CLI) and the
- * level-2 citizen's TOTP secret are kept in DATA_DIR/demo-secrets.json (0600). A portal registered without a saved
- * secret cannot be recovered: delete DATA_DIR to start over. Ctrl-C stops everything.
+ * Other ports: `npm run demo -- --port 4000 --portal-port 4001` (or DEMO_PORT, DEMO_PORTAL_PORT): dinhdanh on the
+ * first, the two portals on the second and the one after it.
+ *
+ * Idempotent: portals are registered once with fixed client ids (with the port appended when it is not the default,
+ * since the registered redirect URI names the port); their secrets (printed once by the CLI) and the level-2
+ * citizen's TOTP secret are kept in DATA_DIR/demo-secrets.json (0600). A portal registered without a saved secret
+ * cannot be recovered: delete DATA_DIR to start over. Ctrl-C stops everything.
  *
  * `npm run demo -- totp` prints the level-2 citizen's current TOTP code (instead of an authenticator app).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { accountIdForPin, confirmTotp, redeemActivationCode, startTotpEnrollment } from '../src/accounts/index.ts';
 import { recordEvent } from '../src/audit/index.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -24,13 +29,65 @@ import { loadMasterKey } from '../src/keys/index.ts';
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = path.resolve(root, process.env.DATA_DIR ?? '.data/demo');
 const stateFile = path.join(dataDir, 'demo-secrets.json');
-const ISSUER_PORT = 3000;
+
+const USAGE = 'usage: npm run demo [-- --port 3000 --portal-port 3001]   |   npm run demo -- totp';
+
+/** The command line: ports (options win over DEMO_PORT and DEMO_PORTAL_PORT) and the `totp` command. */
+function readArgs() {
+  try {
+    return parseArgs({
+      options: {
+        /** dinhdanh's port (DEMO_PORT, default 3000). */
+        port: { type: 'string', default: process.env.DEMO_PORT || '3000' },
+        /** The level-1 portal's port; the level-2 portal takes the next one (DEMO_PORTAL_PORT, default 3001). */
+        'portal-port': { type: 'string', default: process.env.DEMO_PORTAL_PORT || '3001' },
+      },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    process.stderr.write(`demo: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(1);
+  }
+}
+const args = readArgs();
+
+/** A TCP port from an option; anything else stops the demo before it starts. */
+function portOf(name: string, value: string, last = 65535): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > last) {
+    process.stderr.write(`demo: --${name} must be a port number (1-${last}), not ${JSON.stringify(value)}\n`);
+    process.exit(1);
+  }
+  return port;
+}
+const ISSUER_PORT = portOf('port', args.values.port);
+const PORTAL_PORT = portOf('portal-port', args.values['portal-port'], 65534);
+if ([PORTAL_PORT, PORTAL_PORT + 1].includes(ISSUER_PORT)) {
+  process.stderr.write(
+    `demo: --port ${ISSUER_PORT} is taken by a portal (--portal-port ${PORTAL_PORT} and the next)\n`,
+  );
+  process.exit(1);
+}
 const issuer = `http://localhost:${ISSUER_PORT}`;
+
+/** A portal's client id: the registered redirect URI names its port, so another port is another registration. */
+const clientIdFor = (base: string, port: number, defaultPort: number) =>
+  port === defaultPort ? base : `${base}-${port}`;
 
 /** The demo's portals. */
 const PORTALS = [
-  { clientId: 'demo-public-service', name: 'Cổng Dịch vụ công quốc gia', port: 3001, minLevel: 1 },
-  { clientId: 'demo-land-registry', name: 'Cổng Đăng ký đất đai', port: 3002, minLevel: 2 },
+  {
+    clientId: clientIdFor('demo-public-service', PORTAL_PORT, 3001),
+    name: 'Cổng Dịch vụ công quốc gia',
+    port: PORTAL_PORT,
+    minLevel: 1,
+  },
+  {
+    clientId: clientIdFor('demo-land-registry', PORTAL_PORT + 1, 3002),
+    name: 'Cổng Đăng ký đất đai',
+    port: PORTAL_PORT + 1,
+    minLevel: 2,
+  },
 ] as const;
 
 /** Citizens to try (the level-1 one is seeded by dinhdanh; the level-2 one is made here). */
@@ -272,12 +329,13 @@ async function main(): Promise<void> {
   children[0]!.once('exit', () => stop(1));
 
   const secret = state.totpSecret!;
+  const [publicService, landRegistry] = PORTALS;
   process.stdout.write(`
 dinhdanh demo is running (Ctrl-C stops everything)
 
   dinhdanh (provider):            ${issuer}   citizen account page: ${issuer}/account
-  Cổng Dịch vụ công quốc gia:     http://localhost:3001   (level 1)
-  Cổng Đăng ký đất đai:           http://localhost:3002   (level 2 required)
+  ${publicService.name}:     http://localhost:${publicService.port}   (level 1)
+  ${landRegistry.name}:           http://localhost:${landRegistry.port}   (level 2 required)
 
   Level 1 citizen:  personal ID ${LEVEL1.pin}, password ${LEVEL1.password}
                     (refused at the land registry: unmet_authentication_requirements)
@@ -286,13 +344,13 @@ dinhdanh demo is running (Ctrl-C stops everything)
                     otpauth URI: ${totpUri(secret, LEVEL2.pin, 'dinhdanh demo')}
                     or print the current code: npm run demo -- totp
 
-  Try: sign in on :3001, open :3002 (single sign-on, a TOTP step-up for level 2), sign out on one portal and reload
-  the other: the provider's back-channel logout has ended its session too.
+  Try: sign in on :${publicService.port}, open :${landRegistry.port} (single sign-on, a TOTP step-up for level 2), sign out on
+  one portal and reload the other: the provider's back-channel logout has ended its session too.
   Secrets of this demo: ${stateFile}
 `);
 }
 
-if (process.argv[2] === 'totp') {
+if (args.positionals[0] === 'totp') {
   const { totpSecret } = readState();
   if (!totpSecret) {
     process.stderr.write('no level-2 demo citizen yet: run `npm run demo` first\n');

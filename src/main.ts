@@ -15,7 +15,7 @@ import type { JWK } from 'oidc-provider';
 import { type Logger, pino } from 'pino';
 import { codeBook, deleteExpiredCodes, secondFactorState } from './accounts/index.ts';
 import { type AuditQueue, createAuditQueue, recordEvent } from './audit/index.ts';
-import { ensureFirstPartyClient } from './clients/index.ts';
+import { CLIENT_CHANGES_CHANNEL, ensureFirstPartyClient, forgetCachedClients } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
 import {
@@ -30,7 +30,7 @@ import {
   type Probe,
 } from './db/index.ts';
 import { createApp, readinessCheck } from './http/index.ts';
-import { accountRoutes, enrollRoutes, interactionRoutes, recoverRoutes } from './interactions/index.ts';
+import { accountRoutes, enrollRoutes, homeRoutes, interactionRoutes, recoverRoutes } from './interactions/index.ts';
 import {
   cookieGeneration,
   deriveCodeKey,
@@ -94,6 +94,7 @@ export const STARTUP_STEPS = [
   'signing keys',
   'audit queue', // release: write what is queued
   'provider host', // provider and key watcher (timer, LISTEN connection); release: stop both
+  'client watcher', // LISTEN connection: cached clients forgotten when one changes; release: stop it
   'first-party client',
   'readiness probe', // release: close its connection
   'app',
@@ -143,6 +144,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     await step('signing keys', () => ensureActiveKeys(database.db, master));
     const audit = await step('audit queue', () => startAuditQueue(node, () => door.deadline, stack));
     const host = await step('provider host', () => startHost(node, audit, stack));
+    await step('client watcher', () => watchClients(node, stack));
     await step('first-party client', () => ensureAccountClient(database.db, node.issuer));
     const probe = await step('readiness probe', () => openProbe(database.url, door.port, stack));
     const app = await step('app', () => buildApp(node, host, probe, () => door.draining));
@@ -380,6 +382,18 @@ function startAuditQueue(n: Wiring, deadline: () => number, stack: AsyncDisposab
   return queue;
 }
 
+/** Forgets cached clients when one changes (`clients update`, `rotate-secret`): every node sees it at once. */
+async function watchClients(n: Wiring, stack: AsyncDisposableStack): Promise<void> {
+  const watch = await listenChannel(
+    n.database.url,
+    CLIENT_CHANGES_CHANNEL,
+    forgetCachedClients,
+    (err) => n.log.warn({ err }, 'client notification channel lost'),
+    { connectTimeoutMs: n.config.db.connectTimeoutMs },
+  );
+  stack.defer(() => watch.stop());
+}
+
 /** The provider, rebuilt whenever the signing keys change (a timer and a LISTEN connection watch them). */
 async function startHost(n: Wiring, audit: AuditQueue, stack: AsyncDisposableStack): Promise<ProviderHost> {
   const { config, log, master, secrets } = n;
@@ -473,6 +487,7 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
     log,
     trustProxy: config.trustProxy,
     routers: [
+      homeRoutes(),
       interactionRoutes({
         host,
         db,

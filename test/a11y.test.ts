@@ -131,3 +131,78 @@ describe('enrollment and recovery pages', () => {
     });
   }
 });
+
+describe('every other citizen page, in both languages', () => {
+  for (const lang of ['vi', 'en'] as const) {
+    for (const width of [320, 1280]) {
+      it(`passes axe and fits the screen: ${lang} at ${width} px`, async () => {
+        const context = await browser.newContext({
+          locale: lang === 'vi' ? 'vi-VN' : 'en-GB',
+          viewport: { width, height: 800 },
+          bypassCSP: true,
+        });
+        try {
+          const page = await context.newPage();
+          for (const path of ['/', '/help', '/privacy', '/terms', '/accessibility', '/recover/officer', '/no/such']) {
+            await page.goto(`${service.url}${path}?lang=${lang}`);
+            await audit(page, `${path.replace(/\W+/g, '-') || 'home'}-${lang}`, width);
+          }
+          // Sign in through /account: the login page, then the account page itself.
+          await page.goto(`${service.url}/account?lang=${lang}`);
+          await page.locator('#pin').waitFor();
+          await audit(page, `login-${lang}`, width);
+          await page.locator('#pin').fill('001090000402');
+          await page.locator('#password').fill('mật khẩu cũ đã quên');
+          await page.locator('form[action$="/login"] button[type=submit]').click();
+          await page.waitForURL(/\/account(\?|$)/);
+          await audit(page, `account-${lang}`, width);
+        } finally {
+          await context.close();
+        }
+      });
+    }
+  }
+});
+
+describe('the keyboard alone', () => {
+  it('signs in and consents to a portal with Tab, typing and Enter', async () => {
+    const { authorizationRequest, demoPortal } = await import('./helpers/flow.ts');
+    const { url } = await authorizationRequest(await demoPortal(service.url), { prompt: 'consent' });
+    const context = await browser.newContext({ locale: 'vi-VN' });
+    try {
+      const page = await context.newPage();
+      const redirected = new Promise<string>((resolve) =>
+        page.on('request', (r) => r.url().startsWith('http://localhost:3001/callback') && resolve(r.url())),
+      );
+      await page.route('http://localhost:3001/**', (route) => route.fulfill({ status: 200, body: 'portal' }));
+      await page.goto(url.toString());
+      await page.locator('#pin').waitFor();
+      // From the top of the page: Tab until the personal ID field has focus, type, Tab to the password, Enter.
+      for (
+        let i = 0;
+        i < 10 && !(await page.evaluate(() => (globalThis as any).document.activeElement?.id === 'pin'));
+        i++
+      )
+        await page.keyboard.press('Tab');
+      await page.keyboard.type('001090012345');
+      await page.keyboard.press('Tab');
+      await page.keyboard.type('demo-password-2026');
+      await page.keyboard.press('Enter');
+      // The consent page: Tab to "Allow" and press Enter.
+      await page.locator('form[action$="/consent"]').waitFor();
+      for (
+        let i = 0;
+        i < 15 &&
+        !(await page.evaluate(() =>
+          (globalThis as any).document.activeElement?.closest?.('form')?.getAttribute('action')?.endsWith('/consent'),
+        ));
+        i++
+      )
+        await page.keyboard.press('Tab');
+      await page.keyboard.press('Enter');
+      assert.match(await redirected, /[?&]code=/);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -39,7 +39,7 @@ function languageOf(html: string): 'vi' | 'en' {
 /** The header's language switch link, absolute. */
 function switchLink(html: string, base: string): string {
   const header = /<header>[\s\S]*?<\/header>/.exec(html)?.[0] ?? '';
-  const href = /<a [^>]*href="([^"]+)"/.exec(header)?.[1];
+  const href = /<a class="lang" href="([^"]+)"/.exec(header)?.[1];
   assert.ok(href, 'the header has a language switch');
   return new URL(href.replace(/&amp;/g, '&'), base).toString();
 }

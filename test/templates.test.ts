@@ -68,7 +68,7 @@ describe('the layout', () => {
       assert.equal(langLink('vi', hostile!), own, hostile);
     }
     const out = page('vi', 't', html``, langLink('vi', '/a"b<c>'));
-    assert.ok(out.includes('<a class="lang" href="/a%22b%3Cc%3E?lang=en">English</a>'), out);
+    assert.ok(out.includes('<a class="lang" href="/a%22b%3Cc%3E?lang=en" lang="en">English</a>'), out);
     assert.ok(!page('vi', 't', html``).includes('class="lang"'), 'no switch unless asked');
   });
 });

@@ -1,10 +1,13 @@
 /**
  * An agency portal that signs citizens in with dinhdanh. Routes:
  *   GET  /                     signed out: the sign-in button; signed in: the claims received and a logout button
+ *   GET  /error?code=          a failed login's explanation (where the error page's language switch leads)
  *   GET  /login                authorization request (code + PKCE S256, state, nonce; level 2 when MIN_LEVEL=2)
  *   GET  /callback             checks state, exchanges the code, keeps the claims in a server-side session
  *   POST /logout               ends the local session, then RP-initiated logout at the provider
  *   POST /backchannel-logout   the provider's logout token: ends every local session of that provider session
+ * Any page takes `?lang=vi|en` (the language switch); the choice is remembered in a cookie and sent to the provider
+ * as `ui_locales`.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -16,7 +19,7 @@ import { InvalidLogoutToken, logoutTokenVerifier } from './backchannel.ts';
 import type { PortalConfig } from './config.ts';
 import { LoginError, relyingParty } from './relying-party.ts';
 import { type PortalSession, SessionStore } from './sessions.ts';
-import { errorPage, STYLE, signedInPage, signedOutPage } from './views.ts';
+import { errorPage, type Lang, pickLang, STYLE, signedInPage, signedOutPage } from './views.ts';
 
 /** A portal instance: its Koa app, its sessions (inspectable in tests) and start/stop. */
 export interface Portal {
@@ -55,13 +58,16 @@ export function createPortal(config: PortalConfig, log: PortalLog = () => {}): P
   const cookieName = `portal_${config.clientId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   const https = config.baseUrl.startsWith('https:');
 
+  const langCookie = 'portal_lang';
+  const langOf = (ctx: Context): Lang =>
+    pickLang(ctx.query.lang, ctx.cookies.get(langCookie), ctx.get('accept-language'));
   const sessionOf = (ctx: Context): PortalSession | undefined => sessions.get(ctx.cookies.get(cookieName));
   const setCookie = (ctx: Context, s: PortalSession) =>
     ctx.cookies.set(cookieName, s.id, { httpOnly: true, sameSite: 'lax', secure: https, path: '/', overwrite: true });
   const showError = (ctx: Context, code: string, status = 400) => {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = errorPage(config, code);
+    ctx.body = errorPage(config, langOf(ctx), code);
   };
 
   const router = new Router();
@@ -76,20 +82,25 @@ export function createPortal(config: PortalConfig, log: PortalLog = () => {}): P
     const s = sessionOf(ctx);
     ctx.type = 'html';
     if (s?.user) {
-      ctx.body = signedInPage(config, s.user);
+      ctx.body = signedInPage(config, langOf(ctx), s.user);
       return;
     }
     // Back from the provider's logout: the state we sent proves this is the logout we started.
     const state = typeof ctx.query.state === 'string' ? ctx.query.state : undefined;
     const loggedOut = !!(s?.logoutState && state && sameText(s.logoutState, state));
     if (s && loggedOut) s.logoutState = undefined;
-    ctx.body = signedOutPage(config, loggedOut ? 'logged_out' : undefined);
+    ctx.body = signedOutPage(config, langOf(ctx), loggedOut ? 'logged_out' : undefined);
+  });
+
+  router.get('/error', (ctx) => {
+    ctx.type = 'html';
+    ctx.body = errorPage(config, langOf(ctx), errorCode(ctx.query.code));
   });
 
   router.get('/login', async (ctx) => {
     const s = sessionOf(ctx) ?? sessions.create();
     setCookie(ctx, s);
-    const { url, pending } = await rp.start();
+    const { url, pending } = await rp.start(langOf(ctx));
     s.pending = pending;
     ctx.redirect(url.href);
   });
@@ -138,7 +149,7 @@ export function createPortal(config: PortalConfig, log: PortalLog = () => {}): P
     s.user = undefined;
     s.logoutState = randomBytes(16).toString('base64url');
     log('logout', { sub: user.sub });
-    ctx.redirect((await rp.endSessionUrl(user, s.logoutState)).href);
+    ctx.redirect((await rp.endSessionUrl(user, s.logoutState, langOf(ctx))).href);
   });
 
   router.post(
@@ -180,6 +191,10 @@ export function createPortal(config: PortalConfig, log: PortalLog = () => {}): P
     // The callback URL holds the authorization code: never send it on as a Referer.
     ctx.set('referrer-policy', 'no-referrer');
     if (!ctx.path.endsWith('.css')) ctx.set('cache-control', 'no-store');
+    // The language switch: remembered for this portal's later pages (the choice is not a secret).
+    const lang = ctx.query.lang;
+    if (lang === 'vi' || lang === 'en')
+      ctx.cookies.set(langCookie, lang, { httpOnly: true, sameSite: 'lax', secure: https, path: '/', maxAge: 31536e6 });
     try {
       await next();
     } catch (err) {

@@ -7,6 +7,7 @@ import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import * as oidc from 'openid-client';
 import { isLocalHttp, type PortalConfig } from './config.ts';
 import type { PendingLogin, PortalUser } from './sessions.ts';
+import type { Lang } from './views.ts';
 
 /** The provider refused or could not complete the login; `code` is an OAuth error code or one of ours. */
 export class LoginError extends Error {
@@ -16,6 +17,9 @@ export class LoginError extends Error {
     this.code = code;
   }
 }
+
+/** The page's language first, then the other one (OpenID Connect `ui_locales`: preferred languages, in order). */
+const uiLocales = (lang: Lang) => (lang === 'en' ? 'en vi' : 'vi en');
 
 /** A relying party bound to one portal configuration. */
 export function relyingParty(config: PortalConfig) {
@@ -49,8 +53,11 @@ export function relyingParty(config: PortalConfig) {
   return {
     configuration,
 
-    /** Starts a login: the URL to send the browser to and the checks to keep in the session. */
-    async start(): Promise<{ url: URL; pending: PendingLogin }> {
+    /**
+     * Starts a login: the URL to send the browser to and the checks to keep in the session. `lang` is the page's
+     * language, asked of the provider's pages first (`ui_locales`).
+     */
+    async start(lang: Lang = 'vi'): Promise<{ url: URL; pending: PendingLogin }> {
       const c = await configuration();
       const pending: PendingLogin = {
         state: oidc.randomState(),
@@ -65,7 +72,7 @@ export function relyingParty(config: PortalConfig) {
         code_challenge_method: 'S256',
         state: pending.state,
         nonce: pending.nonce,
-        ui_locales: 'vi en',
+        ui_locales: uiLocales(lang),
         // Level 2 is asked for here; the portal still checks the `acr` it gets (acr_values is a request, not a rule).
         ...(config.minLevel === 2 ? { acr_values: config.level2Acr } : {}),
       });
@@ -98,12 +105,12 @@ export function relyingParty(config: PortalConfig) {
     },
 
     /** Where to send the browser to sign out at the provider (and so of every portal). */
-    async endSessionUrl(user: PortalUser, state: string): Promise<URL> {
+    async endSessionUrl(user: PortalUser, state: string, lang: Lang = 'vi'): Promise<URL> {
       return oidc.buildEndSessionUrl(await configuration(), {
         id_token_hint: user.idToken,
         post_logout_redirect_uri: `${config.baseUrl}/`,
         state,
-        ui_locales: 'vi en',
+        ui_locales: uiLocales(lang),
       });
     },
 

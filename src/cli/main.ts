@@ -40,7 +40,9 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       if (service.seeded || (!config.databaseUrl && config.demoSeed !== 'never')) {
         lines.push(
           '  demo citizen:  personal ID 001090012345, password demo-password-2026',
-          `  demo portal:   client_id ${DEMO.clientId} (public, PKCE S256), redirect_uri ${DEMO.redirectUri}`,
+          // Registered, not running: no portal listens at its redirect URI (`npm run demo` runs the example portals).
+          `  demo portal:   client_id ${DEMO.clientId} registered (public, PKCE S256, redirect_uri ${DEMO.redirectUri});`,
+          '                 no portal runs there: `npm run demo` starts the example portals',
         );
       }
       process.stdout.write(`${lines.join('\n')}\n`);

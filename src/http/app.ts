@@ -107,8 +107,26 @@ export interface HttpApp {
   listener: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-/** Paths of the published documents (GET and HEAD only). */
-const GET_ONLY = new Set(['/jwks', '/.well-known/openid-configuration']);
+/** True when every URL in a discovery document is at the issuer's origin. */
+function atIssuer(doc: object, issuer: string): boolean {
+  const origin = new URL(issuer).origin;
+  return Object.values(doc).every(
+    (v) => typeof v !== 'string' || !/^https?:\/\//.test(v) || new URL(v).origin === origin,
+  );
+}
+
+/**
+ * Endpoints that exist but answer only some methods (RFC 9110 15.5.6: 405 with Allow, not 404): the published
+ * documents (GET, HEAD) and the back-channel endpoints (POST: token, PAR (RFC 9126 2.3), introspection, revocation).
+ */
+const METHODS = new Map([
+  ['/jwks', 'GET, HEAD'],
+  ['/.well-known/openid-configuration', 'GET, HEAD'],
+  ['/token', 'POST'],
+  ['/request', 'POST'],
+  ['/token/introspection', 'POST'],
+  ['/token/revocation', 'POST'],
+]);
 
 /** Builds the Koa app and its request listener. */
 export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustProxy, routers }: AppDeps): HttpApp {
@@ -156,7 +174,9 @@ export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustP
     const doc = discovery.get(provider);
     if (!doc) {
       await next();
-      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      // oidc-provider builds the URLs from the request's host: only a document whose every URL is at the issuer's
+      // origin is kept for everyone (a forged Host or X-Forwarded-Host gets its own answer, never cached).
+      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && atIssuer(ctx.body, provider.issuer)) {
         discovery.set(provider, publicDocument(ctx.body));
       }
       return;
@@ -175,9 +195,9 @@ export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustP
     return m(ctx, next);
   });
   app.use((ctx) => {
-    // The published documents exist but answer only GET and HEAD (RFC 9110 15.5.6).
-    if (GET_ONLY.has(ctx.path)) {
-      ctx.set('allow', 'GET, HEAD');
+    const allow = METHODS.get(ctx.path);
+    if (allow) {
+      ctx.set('allow', allow);
       throw new AppError('method_not_allowed', `${ctx.method} is not allowed here`);
     }
     throw new AppError('not_found', 'no such page');

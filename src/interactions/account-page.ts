@@ -2,7 +2,8 @@
  * The /account page, one named section per concern: identity, sign-in history, sessions, portals (grants), level 2,
  * password. The route loads the data (account.ts); this file only renders it (escaped by the `html` tag).
  */
-import { type Html, hasMessage, html, type Lang, langLink, page, t, vnDateTime } from '../ui/index.ts';
+import UAParser from 'ua-parser-js';
+import { type Html, hasMessage, html, type Lang, langLink, page, t, vnDate, vnDateTime } from '../ui/index.ts';
 
 /** What the page shows, as loaded by the route. */
 export interface AccountView {
@@ -10,19 +11,31 @@ export interface AccountView {
   csrf: string;
   resident: { fullName: string; birthDate: string; pin: string };
   level: number;
-  history: { at: Date; portal: string; success: boolean; level2: boolean; ip: string | null }[];
+  history: {
+    at: Date;
+    portal: string;
+    step: 'password' | 'second_factor' | 'step_up';
+    success: boolean;
+    level2: boolean;
+    ip: string | null;
+  }[];
   sessions: { uid: string; userAgent: string | null; ip: string | null; loginTs: number | null; current: boolean }[];
   grants: { grantId: string; portal: string; scope: string }[];
   secondFactor: { state: 'active'; recoveryCodesLeft: number } | { state: 'may_enroll' } | { state: 'needs_visit' };
   logoutUrl: string;
 }
 
-/** A short, human name for a browser from its user agent (display only). */
+/** How each sign-in step is named in the history. */
+const STEP = { password: 'stepPassword', second_factor: 'stepSecondFactor', step_up: 'stepUp' } as const;
+
+/** A readable device from its user agent (display only): browser, system and, on phones, the model. */
 export function browserOf(ua: string | null): string {
   if (!ua) return '?';
-  const browser = /(Edg|OPR|Chrome|Firefox|Safari|CocCoc|Zalo)\/[\d.]+/.exec(ua)?.[1] ?? 'Browser';
-  const os = /(Android|iPhone|iPad|Windows|Mac OS X|Linux)/.exec(ua)?.[1] ?? '';
-  return `${browser.replace('Edg', 'Edge').replace('OPR', 'Opera')}${os ? ` · ${os}` : ''}`;
+  const { browser, os, device } = new UAParser(ua).getResult();
+  const system = [os.name, os.version].filter(Boolean).join(' ');
+  const model =
+    device.type === 'mobile' || device.type === 'tablet' ? [device.vendor, device.model].filter(Boolean).join(' ') : '';
+  return [browser.name ?? '?', system, model].filter(Boolean).join(' · ');
 }
 
 /** Masks a personal ID for display: first 3 and last 2 digits. */
@@ -35,7 +48,7 @@ function identity(v: AccountView): Html {
   const l = v.lang;
   return html`<dl>
 <dt>${t(l, 'accountName')}</dt><dd>${v.resident.fullName}</dd>
-<dt>${t(l, 'accountBirth')}</dt><dd>${v.resident.birthDate}</dd>
+<dt>${t(l, 'accountBirth')}</dt><dd>${vnDate(v.resident.birthDate)}</dd>
 <dt>${t(l, 'accountPin')}</dt><dd>${mask(v.resident.pin)}</dd>
 <dt>${t(l, 'accountLevel')}</dt><dd>${t(l, v.level === 2 ? 'level2' : 'level1')}</dd>
 </dl>`;
@@ -45,7 +58,7 @@ function history(v: AccountView): Html {
   const l = v.lang;
   const rows = v.history.map(
     (e) => html`<tr><td>${vnDateTime(e.at, l)}</td><td>${e.portal}</td>
-<td>${t(l, e.success ? 'resultSuccess' : 'resultFailure')}${e.level2 ? html` (${t(l, 'level2')})` : ''}</td><td>${e.ip ?? ''}</td></tr>`,
+<td>${t(l, e.success ? 'resultSuccess' : 'resultFailure')} (${t(l, STEP[e.step])}${e.level2 ? html`, ${t(l, 'level2')}` : ''})</td><td>${e.ip ?? ''}</td></tr>`,
   );
   return html`<h2>${t(l, 'historyTitle')}</h2>
 <table class="history"><thead><tr><th>${t(l, 'historyTime')}</th><th>${t(l, 'historyPortal')}</th><th>${t(l, 'historyResult')}</th><th>${t(l, 'historyPlace')}</th></tr></thead><tbody>${rows}</tbody></table>`;

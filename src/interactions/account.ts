@@ -188,10 +188,13 @@ export function accountRoutes(deps: AccountDeps): Router {
 
   const portalName = async (clientId: string) => (await host.current.Client.find(clientId))?.clientName ?? clientId;
 
-  /** The last 20 sign-in attempts on this account or its personal ID (failures have no account yet). */
+  /** Audited actions that are sign-in steps, and how the history names them. */
+  const STEPS = { login: 'password', 'login.second_factor': 'second_factor', step_up: 'step_up' } as const;
+
+  /** The last 20 sign-in steps on this account or its personal ID (failures have no account yet). */
   async function signInHistory(accountId: string, pin: string): Promise<AccountView['history']> {
     const events = [...(await subjectHistory(db, accountId, 20)), ...(await subjectHistory(db, pseudonym(pin), 20))]
-      .filter((e) => e.action === 'login')
+      .filter((e) => Object.hasOwn(STEPS, e.action))
       .sort((a, b) => b.seq - a.seq)
       .slice(0, 20);
     const names = new Map<string, string>();
@@ -200,6 +203,9 @@ export function accountRoutes(deps: AccountDeps): Router {
     return events.map((e) => ({
       at: e.at,
       portal: names.get(e.clientId ?? '') ?? '',
+      // A level-2 login's success is recorded once, after its second factor.
+      step:
+        e.details.acr === acr.level2 && e.action === 'login' ? 'second_factor' : STEPS[e.action as keyof typeof STEPS],
       success: e.outcome === 'success',
       level2: e.details.acr === acr.level2,
       ip: e.ip,

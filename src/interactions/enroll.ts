@@ -6,7 +6,6 @@
  */
 
 import { createHash } from 'node:crypto';
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
@@ -17,8 +16,9 @@ import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
 import { maskPhone, type SmsSender } from '../sms/index.ts';
-import { type Html, html, type Lang, langLink, type MessageKey, page, pickLang, t } from '../ui/index.ts';
-import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
+import { type Html, html, type Lang, langLink, type MessageKey, page, t } from '../ui/index.ts';
+import { formNonce } from './csrf.ts';
+import { errorBlock, type FormError, formKit, hidden, input } from './forms.ts';
 
 /** What the enrollment page needs. */
 export interface EnrollDeps {
@@ -67,45 +67,23 @@ export async function guardedCode<T>(
   return r;
 }
 
-/** Helpers shared by the /enroll and /recover pages (forms bound to the browser's nonce). */
-export function formKit(csrfSecret: string) {
-  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
-  const body = (ctx: Context) => (ctx.request.body ?? {}) as Record<string, unknown>;
-  return {
-    parseForm,
-    csrf: requireCsrf(csrfSecret, byNonce),
-    lang: (ctx: Context): Lang =>
-      pickLang(body(ctx).lang ?? ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language')),
-    /** A form field as a string, clipped. */
-    field: (ctx: Context, k: string, max = 200) => {
-      const v = body(ctx)[k];
-      return typeof v === 'string' ? v.slice(0, max) : '';
-    },
-    token: (ctx: Context) => csrfToken(csrfSecret, formNonce(ctx)),
-  };
-}
-
-/** A labelled input; password inputs never echo a value. `extra` is more attributes, as markup. */
-export function input(name: string, label: string, value: string, type = 'text', extra: Html = html``): Html {
-  return html`<label for="${name}">${label}</label><input type="${type}" id="${name}" name="${name}" ${extra} value="${
-    type === 'password' ? '' : value
-  }">`;
-}
-
-/** The hidden fields every form carries. */
-export const hidden = (csrf: string, lang: Lang, more: Record<string, string> = {}): Html =>
-  html`${[['csrf', csrf], ['lang', lang], ...Object.entries(more)].map(
-    ([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`,
-  )}`;
-
 /**
  * "Enter the code": the same page whether or not a code went out. `phone` (the registered number) is shown as its
  * last two digits only when the details matched a resident with a phone.
  */
 export function codePage(
   lang: Lang,
-  o: { title: MessageKey; action: string; again: string; csrf: string; handle: string; phone: string | null },
-  error?: string,
+  o: {
+    title: MessageKey;
+    action: string;
+    again: string;
+    csrf: string;
+    handle: string;
+    phone: string | null;
+    /** The login page to return to afterwards (enrollment started from a portal's login). */
+    back?: string;
+  },
+  error?: FormError,
 ): string {
   const lead = o.phone
     ? html`${t(lang, 'codeSentTo')} <strong>${maskPhone(o.phone)}</strong>.`
@@ -114,10 +92,10 @@ export function codePage(
     lang,
     t(lang, o.title),
     html`<p>${lead}</p>
-${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${errorBlock(error)}
 <form method="post" action="${o.action}" autocomplete="off">
-${hidden(o.csrf, lang, { handle: o.handle, phone: o.phone ? maskPhone(o.phone) : '' })}
-${input('code', t(lang, 'codeLabel'), '', 'text', html`inputmode="numeric" autocomplete="one-time-code" maxlength="10" required`)}
+${hidden(o.csrf, lang, { handle: o.handle, phone: o.phone ? maskPhone(o.phone) : '', back: o.back ?? '' })}
+${input('code', t(lang, 'codeLabel'), '', 'text', html`inputmode="numeric" autocomplete="one-time-code" maxlength="10" required`, error)}
 <button type="submit">${t(lang, 'confirm')}</button>
 </form>
 <p class="muted">${t(lang, 'codeHelp')}</p>
@@ -126,34 +104,39 @@ ${input('code', t(lang, 'codeLabel'), '', 'text', html`inputmode="numeric" autoc
 }
 
 /** The details printed on the ID card (enrollment and recovery ask for the same three). */
-export const cardFields = (lang: Lang, values: Record<string, string>): Html =>
-  html`${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
-${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`)}
-${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`)}`;
+export const cardFields = (lang: Lang, values: Record<string, string>, error?: FormError): Html =>
+  html`${input('pin', t(lang, 'pin'), values.pin ?? '', 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`, error, 'pin-help')}
+<p class="muted" id="pin-help">${t(lang, 'pinHelp')}</p>
+${input('fullName', t(lang, 'fullName'), values.fullName ?? '', 'text', html`maxlength="200" required autocomplete="name"`, error)}
+${input('birthDate', t(lang, 'birthDate'), values.birthDate ?? '', 'text', html`placeholder="31/12/1990" maxlength="10" required autocomplete="bday"`, error)}`;
 
-function enrollPage(lang: Lang, csrf: string, values: Record<string, string>, error?: string): string {
+/** Where to go back after enrolling: the login page that sent the citizen here, if that is what `back` names. */
+export const backTo = (back: string) => (/^\/interaction\/[\w-]{1,64}$/.test(back) ? back : '');
+
+function enrollPage(lang: Lang, csrf: string, values: Record<string, string>, error?: FormError): string {
   return page(
     lang,
     t(lang, 'enrollTitle'),
     html`<p>${t(lang, 'enrollLead')}</p>
-${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${errorBlock(error)}
 <form method="post" action="/enroll">
-${hidden(csrf, lang)}
-${cardFields(lang, values)}
-${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`)}
+${hidden(csrf, lang, { back: backTo(values.back ?? '') })}
+${cardFields(lang, values, error)}
+${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`, error)}
 <button type="submit">${t(lang, 'submitEnroll')}</button>
 </form>`,
     langLink(lang, '/enroll'),
   );
 }
 
-/** The message for an input problem of the card-details form. */
+/** The error for an input problem of the card-details form, tied to its field. */
 export function inputMessage(
   lang: Lang,
   r: { outcome: 'password'; problem: string } | { outcome: 'invalid_input'; field: 'pin' | 'birthDate' | 'fullName' },
-): string {
-  if (r.outcome === 'password') return t(lang, `pw_${r.problem}` as MessageKey);
-  return t(lang, ({ pin: 'invalidPin', birthDate: 'invalidBirthDate', fullName: 'invalidFullName' } as const)[r.field]);
+): FormError {
+  if (r.outcome === 'password') return { field: 'password', message: t(lang, `pw_${r.problem}` as MessageKey) };
+  const key = ({ pin: 'invalidPin', birthDate: 'invalidBirthDate', fullName: 'invalidFullName' } as const)[r.field];
+  return { field: r.field, message: t(lang, key) };
 }
 
 /** Routes for /enroll. */
@@ -182,7 +165,7 @@ export function enrollRoutes(deps: EnrollDeps): Router {
 
   router.get('/enroll', (ctx) => {
     ctx.set('cache-control', 'no-store');
-    ctx.body = enrollPage(lang(ctx), token(ctx), {});
+    ctx.body = enrollPage(lang(ctx), token(ctx), { back: backTo(String(ctx.query.back ?? '')) });
   });
 
   router.post('/enroll', parseForm, csrf, async (ctx) => {
@@ -192,6 +175,7 @@ export function enrollRoutes(deps: EnrollDeps): Router {
       pin: field(ctx, 'pin', 20),
       fullName: field(ctx, 'fullName'),
       birthDate: field(ctx, 'birthDate', 10),
+      back: backTo(field(ctx, 'back', 80)),
     };
     const id = pseudonym(values.pin.replace(/[\s.-]/g, ''));
     const key = cardKey(id, ctx);
@@ -233,6 +217,7 @@ export function enrollRoutes(deps: EnrollDeps): Router {
       csrf: token(ctx),
       handle: r.handle,
       phone: r.phone,
+      back: values.back,
     });
   });
 
@@ -240,6 +225,7 @@ export function enrollRoutes(deps: EnrollDeps): Router {
     ctx.set('cache-control', 'no-store');
     const l = lang(ctx);
     const handle = field(ctx, 'handle', 64);
+    const back = backTo(field(ctx, 'back', 80));
     const r = await guardedCode(
       smsCodeLimiter,
       ctx,
@@ -261,8 +247,9 @@ export function enrollRoutes(deps: EnrollDeps): Router {
           csrf: token(ctx),
           handle,
           phone: /^\.\.\d{2}$/.test(shown) ? shown : null,
+          back,
         },
-        t(l, 'codeWrong'),
+        { field: 'code', message: t(l, 'codeWrong') },
       );
       return;
     }
@@ -270,7 +257,9 @@ export function enrollRoutes(deps: EnrollDeps): Router {
     ctx.body = page(
       l,
       t(l, 'enrollTitle'),
-      html`<p>${t(l, 'enrollDoneNow')}</p><p><a href="/account">${t(l, 'accountTitle')}</a></p>`,
+      back
+        ? html`<p>${t(l, 'enrollDoneNow')}</p><p><a class="button" href="${back}">${t(l, 'enrollBack')}</a></p>`
+        : html`<p>${t(l, 'enrollDoneNow')}</p><p><a href="/account">${t(l, 'accountTitle')}</a></p>`,
     );
   });
 

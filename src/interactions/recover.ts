@@ -29,17 +29,8 @@ import { endOtherSessions, type ProviderRef } from '../oidc/index.ts';
 import type { SmsSender } from '../sms/index.ts';
 import { html, type Lang, langLink, page, t, vnDateTime } from '../ui/index.ts';
 import { formNonce } from './csrf.ts';
-import {
-  cardFields,
-  cardKey,
-  codePage,
-  formKit,
-  guardedCode,
-  handleRef,
-  hidden,
-  input,
-  inputMessage,
-} from './enroll.ts';
+import { cardFields, cardKey, codePage, guardedCode, handleRef, inputMessage } from './enroll.ts';
+import { errorBlock, type FormError, formKit, hidden, input } from './forms.ts';
 
 /** What the recovery pages need. */
 export interface RecoverDeps {
@@ -59,15 +50,15 @@ export interface RecoverDeps {
   sms: SmsSender;
 }
 
-function startPage(lang: Lang, csrf: string, values: Record<string, string>, error?: string): string {
+function startPage(lang: Lang, csrf: string, values: Record<string, string>, error?: FormError): string {
   return page(
     lang,
     t(lang, 'recoverTitle'),
     html`<p>${t(lang, 'recoverLead')}</p>
-${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${errorBlock(error)}
 <form method="post" action="/recover">
 ${hidden(csrf, lang)}
-${cardFields(lang, values)}
+${cardFields(lang, values, error)}
 <button type="submit">${t(lang, 'recoverSend')}</button>
 </form>
 <p class="muted">${t(lang, 'recoverInPerson')}</p>
@@ -76,31 +67,31 @@ ${cardFields(lang, values)}
   );
 }
 
-function officerPage(lang: Lang, csrf: string, pin: string, error?: string): string {
+function officerPage(lang: Lang, csrf: string, pin: string, error?: FormError): string {
   return page(
     lang,
     t(lang, 'recoverOfficerTitle'),
     html`<p>${t(lang, 'recoverOfficerLead')}</p>
-${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${errorBlock(error)}
 <form method="post" action="/recover/officer" autocomplete="off">
 ${hidden(csrf, lang)}
 ${input('pin', t(lang, 'pin'), pin, 'text', html`inputmode="numeric" maxlength="20" required autocomplete="username"`)}
-${input('code', t(lang, 'resetCodeLabel'), '', 'text', html`maxlength="30" required autocapitalize="characters"`)}
+${input('code', t(lang, 'resetCodeLabel'), '', 'text', html`maxlength="30" required autocapitalize="characters"`, error)}
 <button type="submit">${t(lang, 'confirm')}</button>
 </form>`,
     langLink(lang, '/recover/officer'),
   );
 }
 
-function passwordPage(lang: Lang, csrf: string, p: PendingReset, error?: string): string {
+function passwordPage(lang: Lang, csrf: string, p: PendingReset, error?: FormError): string {
   return page(
     lang,
     t(lang, 'recoverTitle'),
     html`<p>${t(lang, 'recoverPasswordLead')}</p>
-${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${errorBlock(error)}
 <form method="post" action="/recover/password">
 ${hidden(csrf, lang, { handle: p.handle })}
-${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`)}
+${input('password', t(lang, 'newPassword'), '', 'password', html`minlength="8" maxlength="128" required autocomplete="new-password"`, error)}
 ${
   p.needsSecondFactor
     ? input(
@@ -109,6 +100,7 @@ ${
         '',
         'text',
         html`maxlength="30" required autocomplete="one-time-code"`,
+        error,
       )
     : ''
 }
@@ -225,7 +217,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
           handle,
           phone: /^\.\.\d{2}$/.test(shown) ? shown : null,
         },
-        t(l, 'codeWrong'),
+        { field: 'code', message: t(l, 'codeWrong') },
       );
       return;
     }
@@ -253,7 +245,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
       await limiter.fail(key, ctx.ip);
       await audit(ctx, 'password.reset_code', 'failure', 'wrong_officer_code', id);
       ctx.status = 400;
-      ctx.body = officerPage(l, token(ctx), pin.slice(0, 12), t(l, 'codeWrong'));
+      ctx.body = officerPage(l, token(ctx), pin.slice(0, 12), { field: 'code', message: t(l, 'codeWrong') });
       return;
     }
     await limiter.succeed(key);
@@ -273,7 +265,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
     const problem = resetPasswordProblem(pending, password);
     if (problem) {
       ctx.status = 400;
-      ctx.body = passwordPage(l, token(ctx), pending, t(l, `pw_${problem}`));
+      ctx.body = passwordPage(l, token(ctx), pending, { field: 'password', message: t(l, `pw_${problem}`) });
       return;
     }
     const { accountId } = pending;
@@ -291,7 +283,7 @@ export function recoverRoutes(deps: RecoverDeps): Router {
         await audit(ctx, 'password.reset', 'failure', 'wrong_second_factor', accountId);
         if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
         ctx.status = 401;
-        ctx.body = passwordPage(l, token(ctx), pending, t(l, 'recoverSecondWrong'));
+        ctx.body = passwordPage(l, token(ctx), pending, { field: 'second', message: t(l, 'recoverSecondWrong') });
         return;
       }
       await codeLimiter.succeed(accountId);

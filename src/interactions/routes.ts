@@ -8,6 +8,7 @@ import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { errors, type InteractionResults, type Provider } from 'oidc-provider';
 import {
+  findAccountProfile,
   type LoginFailure,
   resetNotice,
   secondFactorState,
@@ -22,6 +23,7 @@ import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
 import { clientMinLevel, type ProviderRef, requirementOf } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
+import { mask } from './account-page.ts';
 import { byInteraction, csrfToken, requireCsrf } from './csrf.ts';
 import { deviceCookies } from './device.ts';
 import { passwordProof } from './proof.ts';
@@ -77,11 +79,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   }
 
   async function base(ctx: Context, details: Details) {
+    const profile = details.session?.accountId ? await findAccountProfile(db, details.session.accountId) : undefined;
     return {
-      lang: lang(ctx),
+      lang: lang(ctx, details),
       uid: details.uid,
       csrf: csrfToken(csrfSecret, details.uid),
       clientName: await clientName(details),
+      signedIn: profile && { name: profile.resident.fullName, pin: mask(profile.resident.pin) },
     };
   }
 
@@ -120,8 +124,17 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
   const csrf = requireCsrf(csrfSecret, byInteraction);
 
-  const lang = (ctx: Context) =>
-    pickLang(form(ctx).lang ?? ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
+  /**
+   * The page's language: the citizen's own choice (the switch, remembered by cookie), then the portal's `ui_locales`
+   * (OIDC Core 3.1.2.1: its preference, in order), then the browser's Accept-Language; Vietnamese by default.
+   */
+  const lang = (ctx: Context, details?: Details) => {
+    const uiLocales = String(details?.params.ui_locales ?? '')
+      .split(/\s+/)
+      .map((x) => x.toLowerCase().split('-')[0])
+      .find((x) => x === 'vi' || x === 'en');
+    return pickLang(form(ctx).lang ?? ctx.query.lang, ctx.cookies.get('lang') ?? uiLocales, ctx.get('accept-language'));
+  };
 
   async function load(ctx: Context, prompt?: string): Promise<Details> {
     const details = await host.current.interactionDetails(ctx.req, ctx.res);
@@ -212,12 +225,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       });
     }
     await new Promise((r) => setTimeout(r, delayMs));
-    const l = lang(ctx);
+    const l = lang(ctx, details);
     ctx.status = 401;
     ctx.body = loginPage({
       ...(await base(ctx, details)),
       pin: a.pin.slice(0, 12),
-      error: reason === 'malformed_pin' && !/^\d{12}$/.test(a.pin) ? t(l, 'pinFormat') : t(l, 'loginFailed'),
+      // One message for every failure (no enumeration); only a number of the wrong shape is said to be one.
+      error:
+        reason === 'malformed_pin' && !/^\d{12}$/.test(a.pin)
+          ? { field: 'pin', message: t(l, 'pinFormat') }
+          : { field: 'password', message: t(l, 'loginFailed') },
     });
   }
 
@@ -281,7 +298,10 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       });
       if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
       ctx.status = 401;
-      ctx.body = otpPage({ ...(await base(ctx, details)), error: t(lang(ctx), 'otpFailed') });
+      ctx.body = otpPage({
+        ...(await base(ctx, details)),
+        error: { field: 'code', message: t(lang(ctx, details), 'otpFailed') },
+      });
       return;
     }
     await codeLimiter.succeed(accountId);

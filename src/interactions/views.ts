@@ -1,35 +1,49 @@
 /** Login and consent pages. */
-import { hasMessage, html, type Lang, langLink, page, t, vnDateTime } from '../ui/index.ts';
+import { type Html, hasMessage, html, type Lang, langLink, page, t, vnDateTime } from '../ui/index.ts';
+import { errorBlock, type FormError, hidden, input } from './forms.ts';
 
 interface FormBase {
   lang: Lang;
   uid: string;
   csrf: string;
   clientName: string;
+  /** Who is signed in (consent, step-up): name and masked personal ID, with a way out if it is not them. */
+  signedIn?: { name: string; pin: string };
 }
+
+/** "Signed in as …, not you? Sign out": on every page that acts for a session's citizen. */
+const whoIsSignedIn = (f: FormBase): Html | '' =>
+  f.signedIn
+    ? html`<p class="signed-in">${t(f.lang, 'signedInAs')} <strong>${f.signedIn.name}</strong> (${f.signedIn.pin}).
+<a href="/session/end?lang=${f.lang}">${t(f.lang, 'notYou')}</a></p>`
+    : '';
+
+/** A one-button form posting to this interaction (allow, deny, cancel, back to the portal). */
+const button = (f: FormBase, action: string, label: string, cls = '') =>
+  html`<form method="post" action="${interactionPath(f.uid)}/${action}">${hidden(f.csrf, f.lang)}
+<button type="submit"${cls ? html` class="${cls}"` : ''}>${label}</button></form>`;
 
 /** The interaction's own path (the pages posting to it switch language there). */
 const interactionPath = (uid: string) => `/interaction/${encodeURIComponent(uid)}`;
 
-/** The password login form. `error` is shown above it. */
-export function loginPage(f: FormBase & { pin?: string; error?: string }): string {
+/** The password login form. `error` is shown above it and tied to its field. */
+export function loginPage(f: FormBase & { pin?: string; error?: FormError }): string {
   const { lang } = f;
   return page(
     lang,
     t(lang, 'loginTitle'),
     html`<p>${t(lang, 'loginLead')} <strong>${f.clientName}</strong></p>
-${f.error ? html`<p class="error" role="alert">${f.error}</p>` : ''}
+${errorBlock(f.error)}
 <form method="post" action="${interactionPath(f.uid)}/login" autocomplete="on">
-<input type="hidden" name="csrf" value="${f.csrf}">
-<input type="hidden" name="lang" value="${lang}">
-<label for="pin">${t(lang, 'pin')}</label>
-<input type="text" id="pin" name="pin" inputmode="numeric" autocomplete="username" maxlength="20" required value="${f.pin ?? ''}">
-<label for="password">${t(lang, 'password')}</label>
-<input type="password" id="password" name="password" autocomplete="current-password" maxlength="256" required>
+${hidden(f.csrf, lang)}
+${input('pin', t(lang, 'pin'), f.pin ?? '', 'text', html`inputmode="numeric" autocomplete="username" maxlength="20" required`, f.error, 'pin-help')}
+<p class="muted" id="pin-help">${t(lang, 'pinHelp')}</p>
+${input('password', t(lang, 'password'), '', 'password', html`autocomplete="current-password" maxlength="256" required`, f.error)}
 <button type="submit">${t(lang, 'submitLogin')}</button>
 </form>
+${button(f, 'abort', t(lang, 'cancel'), 'secondary')}
 <p><a href="/recover?lang=${lang}">${t(lang, 'forgotLink')}</a></p>
-<p><a href="/enroll?lang=${lang}">${t(lang, 'enrollLink')}</a></p>`,
+<p><a href="/enroll?lang=${lang}&amp;back=${encodeURIComponent(interactionPath(f.uid))}">${t(lang, 'enrollLink')}</a></p>`,
     langLink(lang, interactionPath(f.uid)),
   );
 }
@@ -45,34 +59,30 @@ export function consentPage(f: FormBase & { scopes: string[]; resources?: Record
   const apis = Object.entries(f.resources ?? {}).map(
     ([api, scopes]) => html`<li>${t(lang, 'apiAccess')} <code>${api}</code>: ${scopes.join(', ')}</li>`,
   );
-  const form = (action: string, label: string, cls = '') =>
-    html`<form method="post" action="${interactionPath(f.uid)}/${action}">
-<input type="hidden" name="csrf" value="${f.csrf}"><input type="hidden" name="lang" value="${lang}">
-<button type="submit"${cls ? html` class="${cls}"` : ''}>${label}</button></form>`;
   return page(
     lang,
     t(lang, 'consentTitle'),
-    html`<p>${t(lang, 'consentLead')} <strong>${f.clientName}</strong></p>
+    html`${whoIsSignedIn(f)}<p>${t(lang, 'consentLead')} <strong>${f.clientName}</strong></p>
 <ul class="scopes">${claims}${apis}</ul>
-${form('consent', t(lang, 'allow'))}${form('abort', t(lang, 'deny'), 'secondary')}`,
+${button(f, 'consent', t(lang, 'allow'))}${button(f, 'abort', t(lang, 'deny'), 'secondary')}`,
     langLink(lang, interactionPath(f.uid)),
   );
 }
 
-/** Second factor (level 2): TOTP or recovery code. */
-export function otpPage(f: FormBase & { error?: string }): string {
+/** Second factor (level 2): TOTP or recovery code; a cancel returns `access_denied` to the portal. */
+export function otpPage(f: FormBase & { error?: FormError }): string {
   const { lang } = f;
   return page(
     lang,
     t(lang, 'otpTitle'),
-    html`<p>${t(lang, 'otpLead')}</p><p><strong>${f.clientName}</strong></p>
-${f.error ? html`<p class="error" role="alert">${f.error}</p>` : ''}
+    html`${whoIsSignedIn(f)}<p>${t(lang, 'otpLead')}</p><p><strong>${f.clientName}</strong></p>
+${errorBlock(f.error)}
 <form method="post" action="${interactionPath(f.uid)}/otp" autocomplete="off">
-<input type="hidden" name="csrf" value="${f.csrf}"><input type="hidden" name="lang" value="${lang}">
-<label for="code">${t(lang, 'otpLabel')}</label>
-<input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="20" required>
+${hidden(f.csrf, lang)}
+${input('code', t(lang, 'otpLabel'), '', 'text', html`inputmode="numeric" autocomplete="one-time-code" maxlength="20" required`, f.error)}
 <button type="submit">${t(lang, 'confirm')}</button>
-</form>`,
+</form>
+${button(f, 'abort', t(lang, 'cancel'), 'secondary')}`,
     langLink(lang, interactionPath(f.uid)),
   );
 }
@@ -83,11 +93,8 @@ export function unmetPage(f: FormBase): string {
   return page(
     lang,
     t(lang, 'unmetTitle'),
-    html`<p>${t(lang, 'unmetLead')}</p><p><strong>${f.clientName}</strong></p>
-<form method="post" action="${interactionPath(f.uid)}/unmet">
-<input type="hidden" name="csrf" value="${f.csrf}"><input type="hidden" name="lang" value="${lang}">
-<button type="submit">${t(lang, 'unmetBack')}</button>
-</form>`,
+    html`${whoIsSignedIn(f)}<p>${t(lang, 'unmetLead')}</p><p><strong>${f.clientName}</strong></p>
+${button(f, 'unmet', t(lang, 'unmetBack'))}`,
     langLink(lang, interactionPath(f.uid)),
   );
 }

@@ -20,6 +20,7 @@ const messages = {
   },
   allow: { vi: 'Đồng ý', en: 'Allow' },
   deny: { vi: 'Từ chối', en: 'Deny' },
+  cancel: { vi: 'Hủy và quay lại cổng dịch vụ', en: 'Cancel and return to the portal' },
   scope_openid: { vi: 'Mã định danh của bạn tại cổng này', en: 'Your identifier at this portal' },
   scope_profile: { vi: 'Họ tên, ngày sinh, giới tính', en: 'Name, date of birth, sex' },
   scope_address: { vi: 'Địa chỉ thường trú', en: 'Permanent address' },
@@ -43,6 +44,29 @@ const messages = {
   logoutNo: { vi: 'Giữ đăng nhập', en: 'Stay signed in' },
   loggedOut: { vi: 'Bạn đã đăng xuất.', en: 'You have signed out.' },
   otherLang: { vi: 'English', en: 'Tiếng Việt' },
+  footerHotline: { vi: 'Tổng đài hỗ trợ', en: 'Helpline' },
+  footerNav: { vi: 'Thông tin về dịch vụ', en: 'About this service' },
+  homeTitle: { vi: 'Định danh và xác thực điện tử', en: 'Electronic identification and authentication' },
+  homeLead: {
+    vi: 'Một tài khoản để đăng nhập vào các cổng dịch vụ công. Danh tính của bạn được xác minh với Cơ sở dữ liệu quốc gia về dân cư; cổng dịch vụ chỉ nhận những thông tin bạn đồng ý chia sẻ.',
+    en: 'One account to sign in to government portals. Your identity is verified against the national population database; a portal receives only what you agree to share.',
+  },
+  homeAccount: { vi: 'Đăng nhập vào tài khoản của tôi', en: 'Sign in to my account' },
+  homeEnroll: { vi: 'Đăng ký tài khoản mức 1', en: 'Create a level 1 account' },
+  homeRecover: { vi: 'Quên mật khẩu', en: 'Forgot my password' },
+  homeLevels: {
+    vi: 'Mức 1: tự đăng ký bằng số điện thoại đã đăng ký chính chủ. Mức 2: xác minh trực tiếp tại cơ quan công an và dùng thêm ứng dụng xác thực.',
+    en: 'Level 1: enrol yourself with the phone number registered to you. Level 2: verified in person at a police office, plus an authenticator app.',
+  },
+  pinHelp: {
+    vi: 'Số định danh cá nhân có 12 chữ số, in trên thẻ căn cước của bạn.',
+    en: 'Your personal identification number has 12 digits and is printed on your ID card.',
+  },
+  lockedTitle: { vi: 'Tạm khóa để bảo vệ tài khoản', en: 'Temporarily locked to protect your account' },
+  lockedRecover: { vi: 'Quên mật khẩu? Đặt lại mật khẩu', en: 'Forgot your password? Reset it' },
+  signedInAs: { vi: 'Đang đăng nhập:', en: 'Signed in as' },
+  notYou: { vi: 'Không phải bạn? Đăng xuất', en: 'Not you? Sign out' },
+  enrollBack: { vi: 'Tiếp tục đăng nhập', en: 'Continue signing in' },
   tooManyAttempts: {
     vi: 'Bạn đã nhập sai quá nhiều lần. Vì an toàn, vui lòng thử lại sau {minutes} phút hoặc liên hệ cơ quan công an nơi cư trú.',
     en: 'Too many failed attempts. For your safety, try again in {minutes} minutes or contact your local police office.',
@@ -249,6 +273,9 @@ const messages = {
   sessionThis: { vi: '(phiên này)', en: '(this session)' },
   sessionEnd: { vi: 'Kết thúc', en: 'End' },
   sessionAction: { vi: 'Thao tác', en: 'Action' },
+  stepPassword: { vi: 'mật khẩu', en: 'password' },
+  stepSecondFactor: { vi: 'mã xác thực', en: 'second factor' },
+  stepUp: { vi: 'nâng mức', en: 'step-up' },
   sessionEnded: {
     vi: 'Đã kết thúc phiên đăng nhập. Các cổng dịch vụ dùng phiên này đã được thông báo.',
     en: 'The session has ended. The portals that used it have been told.',
@@ -289,4 +316,10 @@ export function vnDateTime(d: Date, lang: Lang): string {
     timeStyle: 'short',
     hour12: false,
   });
+}
+
+/** A calendar date (YYYY-MM-DD) as citizens write it: dd/mm/yyyy. */
+export function vnDate(iso: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso);
+  return m ? `${m[3]}/${m[2]}/${m[1]}` : iso;
 }

@@ -5,6 +5,7 @@
  * work on old phone browsers without JavaScript.
  */
 import { html, type SafeHtml } from '@remix-run/html-template';
+import { CONTACT, INFO_PAGES } from './content.ts';
 import { type Lang, t } from './i18n.ts';
 
 export { html };
@@ -40,22 +41,43 @@ export function page(lang: Lang, title: string, body: Html, langSwitch?: LangLin
 <link rel="stylesheet" href="/static/app.css">
 </head>
 <body>
-<header><span class="brand">${t(lang, 'service')}</span>${
-    langSwitch ? html` <a class="lang" href="${langSwitch}">${t(lang, 'otherLang')}</a>` : ''
+<header><a class="brand" href="/?lang=${lang}">${t(lang, 'service')}</a>${
+    langSwitch
+      ? html` <a class="lang" href="${langSwitch}" lang="${lang === 'vi' ? 'en' : 'vi'}">${t(lang, 'otherLang')}</a>`
+      : ''
   }</header>
 <main>
 <h1>${title}</h1>
 ${body}
 </main>
+${footer(lang)}
 </body>
 </html>`);
 }
 
-/** A standalone error page (no details of internals). */
+/** Every page's footer: the helpline and the information pages (content.ts). */
+function footer(lang: Lang): Html {
+  const links = (Object.keys(INFO_PAGES) as (keyof typeof INFO_PAGES)[]).map(
+    (path) => html`<li><a href="${path}?lang=${lang}">${INFO_PAGES[path][lang].title}</a></li>`,
+  );
+  return html`<footer>
+<p>${t(lang, 'footerHotline')}: <a href="tel:${CONTACT.hotline.replace(/\s/g, '')}">${CONTACT.hotline}</a> · <a href="mailto:${CONTACT.email}">${CONTACT.email}</a></p>
+<nav aria-label="${t(lang, 'footerNav')}"><ul>${links}</ul></nav>
+<p class="muted">${CONTACT.operator[lang]}</p>
+</footer>`;
+}
+
+/** A standalone error page (no details of internals), with a way forward: recovery after a lock, else home. */
 export function errorPage(lang: Lang, code: string, message?: string): string {
+  const title =
+    code === 'temporarily_unavailable' ? 'unavailableTitle' : code === 'rate_limited' ? 'lockedTitle' : 'errorTitle';
+  const forward =
+    code === 'rate_limited'
+      ? html`<p><a href="/recover?lang=${lang}">${t(lang, 'lockedRecover')}</a></p>`
+      : html`<p><a href="/?lang=${lang}">${t(lang, 'service')}</a></p>`;
   return page(
     lang,
-    t(lang, code === 'temporarily_unavailable' ? 'unavailableTitle' : 'errorTitle'),
-    html`<p>${message ?? t(lang, 'errorLead')}</p><p class="muted">${t(lang, 'errorCode')}: <code>${code}</code></p>`,
+    t(lang, title),
+    html`<p>${message ?? t(lang, 'errorLead')}</p>${forward}<p class="muted">${t(lang, 'errorCode')}: <code>${code}</code></p>`,
   );
 }

@@ -276,7 +276,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     ctx.body = page(
       l,
       t(l, 'totpTitle'),
-      html`<p>${t(l, 'totpLead')}</p><p><img src="/account/totp/qr.svg" width="220" height="220" alt="QR"></p>
+      html`<p>${t(l, 'totpLead')}</p><p><img src="/account/totp/qr.svg" width="220" height="220" alt="${t(l, 'totpQrAlt')}"></p>
 <p>${t(l, 'totpKey')}: <code>${secret.replace(/(.{4})/g, '$1 ').trim()}</code></p>
 <form method="post" action="/account/totp"><input type="hidden" name="csrf" value="${csrfToken(csrfSecret, formNonce(ctx))}">
 <input type="hidden" name="lang" value="${l}"><label for="code">${t(l, 'totpCode')}</label>

@@ -180,6 +180,10 @@ const messages = {
     en: 'If this was not you, go to the nearest police office at once.',
   },
   continue: { vi: 'Tiếp tục', en: 'Continue' },
+  totpQrAlt: {
+    vi: 'Mã QR để thêm tài khoản vào ứng dụng xác thực; nếu không quét được, hãy nhập khóa bên dưới',
+    en: 'QR code that adds this account to your authenticator app; if you cannot scan it, type the key below',
+  },
   invalidPin: {
     vi: 'Số định danh cá nhân gồm đúng 12 chữ số.',
     en: 'The identification number has exactly 12 digits.',

@@ -62,6 +62,7 @@ import {
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
 import { gatewaySender, outboxSender, purgeOutbox } from './sms/index.ts';
+import { useTimeZone } from './ui/index.ts';
 
 /** A running dinhdanh node. */
 export interface Service {
@@ -129,6 +130,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 /** Starts one node: opens (or starts) the database, migrates, seeds when asked, listens. */
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
   const log = opts.log ?? createLogger(config);
+  useTimeZone(config.timeZone); // pages show times in the service's time zone
   const stack = new AsyncDisposableStack();
   const step = stepRunner(opts.failAt);
   try {

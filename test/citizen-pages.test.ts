@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type * as oidc from 'openid-client';
+import { loadConfig } from '../src/config/index.ts';
 import type { Service } from '../src/main.ts';
-import { INFO_PAGES } from '../src/ui/index.ts';
+import { INFO_PAGES, useTimeZone, vnDateTime } from '../src/ui/index.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { authorizationRequest, DEMO_PASSWORD, DEMO_PIN, demoPortal, follow } from './helpers/flow.ts';
@@ -179,5 +180,25 @@ describe('language and dates', () => {
     assert.match(page, /<dd>12\/05\/1990<\/dd>/);
     assert.doesNotMatch(page, /1990-05-12/);
     assert.doesNotMatch(page, / UTC/);
+  });
+});
+
+describe('time zone and error pages', () => {
+  it('shows times in TIME_ZONE (Vietnam time by default), and refuses a zone that does not exist', () => {
+    const midnightUtc = new Date('2026-01-01T00:00:00Z');
+    assert.match(vnDateTime(midnightUtc, 'en'), /07:00/, 'Asia/Ho_Chi_Minh is UTC+7');
+    useTimeZone('UTC');
+    try {
+      assert.match(vnDateTime(midnightUtc, 'en'), /00:00/);
+    } finally {
+      useTimeZone('Asia/Ho_Chi_Minh');
+    }
+    assert.throws(() => loadConfig({ TIME_ZONE: 'Mars/Olympus_Mons' }), /TIME_ZONE: must be an IANA time zone/);
+  });
+
+  it('an error page has the language switch to the same page', async () => {
+    const { status, html } = await text('/no/such/page');
+    assert.equal(status, 404);
+    assert.match(html, /class="lang" href="\/no\/such\/page\?lang=en"/);
   });
 });

@@ -152,6 +152,18 @@ export const fields = {
     default: '100',
     schema: int(1, 1000000),
   },
+  TIME_ZONE: {
+    doc: 'IANA time zone in which pages show times (sign-in history, sessions, reset notices).',
+    default: 'Asia/Ho_Chi_Minh',
+    schema: z.string().refine((v) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: v });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone such as Asia/Ho_Chi_Minh'),
+  },
   IN_PERSON_VALID_HOURS: {
     doc: "An in-person check (an officer's activation code, redeemed) lets the session that redeemed it enroll a second factor for this long, once.",
     default: '24',
@@ -330,6 +342,8 @@ export interface Config {
   auditRetentionDays: number;
   /** How long a redeemed in-person check may be used to enroll a second factor (ms). */
   inPersonValidMs: number;
+  /** IANA time zone of the times shown on pages. */
+  timeZone: string;
   /** The SMS gateway, or null for the development outbox. */
   sms: { url: string; authorization: string | null; bodyTemplate: string; sender: string; timeoutMs: number } | null;
   /** acr value by level, and every accepted value mapped to its level. */
@@ -429,6 +443,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     auditRetentionDays: r.AUDIT_RETENTION_DAYS,
     inPersonValidMs: r.IN_PERSON_VALID_HOURS * 3600_000,
+    timeZone: r.TIME_ZONE,
     sms: r.SMS_GATEWAY_URL
       ? {
           url: r.SMS_GATEWAY_URL,

@@ -60,7 +60,7 @@ export function errorRenderer(log: Logger) {
           temporarily_unavailable: t(lang, 'temporarilyUnavailable'),
         };
         ctx.type = 'html';
-        ctx.body = errorPage(lang, code, text[code]);
+        ctx.body = errorPage(lang, code, text[code], ctx.method === 'GET' ? ctx.url : undefined);
       } else {
         ctx.body = { error: code, ...(message ? { error_description: message } : {}) };
       }

@@ -312,10 +312,18 @@ export function pickLang(query: unknown, cookie: string | undefined, acceptLangu
   return first.startsWith('en') ? 'en' : 'vi';
 }
 
-/** A moment as citizens read it: Vietnam time (Asia/Ho_Chi_Minh), in the page's language. */
+/** The time zone pages show times in (TIME_ZONE, set once at start-up; Vietnam time by default). */
+let timeZone = 'Asia/Ho_Chi_Minh';
+
+/** Sets the time zone of every page (called once by the service at start-up, from TIME_ZONE). */
+export function useTimeZone(zone: string): void {
+  timeZone = zone;
+}
+
+/** A moment as citizens read it: in the service's time zone (TIME_ZONE), in the page's language. */
 export function vnDateTime(d: Date, lang: Lang): string {
   return d.toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB', {
-    timeZone: 'Asia/Ho_Chi_Minh',
+    timeZone,
     dateStyle: 'medium',
     timeStyle: 'short',
     hour12: false,

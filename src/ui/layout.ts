@@ -67,8 +67,11 @@ function footer(lang: Lang): Html {
 </footer>`;
 }
 
-/** A standalone error page (no details of internals), with a way forward: recovery after a lock, else home. */
-export function errorPage(lang: Lang, code: string, message?: string): string {
+/**
+ * A standalone error page (no details of internals), with a way forward: recovery after a lock, else home. `path`:
+ * the page that failed, when it can be asked for again (a GET), for the language switch.
+ */
+export function errorPage(lang: Lang, code: string, message?: string, path?: string): string {
   const title =
     code === 'temporarily_unavailable' ? 'unavailableTitle' : code === 'rate_limited' ? 'lockedTitle' : 'errorTitle';
   const forward =
@@ -79,5 +82,6 @@ export function errorPage(lang: Lang, code: string, message?: string): string {
     lang,
     t(lang, title),
     html`<p>${message ?? t(lang, 'errorLead')}</p>${forward}<p class="muted">${t(lang, 'errorCode')}: <code>${code}</code></p>`,
+    path ? langLink(lang, path) : undefined,
   );
 }

@@ -93,7 +93,9 @@ async function assertNothingLeft(port: number, was: ReturnType<typeof snapshot>)
 
 // One master key for every start: the first start seals the database's secrets with it.
 const MASTER_KEY = randomBytes(32).toString('base64');
-const configFor = (port: number) => loadConfig(testEnv(database.url, { PORT: String(port), MASTER_KEY }));
+// METRICS_PORT=0: the metrics listener is acquired too (and must be released).
+const configFor = (port: number) =>
+  loadConfig(testEnv(database.url, { PORT: String(port), MASTER_KEY, METRICS_PORT: '0' }));
 
 describe('start-up releases what it acquired', () => {
   before(async () => {

@@ -65,6 +65,8 @@ export async function recordEvent(db: Kysely<DB>, e: AuditEvent): Promise<Stored
  * shared. `close` flushes what is left. */
 export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void, intervalMs = 25, limit = 200_000) {
   let queue: AuditEvent[] = [];
+  /** When the oldest event not yet written was queued (epoch ms; 0 when none waits). */
+  let oldestAt = 0;
   let flushing: Promise<void> = Promise.resolve();
   let failures = 0;
   let retryAt = 0;
@@ -77,6 +79,8 @@ export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void
         () => {
           failures = 0;
           retryAt = 0;
+          // What arrived during the write waits since then at most (an upper bound, never an underestimate).
+          oldestAt = queue.length ? oldestAt : 0;
         },
         (err) => {
           // The database is down or slow: keep the batch, in order, and try again with backoff (up to 5 s).
@@ -99,6 +103,7 @@ export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void
   timer.unref();
   return {
     record(e: AuditEvent) {
+      if (!oldestAt) oldestAt = Date.now();
       queue.push(e);
       if (queue.length >= 500) void flush();
     },
@@ -106,6 +111,10 @@ export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void
     /** Events waiting to be written. */
     get pending() {
       return queue.length;
+    },
+    /** Seconds the oldest event not yet written has waited (0 when none waits). */
+    get lagSeconds() {
+      return oldestAt ? (Date.now() - oldestAt) / 1000 : 0;
     },
     /** Stops the timer and writes what is queued, retrying until `deadline` (epoch ms); returns events left. */
     async close(deadline = Date.now() + 10_000): Promise<number> {

@@ -120,6 +120,15 @@ export const fields = {
     default: 'false',
     schema: bool,
   },
+  METRICS_PORT: {
+    doc: 'Port of the Prometheus `/metrics` listener, separate from PORT (0 picks a free port). Unset: no metrics listener.',
+    schema: int(0, 65535),
+  },
+  METRICS_HOST: {
+    doc: 'Address of the metrics listener. Loopback by default: the metrics describe how logins fail, keep them off the public network.',
+    default: '127.0.0.1',
+    schema: z.string().min(1, 'must not be empty'),
+  },
   ARGON2_MEMORY_KIB: { doc: 'argon2id memory cost in KiB (OWASP: 19456).', default: '19456', schema: int(8, 4194304) },
   ARGON2_TIME_COST: { doc: 'argon2id iterations (OWASP: 2).', default: '2', schema: int(1, 100) },
   ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1).', default: '1', schema: int(1, 16) },
@@ -324,6 +333,8 @@ export interface Config {
   cookieKeys: string[] | null;
   logLevel: string;
   trustProxy: boolean;
+  /** The Prometheus listener, or null (METRICS_PORT unset) for none. */
+  metrics: { host: string; port: number } | null;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   demoSeed: 'auto' | 'always' | 'never';
   ttl: {
@@ -423,6 +434,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cookieKeys: r.COOKIE_KEYS ?? null,
     logLevel: r.LOG_LEVEL,
     trustProxy: r.TRUST_PROXY,
+    metrics: r.METRICS_PORT === undefined ? null : { host: r.METRICS_HOST, port: r.METRICS_PORT },
     argon2: { memoryCost: r.ARGON2_MEMORY_KIB, timeCost: r.ARGON2_TIME_COST, parallelism: r.ARGON2_PARALLELISM },
     demoSeed: r.DEMO_SEED,
     ttl: {

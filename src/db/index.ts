@@ -61,6 +61,11 @@ export function createPool(url: string, options: number | PoolOptions = 10): pg.
   return pool;
 }
 
+/** The pool's connections: all, idle, and requests waiting for one (metrics read it). */
+export function poolStats(pool: pg.Pool): { total: number; idle: number; waiting: number } {
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+}
+
 /** The pool's acquire-failure record (readiness reads it). */
 export function poolHealth(pool: pg.Pool): PoolHealth {
   let h = health.get(pool);

@@ -5,11 +5,14 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
+import { context } from '@opentelemetry/api';
+import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
 import type { Logger } from 'pino';
 import { RETRY_AFTER_SECONDS } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { type ProviderHost, publicDocument } from '../oidc/index.ts';
 import {
   type DocumentSource,
@@ -33,9 +36,42 @@ export interface AppDeps {
   log: Logger;
   trustProxy: boolean;
   routers: Router[];
+  /** Request durations are recorded here (by route template); absent in tests that do not look. */
+  metrics?: Metrics;
 }
 
 const css = readFileSync(new URL('../../static/app.css', import.meta.url));
+
+/**
+ * The route a request matched, as a template: oidc-provider's route name (`authorization`, `token`, ...), else the
+ * pattern our routers matched (`/interaction/:uid/login`), else `unmatched`. Never the raw path (unbounded, and it
+ * may hold an interaction id).
+ */
+function routeOf(ctx: Context): string {
+  const oidcRoute = (ctx as { oidc?: { route?: string } }).oidc?.route;
+  if (oidcRoute) return oidcRoute;
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === 'string' ? matched : 'unmatched';
+}
+
+/**
+ * Records each request's duration by method, route template and status class; with tracing on, names the HTTP
+ * server span by the same route (semantic conventions: `{method} {http.route}`, set through the span's RPC metadata).
+ */
+function requestMetrics(metrics: Metrics | undefined) {
+  return async (ctx: Context, next: Next) => {
+    const start = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = routeOf(ctx);
+      const rpc = getRPCMetadata(context.active());
+      if (rpc?.type === RPCType.HTTP) rpc.route = route;
+      // An error thrown past this point still answers (Koa's default handler): 500 unless it says otherwise.
+      metrics?.request(ctx.method, route, ctx.status, (performance.now() - start) / 1000);
+    }
+  };
+}
 
 /** One JSON log line per request; the path without its query (which may hold codes or tokens). */
 function requestLog(log: Logger) {
@@ -129,7 +165,16 @@ const METHODS = new Map([
 ]);
 
 /** Builds the Koa app and its request listener. */
-export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustProxy, routers }: AppDeps): HttpApp {
+export function createApp({
+  host,
+  cookieKeys,
+  jwksMaxAge,
+  readiness,
+  log,
+  trustProxy,
+  routers,
+  metrics,
+}: AppDeps): HttpApp {
   const app = new Koa();
   // Discovery, pre-serialized once per provider instance (it changes only with the key set), with an ETag.
   const discovery = new WeakMap<object, PublicDocument>();
@@ -140,6 +185,7 @@ export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustP
   // koa-mount runs the provider's middleware in this app's context: cookies must be signed with the same keys.
   app.keys = cookieKeys;
   app.silent = true; // errors are logged by errorRenderer
+  app.use(requestMetrics(metrics));
   app.use(requestLog(log));
   // Security headers (helmet's, computed once); HSTS only over https.
   app.use((ctx, next) => {
@@ -207,7 +253,11 @@ export function createApp({ host, cookieKeys, jwksMaxAge, readiness, log, trustP
   return {
     app,
     listener: (req, res) => {
-      if (!serveDocument(req, res)) void koa(req, res);
+      const start = performance.now();
+      // Answered before Koa: the path is one of the two documents' (a template already).
+      if (serveDocument(req, res))
+        metrics?.request('GET', req.url ?? '', res.statusCode, (performance.now() - start) / 1000);
+      else void koa(req, res);
     },
   };
 }

@@ -40,8 +40,19 @@ export function queueingFetch(db: Kysely<DB>, deadlineSeconds: number, pass: Fet
 /** Backoff before attempt n+1: 1, 2, 4, ... seconds, at most 30. */
 const backoff = (attempts: number) => Math.min(2 ** attempts, 30) * 1000;
 
+/** How one delivery attempt ended. */
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'abandoned';
+
+/** Options of `deliverDue`: the per-POST timeout, the batch size, and who hears each attempt's outcome (metrics). */
+export interface DeliverOptions {
+  timeoutMs?: number;
+  limit?: number;
+  onOutcome?: (outcome: DeliveryOutcome) => void;
+}
+
 /** Delivers due back-channel logouts; returns how many were attempted. */
-export async function deliverDue(db: Kysely<DB>, timeoutMs = 3000, limit = 20): Promise<number> {
+export async function deliverDue(db: Kysely<DB>, opts: DeliverOptions = {}): Promise<number> {
+  const { timeoutMs = 3000, limit = 20, onOutcome } = opts;
   // Claim with a lease: other nodes skip these rows until it runs out.
   const claimed = await sql<{
     id: string;
@@ -89,6 +100,7 @@ export async function deliverDue(db: Kysely<DB>, timeoutMs = 3000, limit = 20): 
         )
         .where('id', '=', d.id)
         .execute();
+      onOutcome?.(error === null ? 'delivered' : giveUp ? 'abandoned' : 'retrying');
       await recordEvent(db, {
         actor: { type: 'system' },
         action: 'backchannel_logout',
@@ -100,4 +112,17 @@ export async function deliverDue(db: Kysely<DB>, timeoutMs = 3000, limit = 20): 
     }),
   );
   return claimed.rows.length;
+}
+
+/** Bound of the backlog count: a scrape never counts more rows than this. */
+const BACKLOG_COUNT_LIMIT = 10_000;
+
+/** Undelivered back-channel logouts (up to BACKLOG_COUNT_LIMIT) and the oldest one's age in seconds, for metrics. */
+export async function backchannelBacklog(db: Kysely<DB>): Promise<{ depth: number; oldestAgeSeconds: number }> {
+  const r = await sql<{ depth: string; age: string | null }>`
+    select count(*) as depth, extract(epoch from now() - min(created_at)) as age from (
+      select created_at from backchannel_outbox where delivered_at is null and failed_at is null
+      limit ${BACKLOG_COUNT_LIMIT}) pending`.execute(db);
+  const row = r.rows[0];
+  return { depth: Number(row?.depth ?? 0), oldestAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
 }

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { AuditEvent, AuditQueue } from '../audit/index.ts';
 import type { DB } from '../db/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { upsertSessionDevice } from './sessions.ts';
 
 type Ctx = KoaContextWithOIDC;
@@ -64,5 +65,12 @@ export function auditProviderEvents(
       userAgent: ctx.get('user-agent').slice(0, 300) || null,
       ip: ctx.ip,
     }).catch(onError);
+  });
+}
+
+/** Counts tokens issued by the provider's token endpoint, by grant type and client. */
+export function countProviderEvents(provider: Provider, metrics: Metrics): void {
+  provider.on('grant.success', (ctx: Ctx) => {
+    metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? ''), ctx.oidc.client?.clientId ?? 'unknown');
   });
 }

@@ -6,8 +6,8 @@ export {
   revokeAccountGrant,
 } from './adapter.ts';
 export { clientMinLevel, requirementOf } from './assurance.ts';
-export { deliverDue } from './backchannel.ts';
-export { auditProviderEvents } from './events.ts';
+export { backchannelBacklog, type DeliveryOutcome, deliverDue } from './backchannel.ts';
+export { auditProviderEvents, countProviderEvents } from './events.ts';
 export {
   type ProviderHost,
   type ProviderRef,

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
 import type { JWK } from 'oidc-provider';
 import { type Logger, pino } from 'pino';
@@ -28,6 +29,7 @@ import {
   migrateToLatest,
   openDatabase,
   type Probe,
+  poolStats,
 } from './db/index.ts';
 import { createApp, readinessCheck } from './http/index.ts';
 import { accountRoutes, enrollRoutes, homeRoutes, interactionRoutes, recoverRoutes } from './interactions/index.ts';
@@ -40,6 +42,7 @@ import {
   deriveTokenKey,
   ensureActiveKeys,
   keysFingerprint,
+  listKeys,
   loadKeyMaterial,
   loadMasterKey,
   loadSecretRoot,
@@ -47,9 +50,12 @@ import {
   runScheduledTransitions,
 } from './keys/index.ts';
 import { createLimiter } from './limits/index.ts';
+import { createMetrics, type Metrics, startMetricsServer } from './metrics/index.ts';
 import {
   ACCOUNT_CLIENT_ID,
   auditProviderEvents,
+  backchannelBacklog,
+  countProviderEvents,
   createProvider,
   deliverDue,
   endExpiredSessions,
@@ -94,6 +100,7 @@ export const STARTUP_STEPS = [
   'http server', // listening, 503 until 'serve'; release: close every connection
   'signing keys',
   'audit queue', // release: write what is queued
+  'metrics', // the registry, and its listener when METRICS_PORT is set; release: close the listener
   'provider host', // provider and key watcher (timer, LISTEN connection); release: stop both
   'client watcher', // LISTEN connection: cached clients forgotten when one changes; release: stop it
   'first-party client',
@@ -124,6 +131,11 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
       paths: ['password', '*.password', 'client_secret', '*.client_secret', 'authorization', '*.authorization'],
       censor: '[redacted]',
     },
+    // With tracing on (src/telemetry.ts), every line logged inside a request carries its trace: logs and traces join.
+    mixin() {
+      const span = trace.getActiveSpan()?.spanContext();
+      return span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {};
+    },
   });
 }
 
@@ -145,14 +157,15 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const node: Wiring = { config, log, master, database, hasher, secrets, issuer: issuerOf(config, door.port) };
     await step('signing keys', () => ensureActiveKeys(database.db, master));
     const audit = await step('audit queue', () => startAuditQueue(node, () => door.deadline, stack));
-    const host = await step('provider host', () => startHost(node, audit, stack));
+    const metrics = await step('metrics', () => startMetrics(node, audit, stack));
+    const host = await step('provider host', () => startHost(node, audit, metrics, stack));
     await step('client watcher', () => watchClients(node, stack));
     await step('first-party client', () => ensureAccountClient(database.db, node.issuer));
     const probe = await step('readiness probe', () => openProbe(database.url, door.port, stack));
-    const app = await step('app', () => buildApp(node, host, probe, () => door.draining));
+    const app = await step('app', () => buildApp(node, host, probe, () => door.draining, metrics));
     await step('serve', () => door.serve(app.listener));
     await step('purge timer', () => every(config.purgeIntervalSeconds * 1000, purge(host, database.db), log, stack));
-    await step('background worker', () => every(config.workerIntervalMs, work(host, database.db), log, stack));
+    await step('background worker', () => every(config.workerIntervalMs, work(host, database.db, metrics), log, stack));
     return runningService({ config, log, database, seeded, door, host, issuer: node.issuer, stack });
   } catch (err) {
     log.error({ err, step: step.current }, 'start-up failed; releasing what it acquired');
@@ -384,6 +397,30 @@ function startAuditQueue(n: Wiring, deadline: () => number, stack: AsyncDisposab
   return queue;
 }
 
+/**
+ * The metrics registry (counting from now on) and, when METRICS_PORT is set, its own listener; scrape-time gauges
+ * read the back-channel backlog, the audit queue, the pool and the signing keys. Off: no registry, nothing counted.
+ */
+async function startMetrics(n: Wiring, audit: AuditQueue, stack: AsyncDisposableStack): Promise<Metrics | undefined> {
+  if (!n.config.metrics) return undefined;
+  const { db, pool } = n.database;
+  const metrics = createMetrics();
+  metrics.observe({
+    backchannel: () => backchannelBacklog(db),
+    auditLagSeconds: () => audit.lagSeconds,
+    pool: () => poolStats(pool),
+    signingKeys: async () =>
+      (await listKeys(db))
+        .filter((k) => k.state === 'staged' || k.state === 'active' || k.state === 'retired')
+        .map((k) => ({ kid: k.kid, state: k.state, ageSeconds: (Date.now() - k.createdAt.getTime()) / 1000 })),
+  });
+  const { host, port } = n.config.metrics;
+  const server = await startMetricsServer(metrics, host, port, (err) => n.log.error({ err }, 'metrics listener error'));
+  stack.defer(() => server.close());
+  n.log.info({ host, port: server.port }, 'metrics listening');
+  return metrics;
+}
+
 /** Forgets cached clients when one changes (`clients update`, `rotate-secret`): every node sees it at once. */
 async function watchClients(n: Wiring, stack: AsyncDisposableStack): Promise<void> {
   const watch = await listenChannel(
@@ -397,7 +434,12 @@ async function watchClients(n: Wiring, stack: AsyncDisposableStack): Promise<voi
 }
 
 /** The provider, rebuilt whenever the signing keys change (a timer and a LISTEN connection watch them). */
-async function startHost(n: Wiring, audit: AuditQueue, stack: AsyncDisposableStack): Promise<ProviderHost> {
+async function startHost(
+  n: Wiring,
+  audit: AuditQueue,
+  metrics: Metrics | undefined,
+  stack: AsyncDisposableStack,
+): Promise<ProviderHost> {
   const { config, log, master, secrets } = n;
   const { db, url } = n.database;
   const host = await startProviderHost({
@@ -417,6 +459,7 @@ async function startHost(n: Wiring, audit: AuditQueue, stack: AsyncDisposableSta
       // oidc-provider answers its own errors; a 500 it sends is logged here with its cause.
       provider.on('server_error', (ctx, err) => log.error({ err, reqId: ctx.state?.reqId }, 'provider server_error'));
       auditProviderEvents(provider, db, audit, (err) => log.error({ err }, 'session device write failed'));
+      if (metrics) countProviderEvents(provider, metrics);
       secrets.cookies.apply();
       log.info('signing key set loaded');
     },
@@ -469,7 +512,7 @@ async function openProbe(url: string, port: number, stack: AsyncDisposableStack)
 }
 
 /** The Koa app with its limiters and routes. */
-function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => boolean) {
+function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => boolean, metrics?: Metrics) {
   const { config, log, master, hasher, secrets, issuer } = n;
   const { db, pool } = n.database;
   const { acr, inPersonValidMs } = config;
@@ -488,6 +531,7 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
     readiness: readinessCheck({ probe, pool, draining }),
     log,
     trustProxy: config.trustProxy,
+    metrics,
     routers: [
       homeRoutes(),
       interactionRoutes({
@@ -500,6 +544,9 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
         acr,
         master,
         codeLimiter,
+        // Failed passkey assertions: their own counter, never the password's lockout.
+        passkeyLimiter: limiter('passkey'),
+        metrics,
       }),
       accountRoutes({
         host,
@@ -514,7 +561,17 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
         acr,
         inPersonValidMs,
       }),
-      enrollRoutes({ db, hasher, csrfSecret, limiter: limiter('enroll'), pseudonym, codes, sms, smsCodeLimiter }),
+      enrollRoutes({
+        db,
+        hasher,
+        csrfSecret,
+        limiter: limiter('enroll'),
+        pseudonym,
+        codes,
+        sms,
+        smsCodeLimiter,
+        metrics,
+      }),
       recoverRoutes({
         host,
         db,
@@ -571,8 +628,12 @@ const purge = (host: ProviderHost, db: Kysely<DB>): Job => ({
 });
 
 /** Back-channel deliveries and session terminations, off the request path. */
-const work = (host: ProviderHost, db: Kysely<DB>): Job => ({
-  run: () => Promise.all([deliverDue(db), processTerminations(host.current, db)]),
+const work = (host: ProviderHost, db: Kysely<DB>, metrics?: Metrics): Job => ({
+  run: () =>
+    Promise.all([
+      deliverDue(db, { onOutcome: metrics && ((o) => metrics.backchannelDelivery(o)) }),
+      processTerminations(host.current, db),
+    ]),
   failure: 'background work failed',
 });
 

@@ -358,7 +358,7 @@ describe('Quên mật khẩu? in Chromium', () => {
       await page.getByRole('link', { name: 'Tài khoản' }).click();
       await page.getByLabel('Số định danh cá nhân').fill(WEB.pin);
       await page.getByLabel('Mật khẩu', { exact: true }).fill('mật khẩu trình duyệt');
-      await page.getByRole('button', { name: 'Đăng nhập' }).click();
+      await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click();
       await page.getByRole('heading', { name: 'Mật khẩu của bạn đã được đặt lại' }).waitFor();
       await page.getByRole('link', { name: 'Tiếp tục' }).click();
       await page.waitForURL(`${service.url}/account`);

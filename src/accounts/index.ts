@@ -30,6 +30,26 @@ export {
   verifySecondFactor,
 } from './level2.ts';
 export { accountIdForPin, reactivateAccount, resetTotp, showAccount, suspendAccount } from './officer.ts';
+export {
+  type AssertionFailure,
+  authenticationOptions,
+  credentialIdOf,
+  FRESH_LEVEL2_MS,
+  listPasskeys,
+  MAX_PASSKEYS,
+  type PasskeyLogin,
+  type PasskeyView,
+  passkeyAssurance,
+  passkeyCount,
+  type RegistrationFailure,
+  type RelyingParty,
+  registerPasskey,
+  registrationOptions,
+  relyingParty,
+  removePasskey,
+  renamePasskey,
+  verifyPasskeyAssertion,
+} from './passkeys.ts';
 export { type CodeBook, codeBook } from './possession.ts';
 export {
   completeReset,

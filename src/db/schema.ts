@@ -237,6 +237,36 @@ export interface SmsOutboxTable {
   created_at: ColumnType<Date, Date | undefined, never>;
 }
 
+/** A passkey (WebAuthn credential) of an account; `id` is the credential id (base64url). */
+export interface PasskeyTable {
+  id: string;
+  account_id: string;
+  public_key: Buffer;
+  /** The authenticator's signature counter (0 when it keeps none); a counter going backwards is refused. */
+  sign_count: ColumnType<string, number | string, number | string>;
+  transports: string[];
+  aaguid: string;
+  /** Backup eligible / backed up: a synced passkey (`swk`) rather than a device-bound one (`hwk`). */
+  backup_eligible: boolean;
+  backed_up: boolean;
+  /** The level it proves: 2 only when registered by a recent level-2 session of a level-2 account. */
+  level: number;
+  name: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  last_used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** When a sign count going backwards was seen (a cloned authenticator?); shown on /account. */
+  clone_suspected_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+/** A WebAuthn challenge, single-use, bound to an interaction (`login:<uid>`) or a session (`register:<uid>`). */
+export interface PasskeyChallengeTable {
+  binding: string;
+  challenge: string;
+  /** Step-up and registration: the account the answer must belong to. */
+  account_id: string | null;
+  expires_at: ColumnType<Date, Date, Date>;
+}
+
 /** The whole database. */
 export interface DB {
   oidc_payloads: OidcPayloadTable;
@@ -256,4 +286,6 @@ export interface DB {
   session_terminations: SessionTerminationTable;
   verification_codes: VerificationCodeTable;
   sms_outbox: SmsOutboxTable;
+  passkeys: PasskeyTable;
+  passkey_challenges: PasskeyChallengeTable;
 }

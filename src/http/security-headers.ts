@@ -19,6 +19,8 @@ const middleware = helmet({
       'script-src': ["'self'"],
       'style-src': ["'self'"],
       'img-src': ["'self'"],
+      // passkey.js fetches its WebAuthn options from this origin only.
+      'connect-src': ["'self'"],
       'base-uri': ["'none'"],
       'frame-ancestors': ["'none'"],
       // no form-action: after a form post the browser follows redirects to the portal's redirect_uri

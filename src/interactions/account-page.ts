@@ -3,7 +3,9 @@
  * password. The route loads the data (account.ts); this file only renders it (escaped by the `html` tag).
  */
 import UAParser from 'ua-parser-js';
+import type { PasskeyView } from '../accounts/index.ts';
 import { type Html, hasMessage, html, type Lang, langLink, page, t, vnDate, vnDateTime } from '../ui/index.ts';
+import { passkeyForm } from './views.ts';
 
 /** What the page shows, as loaded by the route. */
 export interface AccountView {
@@ -23,6 +25,8 @@ export interface AccountView {
   grants: { grantId: string; portal: string; scope: string }[];
   secondFactor: { state: 'active'; recoveryCodesLeft: number } | { state: 'may_enroll' } | { state: 'needs_visit' };
   logoutUrl: string;
+  /** The account's passkeys, and whether this session may add one now (else it is offered to confirm first). */
+  passkeys: { list: PasskeyView[]; mayAdd: boolean };
 }
 
 /** How each sign-in step is named in the history. */
@@ -108,6 +112,35 @@ function secondFactor(v: AccountView): Html {
   return html`<h2>${t(l, 'level2Title')}</h2>${body}`;
 }
 
+function passkeys(v: AccountView): Html {
+  const l = v.lang;
+  const items = v.passkeys.list.map(
+    (p) => html`<li><strong>${p.name}</strong> (${t(l, p.synced ? 'passkeySynced' : 'passkeyDeviceBound')}${
+      p.level >= 2 ? html`, ${t(l, 'passkeyLevel2')}` : ''
+    }; ${t(l, 'passkeyCreated')} ${vnDateTime(p.createdAt, l)}${
+      p.lastUsedAt ? html`; ${t(l, 'passkeyLastUsed')} ${vnDateTime(p.lastUsedAt, l)}` : ''
+    })${p.cloneSuspected ? html`<p class="error">${t(l, 'passkeyClone')}</p>` : ''}
+<form method="post" action="/account/passkeys/rename">${hiddenFields(v)}<input type="hidden" name="passkey" value="${p.id}">
+<label for="pk-name-${p.id}">${t(l, 'passkeyName')}</label><input type="text" id="pk-name-${p.id}" name="name" maxlength="60" required value="${p.name}">
+<button type="submit" class="secondary">${t(l, 'passkeyRename')}</button></form>
+<form method="post" action="/account/passkeys/remove">${hiddenFields(v)}<input type="hidden" name="passkey" value="${p.id}">
+<button type="submit" class="secondary">${t(l, 'passkeyRemove')}</button></form></li>`,
+  );
+  const add = v.passkeys.mayAdd
+    ? passkeyForm(
+        v,
+        '/account/passkeys',
+        'register',
+        t(l, 'passkeyAdd'),
+        t(l, 'passkeyBrowserError'),
+        html`<label for="pk-new-name">${t(l, 'passkeyName')}</label><input type="text" id="pk-new-name" name="name" maxlength="60" value="${t(l, 'passkeyDefaultName')}">`,
+      )
+    : html`<p>${t(l, 'passkeyConfirmFirst')}</p><p><a class="button secondary" href="/account/confirm">${t(l, 'passkeyConfirm')}</a></p>`;
+  return html`<h2>${t(l, 'passkeysTitle')}</h2><p>${t(l, 'passkeysLead')}</p>${
+    items.length ? html`<ul class="passkeys">${items}</ul>` : html`<p>${t(l, 'passkeysNone')}</p>`
+  }${add}`;
+}
+
 function password(v: AccountView): Html {
   const l = v.lang;
   return html`<h2>${t(l, 'changePassword')}</h2><form method="post" action="/account/password">${hiddenFields(v)}
@@ -129,6 +162,7 @@ ${history(v)}
 ${sessions(v)}
 ${grants(v)}
 ${secondFactor(v)}
+${passkeys(v)}
 ${password(v)}
 <p><a href="${v.logoutUrl}">${t(l, 'signOut')}</a></p>`,
     langLink(l, '/account'),

@@ -11,13 +11,21 @@ import type { Kysely } from 'kysely';
 
 import QRCode from 'qrcode';
 import {
+  type AccountProfile,
   changePassword,
   confirmTotp,
   type EnrollmentAuthority,
+  FRESH_LEVEL2_MS,
   findAccountProfile,
+  listPasskeys,
   mayEnrollSecondFactor,
   pendingTotpSecret,
   redeemActivationCode,
+  registerPasskey,
+  registrationOptions,
+  relyingParty,
+  removePasskey,
+  renamePasskey,
   secondFactorState,
   startTotpEnrollment,
 } from '../accounts/index.ts';
@@ -163,8 +171,11 @@ export function accountRoutes(deps: AccountDeps): Router {
   };
   const redirectUri = `${issuer}/account/callback`;
 
-  /** Not signed in: to the provider's login, as a client (state and PKCE verifier kept in a short cookie). */
-  function startSignIn(ctx: Context) {
+  /**
+   * Not signed in: to the provider's login, as a client (state and PKCE verifier kept in a short cookie). `extra`:
+   * more authorization parameters (a fresh sign-in at a given level).
+   */
+  function startSignIn(ctx: Context, extra: Record<string, string> = {}) {
     const verifier = randomBytes(32).toString('base64url');
     const state = randomBytes(16).toString('base64url');
     ctx.cookies.set(FLOW_COOKIE, `${state}.${verifier}`, {
@@ -182,6 +193,7 @@ export function accountRoutes(deps: AccountDeps): Router {
       state,
       code_challenge: createHash('sha256').update(verifier).digest('base64url'),
       code_challenge_method: 'S256',
+      ...extra,
     }).toString();
     ctx.redirect(auth.toString());
   }
@@ -239,8 +251,121 @@ export function accountRoutes(deps: AccountDeps): Router {
         grants.map(async (g) => ({ grantId: g.grantId, portal: await portalName(g.clientId), scope: g.scope })),
       ),
       secondFactor: await secondFactorView(ctx, accountId),
+      passkeys: {
+        list: await listPasskeys(db, accountId),
+        mayAdd: (await passkeyAuthority(ctx, profile)).mayRegister,
+      },
       logoutUrl: `/session/end?client_id=${ACCOUNT_CLIENT_ID}`,
     });
+  });
+
+  // Passkeys. Registering needs a sign-in at most 10 minutes old; for a level-2 account it must be a level-2 one, and
+  // the passkey then proves level 2 (a level-1 account's passkey proves level 1). Removing needs a level-2 session
+  // on a level-2 account. At most MAX_PASSKEYS; every act audited.
+  const rp = relyingParty(issuer);
+  const registerBinding = (sessionUid: string) => `register:${sessionUid}`;
+  const parseAnswer = bodyParser({ enableTypes: ['form'], formLimit: '32kb', encoding: 'utf-8' });
+
+  /** What this session may do with passkeys, and the level a passkey it registers proves. */
+  async function passkeyAuthority(ctx: Context, profile: AccountProfile) {
+    const session = await host.current.Session.get(ctx as never);
+    const fresh = !!session.loginTs && Date.now() - session.loginTs * 1000 <= FRESH_LEVEL2_MS;
+    const level2 = session.acr === acr.level2;
+    return {
+      sessionUid: session.uid,
+      level: (profile.level >= 2 ? 2 : 1) as 1 | 2,
+      mayRegister: fresh && (profile.level < 2 || level2),
+      mayRemove: profile.level < 2 || level2,
+    };
+  }
+
+  /** The signed-in citizen's profile (active), or a 401. */
+  async function signedInProfile(ctx: Context): Promise<AccountProfile> {
+    return (await findAccountProfile(db, await signedIn(ctx)))!;
+  }
+
+  // A fresh sign-in, at level 2 for a level-2 account, before adding or removing a passkey.
+  router.get('/confirm', async (ctx) => {
+    const profile = await signedInProfile(ctx);
+    startSignIn(ctx, { prompt: 'login', ...(profile.level >= 2 ? { acr_values: acr.level2 } : {}) });
+  });
+
+  router.post('/passkeys/options', parseForm, csrf, async (ctx) => {
+    const profile = await signedInProfile(ctx);
+    const who = await passkeyAuthority(ctx, profile);
+    ctx.set('cache-control', 'no-store');
+    if (!who.mayRegister) {
+      await audit(ctx, profile.accountId, 'passkey.registered', 'failure', 'session_not_fresh');
+      throw new AppError('credentials_rejected', 'confirm your sign-in again first');
+    }
+    try {
+      ctx.body = await registrationOptions(db, rp, registerBinding(who.sessionUid), {
+        accountId: profile.accountId,
+        userName: mask(profile.resident.pin),
+        displayName: profile.resident.fullName,
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'conflict')
+        await audit(ctx, profile.accountId, 'passkey.registered', 'failure', 'too_many');
+      throw err;
+    }
+  });
+
+  router.post('/passkeys', parseAnswer, csrf, async (ctx) => {
+    const profile = await signedInProfile(ctx);
+    const who = await passkeyAuthority(ctx, profile);
+    const l = lang(ctx);
+    if (!who.mayRegister) {
+      await audit(ctx, profile.accountId, 'passkey.registered', 'failure', 'session_not_fresh');
+      return message(ctx, t(l, 'passkeyConfirmFirst'), 403);
+    }
+    let response: unknown = null;
+    try {
+      response = JSON.parse(field(ctx, 'response'));
+    } catch {}
+    const result = await registerPasskey(
+      db,
+      rp,
+      registerBinding(who.sessionUid),
+      profile.accountId,
+      response,
+      field(ctx, 'name') || t(l, 'passkeyDefaultName'),
+      who.level,
+    );
+    if (!result.ok) {
+      await audit(ctx, profile.accountId, 'passkey.registered', 'failure', result.reason);
+      return message(ctx, t(l, result.reason === 'too_many' ? 'passkeyLimit' : 'passkeyAddFailed'), 400);
+    }
+    const { passkey } = result;
+    await audit(ctx, profile.accountId, 'passkey.registered', 'success', undefined, {
+      credential: passkey.id,
+      level: passkey.level,
+      synced: passkey.synced,
+    });
+    return message(ctx, t(l, 'passkeyAdded'));
+  });
+
+  router.post('/passkeys/rename', parseForm, csrf, async (ctx) => {
+    const accountId = await signedIn(ctx);
+    const id = field(ctx, 'passkey');
+    if (!(await renamePasskey(db, accountId, id, field(ctx, 'name'))))
+      throw new AppError('not_found', 'no such passkey');
+    await audit(ctx, accountId, 'passkey.renamed', 'success', undefined, { credential: id.slice(0, 200) });
+    return message(ctx, t(lang(ctx), 'passkeyRenamed'));
+  });
+
+  router.post('/passkeys/remove', parseForm, csrf, async (ctx) => {
+    const profile = await signedInProfile(ctx);
+    const id = field(ctx, 'passkey');
+    if (!(await passkeyAuthority(ctx, profile)).mayRemove) {
+      await audit(ctx, profile.accountId, 'passkey.removed', 'failure', 'level_too_low', {
+        credential: id.slice(0, 200),
+      });
+      return message(ctx, t(lang(ctx), 'passkeyConfirmFirst'), 403);
+    }
+    if (!(await removePasskey(db, profile.accountId, id))) throw new AppError('not_found', 'no such passkey');
+    await audit(ctx, profile.accountId, 'passkey.removed', 'success', undefined, { credential: id.slice(0, 200) });
+    return message(ctx, t(lang(ctx), 'passkeyRemoved'));
   });
 
   router.post('/activate', parseForm, csrf, async (ctx) => {

@@ -15,6 +15,7 @@ import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { maskPhone, type SmsSender } from '../sms/index.ts';
 import { type Html, html, type Lang, langLink, type MessageKey, page, t } from '../ui/index.ts';
 import { formNonce } from './csrf.ts';
@@ -31,6 +32,8 @@ export interface EnrollDeps {
   sms: SmsSender;
   /** Wrong SMS codes, per code and, across codes, per IP. */
   smsCodeLimiter: Limiter;
+  /** Enrollment counters (absent: not counted). */
+  metrics?: Metrics;
 }
 
 /**
@@ -141,7 +144,7 @@ export function inputMessage(
 
 /** Routes for /enroll. */
 export function enrollRoutes(deps: EnrollDeps): Router {
-  const { db, hasher, csrfSecret, limiter, pseudonym, codes, sms, smsCodeLimiter } = deps;
+  const { db, hasher, csrfSecret, limiter, pseudonym, codes, sms, smsCodeLimiter, metrics } = deps;
   const router = new Router();
   const { parseForm, csrf, lang, field, token } = formKit(csrfSecret);
   const audit = (
@@ -151,8 +154,9 @@ export function enrollRoutes(deps: EnrollDeps): Router {
     reason: string | null,
     subject: string,
     id?: string,
-  ) =>
-    recordEvent(db, {
+  ) => {
+    if (action === 'enrollment') metrics?.enrollment(1, outcome === 'success' ? 'success' : (reason ?? 'failure'));
+    return recordEvent(db, {
       actor: { type: 'citizen', id: id ?? null },
       action,
       outcome,
@@ -162,6 +166,7 @@ export function enrollRoutes(deps: EnrollDeps): Router {
       userAgent: ctx.get('user-agent'),
       details: { level: 1, channel: 'web' },
     });
+  };
 
   router.get('/enroll', (ctx) => {
     ctx.set('cache-control', 'no-store');

@@ -1,11 +1,29 @@
 /** The service's own pages: home (`/`) and the information pages (help, privacy notice, terms, accessibility). */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { html, INFO_PAGES, langLink, page, pickLang, t } from '../ui/index.ts';
 
 const lang = (ctx: Context) => pickLang(ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
 
-/** Routes for `/` and the information pages. */
+/**
+ * Same-origin scripts (the CSP allows no other): @simplewebauthn/browser's UMD build, read from the installed package
+ * (its version is the lock file's), and our own passkey.js that uses it.
+ */
+const SCRIPTS: Record<string, Buffer> = {
+  '/static/webauthn.js': readFileSync(
+    // The package exports only its modules: its bundle is found beside its CommonJS entry (script/index.js).
+    new URL(
+      '../dist/bundle/index.umd.min.js',
+      pathToFileURL(createRequire(import.meta.url).resolve('@simplewebauthn/browser')),
+    ),
+  ),
+  '/static/passkey.js': readFileSync(new URL('../../static/passkey.js', import.meta.url)),
+};
+
+/** Routes for `/`, the information pages and the passkey scripts. */
 export function homeRoutes(): Router {
   const router = new Router();
 
@@ -26,6 +44,14 @@ export function homeRoutes(): Router {
       langLink(l, '/'),
     );
   });
+
+  for (const [path, body] of Object.entries(SCRIPTS)) {
+    router.get(path, (ctx) => {
+      ctx.type = 'text/javascript; charset=utf-8';
+      ctx.set('cache-control', 'public, max-age=3600');
+      ctx.body = body;
+    });
+  }
 
   for (const path of Object.keys(INFO_PAGES) as (keyof typeof INFO_PAGES)[]) {
     router.get(path, (ctx) => {

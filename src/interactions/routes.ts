@@ -8,10 +8,16 @@ import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { errors, type InteractionResults, type Provider } from 'oidc-provider';
 import {
+  authenticationOptions,
+  credentialIdOf,
   findAccountProfile,
   type LoginFailure,
+  listPasskeys,
+  passkeyAssurance,
+  relyingParty,
   resetNotice,
   secondFactorState,
+  verifyPasskeyAssertion,
   verifyPassword,
   verifySecondFactor,
 } from '../accounts/index.ts';
@@ -21,6 +27,7 @@ import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { clientMinLevel, type ProviderRef, requirementOf } from '../oidc/index.ts';
 import { pickLang, t } from '../ui/index.ts';
 import { mask } from './account-page.ts';
@@ -46,6 +53,10 @@ export interface InteractionDeps {
   master: Buffer;
   /** Wrong second-factor codes, per account. */
   codeLimiter: Limiter;
+  /** Failed passkey assertions, per credential: never the password's counter (a failed passkey locks no password). */
+  passkeyLimiter: Limiter;
+  /** Login and step-up counters (absent: not counted). */
+  metrics?: Metrics;
 }
 
 /** Reasons for a login prompt that a second factor alone can answer (the password was proven in this session). */
@@ -58,7 +69,8 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** Builds the router for `/interaction/*`. */
 export function interactionRoutes(deps: InteractionDeps): Router {
-  const { host, db, hasher, csrfSecret, loginLimiter, pseudonym, acr, master, codeLimiter } = deps;
+  const { host, db, hasher, csrfSecret, loginLimiter, pseudonym, acr, master, codeLimiter, metrics, passkeyLimiter } =
+    deps;
   const proof = passwordProof(csrfSecret);
   const devices = deviceCookies(csrfSecret);
 
@@ -77,6 +89,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   async function accountLevel(accountId: string): Promise<number> {
     return (await secondFactorState(db, accountId))?.level ?? 0;
   }
+
+  /** True when the account has a passkey that proves level 2 (offered first on the second-factor page). */
+  const hasLevel2Passkey = async (accountId: string) => (await listPasskeys(db, accountId)).some((p) => p.level >= 2);
 
   async function base(ctx: Context, details: Details) {
     const profile = details.session?.accountId ? await findAccountProfile(db, details.session.accountId) : undefined;
@@ -107,6 +122,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       userAgent: ctx.get('user-agent'),
       details: { acr: level === 2 ? acr.level2 : acr.level1, amr },
     });
+    if (action === 'step_up') metrics?.stepUp('success');
+    else metrics?.login('success', level, String(details.params.client_id));
     const results: InteractionResults = {
       login: { accountId, acr: level === 2 ? acr.level2 : acr.level1, amr, remember: true },
     };
@@ -161,7 +178,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (details.prompt.name === 'login') {
       const stepUp = stepUpAccount(details);
       if (!stepUp) ctx.body = loginPage(page);
-      else ctx.body = (await accountLevel(stepUp)) >= 2 ? otpPage(page) : unmetPage(page);
+      else
+        ctx.body =
+          (await accountLevel(stepUp)) >= 2
+            ? otpPage({ ...page, passkey: await hasLevel2Passkey(stepUp) })
+            : unmetPage(page);
       return;
     }
     if (details.prompt.name === 'consent') {
@@ -191,6 +212,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   async function limit(a: LoginAttempt) {
     const blocked = await loginLimiter.reserve(a.limited, a.who.ip);
     if (!blocked) return;
+    metrics?.login('locked', 0, a.who.clientId);
     await recordEvent(db, {
       actor: { type: 'citizen' },
       action: 'login',
@@ -215,6 +237,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const { delayMs, lockedFor } = await loginLimiter.fail(a.limited, a.who.ip);
     const failure = { subject: a.key, details: { device: a.device }, ...a.who };
     await recordEvent(db, { actor: { type: 'citizen' }, action: 'login', outcome: 'failure', reason, ...failure });
+    metrics?.login(reason, 0, a.who.clientId);
     if (lockedFor) {
       await recordEvent(db, {
         actor: { type: 'system' },
@@ -243,7 +266,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const need = await requirement(details);
     if (Math.max(need.required, need.voluntary) >= 2 && level >= 2) {
       proof.set(ctx, details.uid, accountId);
-      ctx.body = otpPage(await base(ctx, details));
+      ctx.body = otpPage({ ...(await base(ctx, details)), passkey: await hasLevel2Passkey(accountId) });
       return;
     }
     if (need.required >= 2) {
@@ -255,6 +278,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         subject: accountId,
         ...a.who,
       });
+      metrics?.login('unmet_level', level, a.who.clientId);
       ctx.body = unmetPage(await base(ctx, details));
       return;
     }
@@ -296,10 +320,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         clientId: String(details.params.client_id),
         ip: ctx.ip,
       });
+      if (proven) metrics?.login('wrong_code', 2, String(details.params.client_id));
+      else metrics?.stepUp('wrong_code');
       if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
       ctx.status = 401;
       ctx.body = otpPage({
         ...(await base(ctx, details)),
+        passkey: await hasLevel2Passkey(accountId),
         error: { field: 'code', message: t(lang(ctx, details), 'otpFailed') },
       });
       return;
@@ -308,6 +335,94 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     proof.clear(ctx, details.uid);
     const amr = method === 'otp' ? ['pwd', 'otp', 'mfa'] : ['pwd', 'mfa'];
     await finishLogin(ctx, details, accountId, 2, amr, proven ? 'login' : 'step_up');
+  });
+
+  // Passkeys: options bound to this interaction (in PostgreSQL: any node checks the answer), then the answer.
+  // Usernameless on the login page; on the second-factor page (a password proven in this interaction, or a step-up)
+  // only the account's own passkeys. Failures count on their own limiter, never toward the password lockout.
+  const passkeyBinding = (uid: string) => `login:${uid}`;
+  const passkeyAccount = (ctx: Context, details: Details) => proof.get(ctx, details.uid) ?? stepUpAccount(details);
+  const parseAnswer = bodyParser({ enableTypes: ['form'], formLimit: '32kb', encoding: 'utf-8' });
+
+  router.post('/:uid/passkey/options', remember, parseForm, csrf, async (ctx) => {
+    const details = await load(ctx, 'login');
+    const rp = relyingParty(host.current.issuer);
+    ctx.body = await authenticationOptions(db, rp, passkeyBinding(details.uid), passkeyAccount(ctx, details) ?? null);
+  });
+
+  router.post('/:uid/passkey', remember, parseAnswer, csrf, async (ctx) => {
+    const details = await load(ctx, 'login');
+    const expected = passkeyAccount(ctx, details);
+    const passwordProven = !!proof.get(ctx, details.uid);
+    let response: unknown = null;
+    try {
+      response = JSON.parse(str(form(ctx).response));
+    } catch {}
+    const key = credentialIdOf(response) || 'none';
+    const who = { clientId: String(details.params.client_id), ip: ctx.ip, userAgent: ctx.get('user-agent') };
+    const blocked = await passkeyLimiter.reserve(key, ctx.ip);
+    if (blocked) {
+      await recordEvent(db, {
+        actor: { type: 'citizen' },
+        action: 'login.passkey',
+        outcome: 'failure',
+        reason: 'locked',
+        details: { credential: key },
+        ...who,
+      });
+      throw new AppError('rate_limited', 'too many failed passkey attempts', { retryAfter: blocked });
+    }
+    const rp = relyingParty(host.current.issuer);
+    const result = await verifyPasskeyAssertion(db, rp, passkeyBinding(details.uid), response).catch(async (err) => {
+      await passkeyLimiter.release(key);
+      throw err;
+    });
+    const profile = result.ok ? await findAccountProfile(db, result.login.accountId) : undefined;
+    if (!result.ok || profile?.status !== 'active' || profile.resident.status !== 'active') {
+      await passkeyLimiter.fail(key, ctx.ip);
+      const reason = result.ok ? 'account_inactive' : result.reason;
+      const accountId = result.ok ? result.login.accountId : result.accountId;
+      const failure = { subject: accountId, details: { credential: key }, ...who };
+      await recordEvent(db, {
+        actor: { type: 'citizen', id: accountId },
+        action: 'login.passkey',
+        outcome: 'failure',
+        reason,
+        ...failure,
+      });
+      if (reason === 'sign_count')
+        await recordEvent(db, {
+          actor: { type: 'system' },
+          action: 'passkey.clone_suspected',
+          outcome: 'success',
+          ...failure,
+        });
+      ctx.status = 401;
+      const page = await base(ctx, details);
+      const error = { message: t(lang(ctx, details), 'passkeyFailed') };
+      ctx.body = expected
+        ? otpPage({ ...page, error, passkey: await hasLevel2Passkey(expected) })
+        : loginPage({ ...page, error });
+      return;
+    }
+    await passkeyLimiter.succeed(key);
+    const { login } = result;
+    const { level, amr } = passkeyAssurance({ ...login, accountLevel: profile.level });
+    if ((await requirement(details)).required > level) {
+      await recordEvent(db, {
+        actor: { type: 'citizen', id: login.accountId },
+        action: 'login',
+        outcome: 'failure',
+        reason: 'level_too_low',
+        subject: login.accountId,
+        details: { amr },
+        ...who,
+      });
+      ctx.body = unmetPage(await base(ctx, details));
+      return;
+    }
+    proof.clear(ctx, details.uid);
+    await finishLogin(ctx, details, login.accountId, level, amr, expected && !passwordProven ? 'step_up' : 'login');
   });
 
   router.post('/:uid/unmet', remember, parseForm, csrf, async (ctx) => {

@@ -26,6 +26,24 @@ const button = (f: FormBase, action: string, label: string, cls = '') =>
 /** The interaction's own path (the pages posting to it switch language there). */
 const interactionPath = (uid: string) => `/interaction/${encodeURIComponent(uid)}`;
 
+/**
+ * The passkey button: a form that passkey.js completes (options, the browser's answer) and submits; hidden until the
+ * script finds WebAuthn. The scripts are same-origin files (no inline script).
+ */
+export const passkeyForm = (
+  f: { lang: Lang; csrf: string },
+  action: string,
+  kind: 'login' | 'register',
+  label: string,
+  failure: string,
+  more: Html | '' = '',
+): Html =>
+  html`<form method="post" action="${action}" data-passkey="${kind}" data-options="${action}/options">${hidden(f.csrf, f.lang)}
+<input type="hidden" name="response" value="">${more}
+<button type="submit" class="secondary" hidden>${label}</button>
+<p class="error" role="alert" data-passkey-error hidden>${failure}</p></form>
+<script src="/static/webauthn.js"></script><script src="/static/passkey.js"></script>`;
+
 /** The password login form. `error` is shown above it and tied to its field. */
 export function loginPage(f: FormBase & { pin?: string; error?: FormError }): string {
   const { lang } = f;
@@ -41,6 +59,7 @@ ${input('pin', t(lang, 'pin'), f.pin ?? '', 'text', html`inputmode="numeric" aut
 ${input('password', t(lang, 'password'), '', 'password', html`autocomplete="current-password" maxlength="256" required`, f.error)}
 <button type="submit">${t(lang, 'submitLogin')}</button>
 </form>
+${passkeyForm(f, `${interactionPath(f.uid)}/passkey`, 'login', t(lang, 'passkeyLogin'), t(lang, 'passkeyBrowserError'))}
 ${button(f, 'abort', t(lang, 'cancel'), 'secondary')}
 <p><a href="/recover?lang=${lang}">${t(lang, 'forgotLink')}</a></p>
 <p><a href="/enroll?lang=${lang}&amp;back=${encodeURIComponent(interactionPath(f.uid))}">${t(lang, 'enrollLink')}</a></p>`,
@@ -69,14 +88,18 @@ ${button(f, 'consent', t(lang, 'allow'))}${button(f, 'abort', t(lang, 'deny'), '
   );
 }
 
-/** Second factor (level 2): TOTP or recovery code; a cancel returns `access_denied` to the portal. */
-export function otpPage(f: FormBase & { error?: FormError }): string {
+/**
+ * Second factor (level 2): a level-2 passkey first when the account has one, then TOTP or a recovery code; a cancel
+ * returns `access_denied` to the portal.
+ */
+export function otpPage(f: FormBase & { error?: FormError; passkey?: boolean }): string {
   const { lang } = f;
   return page(
     lang,
     t(lang, 'otpTitle'),
     html`${whoIsSignedIn(f)}<p>${t(lang, 'otpLead')}</p><p><strong>${f.clientName}</strong></p>
 ${errorBlock(f.error)}
+${f.passkey ? html`${passkeyForm(f, `${interactionPath(f.uid)}/passkey`, 'login', t(lang, 'passkeyStepUp'), t(lang, 'passkeyBrowserError'))}<p>${t(lang, 'passkeyOr')}</p>` : ''}
 <form method="post" action="${interactionPath(f.uid)}/otp" autocomplete="off">
 ${hidden(f.csrf, lang)}
 ${input('code', t(lang, 'otpLabel'), '', 'text', html`inputmode="numeric" autocomplete="one-time-code" maxlength="20" required`, f.error)}

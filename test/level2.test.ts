@@ -209,6 +209,12 @@ describe('officer operations', () => {
 
   it('after a reset, the password alone cannot register an authenticator: level 2 needs a new in-person check', async () => {
     // Invariant (H1): whoever knows only the password never reaches level 2, whatever the account's history.
+    // The reset ended every session through the worker: wait for it, or it could end the session signed in below.
+    await until('the reset carried out', async () => {
+      const { rows } = await sql<{ n: string }>`select count(*) as n from session_terminations
+        where done_at is null`.execute(db);
+      return Number(rows[0]?.n) === 0;
+    });
     const thief = await signedInAgent();
     const page = await pageOf(thief);
     assert.doesNotMatch(page, /totp\/start/, 'no enrollment offered');

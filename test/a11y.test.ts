@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -13,12 +12,11 @@ import { createAccount } from '../src/accounts/index.ts';
 import { argon2idHasher } from '../src/credentials/index.ts';
 import type { Service } from '../src/main.ts';
 import { insertResidents } from '../src/registry/index.ts';
-import { launchChromium } from './helpers/browser.ts';
+import { accessibilityOf, launchChromium } from './helpers/browser.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestService } from './helpers/service.ts';
 import { lastSms } from './helpers/sms.ts';
 
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const SHOTS = path.resolve(import.meta.dirname, '../.tmp/screenshots');
 
 let database: TestDatabase;
@@ -69,19 +67,7 @@ after(async () => {
 
 /** axe's violations on the page (the CSP is bypassed for axe's own script only, in this test context). */
 async function audit(page: Page, name: string, width: number) {
-  await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const r = await (
-      globalThis as unknown as {
-        axe: { run: (o: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> };
-      }
-    ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  const overflow = await page.evaluate(() => {
-    const g = globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
-    return g.document.documentElement.scrollWidth - g.innerWidth;
-  });
+  const { violations, overflow } = await accessibilityOf(page);
   await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
   assert.deepEqual(violations, [], `${name} at ${width} px: axe`);
   assert.ok(overflow <= 0, `${name} at ${width} px: ${overflow} px wider than the screen`);

@@ -5,20 +5,17 @@
  * (the pairwise `sub`) wrap over a few lines, never one letter per line.
  */
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createPortal, type Portal } from '../examples/portal/app.ts';
 import { readPortalConfig } from '../examples/portal/config.ts';
 import { addClient } from '../src/clients/index.ts';
 import type { Service } from '../src/main.ts';
-import { launchChromium } from './helpers/browser.ts';
+import { accessibilityOf, launchChromium } from './helpers/browser.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
 import { freePort } from './helpers/process.ts';
 import { startTestService } from './helpers/service.ts';
-
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 let database: TestDatabase;
 let service: Service;
@@ -55,26 +52,10 @@ after(async () => {
   await database?.drop();
 });
 
-/** How many pixels the page is wider than the window (0 or less: no horizontal scrolling). */
-const overflow = (page: Page) =>
-  page.evaluate(() => {
-    const g = globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
-    return g.document.documentElement.scrollWidth - g.innerWidth;
-  });
-
 /** Asserts the page passes axe (the CSP is bypassed for axe's own script, in this test's context) and fits. */
 async function check(page: Page, name: string, width: number) {
-  await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const r = await (
-      globalThis as unknown as {
-        axe: { run: (o: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> };
-      }
-    ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
+  const { violations, overflow: wider } = await accessibilityOf(page);
   assert.deepEqual(violations, [], `${name} at ${width} px: axe`);
-  const wider = await overflow(page);
   assert.ok(wider <= 0, `${name} at ${width} px: ${wider} px wider than the screen`);
 }
 

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'conflict'
   | 'credentials_rejected' // one answer for unknown id, wrong password, locked or disabled account
   | 'csrf'
+  | 'forbidden' // authenticated, but without the right for this
   | 'payload_too_large'
   | 'rate_limited' // too many attempts; `retryAfter` says for how long
   | 'unavailable';
@@ -21,6 +22,7 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   credentials_rejected: 401,
   csrf: 403,
+  forbidden: 403,
   payload_too_large: 413,
   rate_limited: 429,
   unavailable: 503,

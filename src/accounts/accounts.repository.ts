@@ -205,7 +205,10 @@ export async function activateTotp(
   recoverySha256: string[],
   authority: { kind: 'ticket'; sessionUid: string; validSince: Date } | { kind: 'second_factor' },
 ): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+  // In the caller's transaction when there is one (the sandbox's test citizens are set up in one).
+  const inTransaction = <T>(run: (trx: Kysely<DB>) => Promise<T>) =>
+    db.isTransaction ? run(db) : db.transaction().execute(run);
+  return inTransaction(async (trx) => {
     let q = trx
       .updateTable('accounts')
       .set((eb) => ({

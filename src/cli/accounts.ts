@@ -3,27 +3,25 @@
  * an audited officer act: the change and its event commit together, or neither does.
  */
 import type { Command } from 'commander';
-import type { Transaction } from 'kysely';
+import { codeBook, enrollInPerson } from '../accounts/index.ts';
 import {
-  accountIdForPin,
-  codeBook,
-  enrollInPerson,
-  issueActivationCode,
-  reactivateAccount,
-  resetTotp,
-  showAccount,
-  suspendAccount,
-} from '../accounts/index.ts';
+  passwordResetCode,
+  reactivate,
+  resetSecondFactor,
+  suspend,
+  unlock,
+  verifyInPerson,
+  viewAccount,
+} from '../admin/acts.ts';
+import { type Act, type Actor, audited } from '../audit/index.ts';
 import { argon2idHasher } from '../credentials/index.ts';
-import { createPool, type DB } from '../db/index.ts';
+import { createPool } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { deriveCodeKey, loadMasterKey, loadSecretRoot } from '../keys/index.ts';
 import { createLimiter } from '../limits/index.ts';
-import { requestSessionTermination } from '../oidc/index.ts';
 import { findResident } from '../registry/index.ts';
 import { listOutbox } from '../sms/index.ts';
-import { type Act, audited } from './audited.ts';
-import { type GetConfig, operatorOf, print, pseudonymOf, readStdin, withDatabase } from './shared.ts';
+import { actDeps, type GetConfig, operatorOf, print, pseudonymOf, readStdin, withDatabase } from './shared.ts';
 
 const PASSWORD_TEXT = {
   blank: 'must not be only spaces',
@@ -36,32 +34,15 @@ const PASSWORD_TEXT = {
 /** What `accounts enroll` prints: the account, and the one-time code unless the citizen typed a password. */
 type Enrolled = { account_id: string; set_password_code?: string; expires_at?: string; where?: string };
 
-/** Officer acts on an account found by personal ID: name, description, the act (in the audit's transaction). */
+/** Officer acts on an account found by personal ID: name, description, the act (audited with its change). */
 const OFFICER_ACTS = [
-  [
-    'suspend',
-    'suspend an account and end its sessions',
-    async (trx: Transaction<DB>, pin: string) => ({
-      accountId: await suspendAccount(trx, pin, (ids) => requestSessionTermination(trx, ids, 'suspended')),
-      status: 'suspended',
-    }),
-  ],
-  [
-    'reactivate',
-    'reactivate a suspended account',
-    async (trx: Transaction<DB>, pin: string) => ({ accountId: await reactivateAccount(trx, pin), status: 'active' }),
-  ],
-  [
-    'reset-totp',
-    'remove TOTP and recovery codes (back to level 1)',
-    async (trx: Transaction<DB>, pin: string) => {
-      // A lost or stolen phone: level 2 ends now, and so does every session that reached it.
-      const accountId = await resetTotp(trx, pin);
-      await requestSessionTermination(trx, [accountId], 'totp_reset');
-      return { accountId, level: 1 };
-    },
-  ],
+  ['suspend', 'suspend an account and end its sessions', suspend],
+  ['reactivate', 'reactivate a suspended account', reactivate],
+  ['reset-totp', 'remove TOTP and recovery codes (back to level 1)', resetSecondFactor],
 ] as const;
+
+/** An officer acting from the host's command line. */
+const officerActor = (id: string): Actor => ({ type: 'officer', id: String(id).slice(0, 100), via: 'cli' });
 
 /** Adds `sms outbox` and the `accounts` commands to the program. */
 export function accountsCommands(cli: Command, getConfig: GetConfig): void {
@@ -153,24 +134,8 @@ export function accountsCommands(cli: Command, getConfig: GetConfig): void {
     .requiredOption('--officer <id>', 'the officer who checked the citizen')
     .action(async (o) => {
       const config = getConfig();
-      const officer = String(o.officer).slice(0, 100);
       await withDatabase(config, async ({ db }) => {
-        const codeKey = deriveCodeKey(await loadSecretRoot(db, loadMasterKey(config)));
-        const out = await audited(db, { type: 'officer', id: officer }, 'account.reset_password', async (trx) => {
-          const accountId = await accountIdForPin(trx, o.personalId);
-          const resident = await findResident(trx, { pin: o.personalId });
-          const issued = await codeBook(trx, codeKey).issueOfficerCode({
-            residentId: resident!.id,
-            accountId,
-            officer,
-          });
-          return {
-            result: { reset_code: issued.code, expires_at: issued.expiresAt.toISOString(), where: '/recover/officer' },
-            subject: accountId,
-            details: { expiresAt: issued.expiresAt.toISOString() },
-          };
-        });
-        print(out);
+        print(await passwordResetCode(actDeps(config, db), officerActor(o.officer), o.personalId));
       });
     });
   accounts
@@ -179,14 +144,9 @@ export function accountsCommands(cli: Command, getConfig: GetConfig): void {
     .requiredOption('--personal-id <pin>', '12-digit personal identification number')
     .requiredOption('--officer <id>', 'the verifying officer')
     .action(async (o) => {
-      await withDatabase(getConfig(), async ({ db }) => {
-        if (!/^\d{12}$/.test(o.personalId)) throw new AppError('invalid_input', '--personal-id must be 12 digits');
-        const officer = String(o.officer).slice(0, 100);
-        const r = await audited(db, { type: 'officer', id: officer }, 'account.verified_in_person', async (trx) => {
-          const r = await issueActivationCode(trx, o.personalId, officer);
-          return { result: r, subject: r.accountId };
-        });
-        print({ activation_code: r.code, expires_at: r.expiresAt.toISOString() });
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        print(await verifyInPerson(actDeps(config, db), officerActor(o.officer), o.personalId));
       });
     });
   accounts
@@ -195,12 +155,9 @@ export function accountsCommands(cli: Command, getConfig: GetConfig): void {
     .requiredOption('--personal-id <pin>', '12-digit personal identification number')
     .option('--operator <name>', 'officer id (default: the OS user)')
     .action(async (o) => {
-      await withDatabase(getConfig(), async ({ db }) => {
-        const shown = await audited(db, { type: 'officer', id: operatorOf(o) }, 'account.viewed', async (trx) => {
-          const account = await showAccount(trx, o.personalId);
-          return { result: account, subject: account.accountId };
-        });
-        print(shown);
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        print(await viewAccount(actDeps(config, db), officerActor(operatorOf(o)), o.personalId));
       });
     });
   for (const [name, description, act] of OFFICER_ACTS) {
@@ -210,13 +167,9 @@ export function accountsCommands(cli: Command, getConfig: GetConfig): void {
       .requiredOption('--personal-id <pin>', '12-digit personal identification number')
       .option('--operator <name>', 'officer id (default: the OS user)')
       .action(async (o) => {
-        await withDatabase(getConfig(), async ({ db }) => {
-          const actor = { type: 'officer' as const, id: operatorOf(o) };
-          const result = await audited(db, actor, `account.${name}`, async (trx) => {
-            const result = await act(trx, o.personalId);
-            return { result, subject: result.accountId };
-          });
-          print(result);
+        const config = getConfig();
+        await withDatabase(config, async ({ db }) => {
+          print(await act(actDeps(config, db), officerActor(operatorOf(o)), o.personalId));
         });
       });
   }
@@ -235,12 +188,8 @@ export function accountsCommands(cli: Command, getConfig: GetConfig): void {
         // event. Its own connection, so the open transaction cannot starve it of one (DB_POOL_SIZE=1).
         const pool = createPool(url, 1);
         try {
-          const actor = { type: 'officer' as const, id: operatorOf(o) };
-          await audited(db, actor, 'account.unlocked', async () => ({
-            result: undefined,
-            subject: key,
-            outside: () => createLimiter(pool, 'login', config.loginLimits).unlock(key),
-          }));
+          const limiter = createLimiter(pool, 'login', config.loginLimits);
+          await unlock(actDeps(config, db), officerActor(operatorOf(o)), o.personalId, key, (k) => limiter.unlock(k));
         } finally {
           await pool.end();
         }

@@ -5,37 +5,18 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
-import type { Kysely, Transaction } from 'kysely';
 import { rewrapTotpSecrets } from '../accounts/index.ts';
-import type { DB } from '../db/index.ts';
+import { activate, retire, revoke, rotate, rotateCookies, stageKey } from '../admin/acts.ts';
+import { type Actor, audited } from '../audit/index.ts';
 import { AppError } from '../errors.ts';
-import {
-  activateKey,
-  generateKey,
-  listKeys,
-  loadKeyMaterial,
-  loadMasterKey,
-  retireKey,
-  revokeKey,
-  rewrapKeys,
-  rewrapSecrets,
-  rotateCookieKeys,
-  rotateKey,
-  SIGNING_ALGS,
-} from '../keys/index.ts';
-import { type Act, audited } from './audited.ts';
-import { type GetConfig, operatorOf, print, withDatabase } from './shared.ts';
+import { listKeys, loadKeyMaterial, loadMasterKey, rewrapKeys, rewrapSecrets, SIGNING_ALGS } from '../keys/index.ts';
+import { actDeps, type GetConfig, operatorOf, print, withDatabase } from './shared.ts';
 
 /** Adds the `keys` commands to the program. */
 export function keysCommands(cli: Command, getConfig: GetConfig): void {
+  /** The operator of `o`, acting from the host's command line. */
+  const operator = (o: { operator?: string }): Actor => ({ type: 'operator', id: operatorOf(o), via: 'cli' });
   const keys = cli.command('keys').description('signing keys: staged -> active -> retired -> removed, or revoked');
-  /** Runs a `key.<action>` act by the operator of `o`, and its event, in one transaction. */
-  const keyAct = <T>(
-    db: Kysely<DB>,
-    o: { operator?: string },
-    action: string,
-    act: (trx: Transaction<DB>) => Promise<Act<T>>,
-  ) => audited(db, { type: 'operator', id: operatorOf(o) }, `key.${action}`, act);
   const algOption = () => new Option('--alg <alg>', 'signature algorithm').choices([...SIGNING_ALGS]).default('ES256');
   keys
     .command('list')
@@ -57,18 +38,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
     .option('--operator <name>', 'who (default: the OS user)')
     .action(async (o) => {
       const config = getConfig();
-      await withDatabase(config, async ({ db }) => {
-        const kid = await keyAct(db, o, 'generated', async (trx) => {
-          const kid = await generateKey(trx, loadMasterKey(config), o.alg, operatorOf(o));
-          return { result: kid, details: { kid, alg: o.alg } };
-        });
-        print({
-          kid,
-          alg: o.alg,
-          state: 'staged',
-          activatableFrom: new Date(Date.now() + config.keys.leadSeconds * 1000).toISOString(),
-        });
-      });
+      await withDatabase(config, async ({ db }) => print(await stageKey(actDeps(config, db), operator(o), o.alg)));
     });
   keys
     .command('activate <kid>')
@@ -76,13 +46,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
     .option('--operator <name>', 'who (default: the OS user)')
     .action(async (kid, o) => {
       const config = getConfig();
-      await withDatabase(config, async ({ db }) => {
-        const r = await keyAct(db, o, 'activated', async (trx) => {
-          const r = await activateKey(trx, kid, config.keys);
-          return { result: r, details: { kid, ...r } };
-        });
-        print({ kid, state: 'active', ...r });
-      });
+      await withDatabase(config, async ({ db }) => print(await activate(actDeps(config, db), operator(o), kid)));
     });
   keys
     .command('retire <kid>')
@@ -90,13 +54,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
     .option('--operator <name>', 'who (default: the OS user)')
     .action(async (kid, o) => {
       const config = getConfig();
-      await withDatabase(config, async ({ db }) => {
-        const r = await keyAct(db, o, 'retired', async (trx) => {
-          const r = await retireKey(trx, kid, config.keys);
-          return { result: r, details: { kid, ...r } };
-        });
-        print({ kid, state: 'retired', ...r });
-      });
+      await withDatabase(config, async ({ db }) => print(await retire(actDeps(config, db), operator(o), kid)));
     });
   keys
     .command('revoke <kid>')
@@ -114,13 +72,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
         rl.close();
         if (answer.trim() !== 'revoke') throw new AppError('invalid_input', 'not revoked');
       }
-      await withDatabase(config, async ({ db }) => {
-        const r = await keyAct(db, o, 'revoked', async (trx) => {
-          const r = await revokeKey(trx, loadMasterKey(config), kid, operatorOf(o));
-          return { result: r, details: { kid, ...r } };
-        });
-        print({ kid, state: 'revoked', ...r });
-      });
+      await withDatabase(config, async ({ db }) => print(await revoke(actDeps(config, db), operator(o), kid)));
     });
   keys
     .command('rotate')
@@ -129,13 +81,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
     .option('--operator <name>', 'who (default: the OS user)')
     .action(async (o) => {
       const config = getConfig();
-      await withDatabase(config, async ({ db }) => {
-        const r = await keyAct(db, o, 'rotated', async (trx) => {
-          const r = await rotateKey(trx, loadMasterKey(config), o.alg, config.keys, operatorOf(o));
-          return { result: r, details: { alg: o.alg, ...r } };
-        });
-        print({ ...r, activatesAt: r.activatesAt.toISOString() });
-      });
+      await withDatabase(config, async ({ db }) => print(await rotate(actDeps(config, db), operator(o), o.alg)));
     });
   keys
     .command('rotate-cookies')
@@ -145,13 +91,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
       const config = getConfig();
       if (config.cookieKeys)
         throw new AppError('invalid_input', 'COOKIE_KEYS is set: rotate by putting a new key first in it');
-      await withDatabase(config, async ({ db }) => {
-        const generation = await keyAct(db, o, 'cookies_rotated', async (trx) => {
-          const generation = await rotateCookieKeys(trx, loadMasterKey(config));
-          return { result: generation, details: { generation } };
-        });
-        print({ generation });
-      });
+      await withDatabase(config, async ({ db }) => print(await rotateCookies(actDeps(config, db), operator(o))));
     });
   keys
     .command('rewrap')
@@ -169,7 +109,7 @@ export function keysCommands(cli: Command, getConfig: GetConfig): void {
       });
       if (from.equals(to)) throw new AppError('invalid_input', 'the new master key is the same as the current one');
       await withDatabase(config, async ({ db }) => {
-        const counts = await keyAct(db, o, 'rewrapped', async (trx) => {
+        const counts = await audited(db, operator(o), 'key.rewrapped', async (trx) => {
           const counts = {
             signingKeys: await rewrapKeys(trx, from, to),
             totpSecrets: await rewrapTotpSecrets(trx, from, to),

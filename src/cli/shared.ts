@@ -1,5 +1,6 @@
 /** What every command group shares: opening the database, who is acting, printing, reading input. */
 import os from 'node:os';
+import type { ActDeps } from '../admin/acts.ts';
 import { recordEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
@@ -65,3 +66,13 @@ export function parseTime(flag: string, value: string): Date {
   }
   return d;
 }
+
+/** What the staff acts (admin/acts.ts) need, from the command line's configuration. */
+export const actDeps = (config: Config, db: Database['db']): ActDeps => ({
+  db,
+  get master() {
+    return loadMasterKey(config);
+  },
+  keys: config.keys,
+  production: config.env === 'production',
+});

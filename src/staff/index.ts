@@ -1,0 +1,21 @@
+/** Staff roles and what they allow. */
+export {
+  ADMIN_SCOPES,
+  type AdminScope,
+  agencyOf,
+  authorize,
+  CAPABILITIES,
+  type Capability,
+  grantRole,
+  holds,
+  listStaff,
+  type Principal,
+  ROLES,
+  type Role,
+  type RoleGrant,
+  revokeRole,
+  type StaffEntry,
+  type StaffGrant,
+  staffGrants,
+  type Target,
+} from './staff.service.ts';

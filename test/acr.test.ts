@@ -16,6 +16,15 @@ import { loadConfig } from '../src/config/index.ts';
 import { argon2idHasher } from '../src/credentials/index.ts';
 import { loadMasterKey } from '../src/keys/index.ts';
 import { type Service, startService } from '../src/main.ts';
+import {
+  clientMinLevel,
+  echoedAcr,
+  needsStepUp,
+  PHISHING_RESISTANT,
+  requirementOf,
+  sessionLevel,
+  UNSATISFIABLE,
+} from '../src/oidc/assurance.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PASSWORD, DEMO_PIN } from './helpers/flow.ts';
@@ -24,6 +33,8 @@ import { testEnv } from './helpers/service.ts';
 
 const L1 = 'urn:dinhdanh:loa:1';
 const L2 = 'urn:dinhdanh:loa:2';
+/** The phishing-resistant value (PHISHING_RESISTANT_ACR's default): level 2 proven with a passkey. */
+const PR = 'urn:dinhdanh:loa:2:phishing-resistant';
 /** An alias from another vocabulary, configured like the defaults (ACR_ALIASES). */
 const EIDAS_HIGH = 'http://eidas.europa.eu/LoA/high';
 const PIN2 = '079195004321';
@@ -195,6 +206,68 @@ describe('a level-2 sign-in', () => {
 describe('discovery', () => {
   it('acr_values_supported lists the canonical values and every alias', async () => {
     const supported = portal.serverMetadata().acr_values_supported ?? [];
-    assert.deepEqual([...supported].sort(), [L1, L2, EIDAS_HIGH, 'LoA1', 'LoA2'].sort());
+    assert.deepEqual([...supported].sort(), [L1, L2, PR, EIDAS_HIGH, 'LoA1', 'LoA2'].sort());
+  });
+});
+
+describe('the phishing-resistant level (unit)', () => {
+  const acr = loadConfig(testEnv(undefined, { ACR_ALIASES: `LoA1=1,LoA2=2,${EIDAS_HIGH}=2` })).acr;
+  const client = (metadata: Record<string, unknown>) => ({ metadata: () => metadata });
+
+  it('is level 3 of the configuration, and configurable', () => {
+    assert.equal(acr.phishingResistant, PR);
+    assert.equal(acr.levels[PR], PHISHING_RESISTANT);
+    assert.equal(acr.deviceBoundOnly, false);
+    const other = loadConfig(
+      testEnv(undefined, { PHISHING_RESISTANT_ACR: 'urn:x:pr', PHISHING_RESISTANT_DEVICE_BOUND: 'true' }),
+    ).acr;
+    assert.deepEqual([other.phishingResistant, other.levels['urn:x:pr'], other.deviceBoundOnly], ['urn:x:pr', 3, true]);
+    assert.throws(() => loadConfig(testEnv(undefined, { PHISHING_RESISTANT_ACR: L2 })), /PHISHING_RESISTANT_ACR/);
+  });
+
+  it('a portal registered for it, an essential request for it, a voluntary one', () => {
+    assert.equal(clientMinLevel(client({ dinhdanh_min_level: 2, dinhdanh_phishing_resistant: true })), 3);
+    assert.equal(clientMinLevel(client({ dinhdanh_min_level: 2 })), 2);
+    assert.deepEqual(requirementOf(acr, {}, 3), { required: 3, voluntary: 0 });
+    assert.deepEqual(requirementOf(acr, essential([PR]), 1), { required: 3, voluntary: 0 });
+    assert.deepEqual(requirementOf(acr, essential([PR, 'LoA2']), 1), { required: 2, voluntary: 0 });
+    assert.deepEqual(requirementOf(acr, { acr_values: PR }, 1), { required: 1, voluntary: 3 });
+    assert.deepEqual(requirementOf(acr, essential(['urn:example:unknown']), 1).required, UNSATISFIABLE);
+  });
+
+  it('only a passkey session of a level-2 account has it; a password + TOTP session must step up for it', () => {
+    assert.equal(sessionLevel(acr, PR, 2), 3);
+    assert.equal(sessionLevel(acr, PR, 1), 1, 'never above the account (a second factor reset)');
+    assert.equal(sessionLevel(acr, L2, 2), 2);
+    const required = { required: 3, voluntary: 0 };
+    assert.equal(needsStepUp(required, 2, 2), true, 'password + TOTP: step up with a passkey');
+    assert.equal(needsStepUp(required, 3, 2), false);
+    const voluntary = { required: 1, voluntary: 3 };
+    assert.equal(needsStepUp(voluntary, 2, 2), false, 'voluntary, at level 2 already: best effort');
+    assert.equal(needsStepUp(voluntary, 1, 2), true, 'voluntary, password only: the second factor (passkey first)');
+    assert.equal(needsStepUp(voluntary, 1, 1), false, 'a level-1 account: best effort');
+  });
+
+  it('the value a portal gets: asked values it satisfies, never below its registered minimum', () => {
+    assert.equal(echoedAcr(acr, {}, PR), PR, 'no request: the canonical value of the level reached');
+    assert.equal(echoedAcr(acr, { acr_values: `${PR} ${L2}` }, PR), PR);
+    assert.equal(echoedAcr(acr, { acr_values: `${PR} ${L2}` }, L2), L2, 'voluntary, not reached: what was');
+    assert.equal(echoedAcr(acr, { acr_values: 'LoA2' }, PR), 'LoA2', 'a level-2 portal keeps its own word');
+    assert.equal(echoedAcr(acr, { acr_values: 'LoA2' }, PR, 3), PR, 'a portal registered for it gets it');
+    assert.equal(echoedAcr(acr, essential([PR]), PR), PR);
+  });
+});
+
+describe('the phishing-resistant level without a passkey', () => {
+  const agent = new Agent();
+
+  it('a voluntary request from a password + TOTP session: level 2 (best effort)', async () => {
+    assert.equal((await authorize(agent, { acr_values: L2 }, PIN2, PASSWORD2)).acr, L2);
+    assert.equal((await authorize(agent, { acr_values: `${PR} ${L2}` }, PIN2, PASSWORD2)).acr, L2);
+  });
+
+  it('an essential request, no passkey: unmet_authentication_requirements after a clear page', async () => {
+    const r = await authorize(agent, essential([PR]), PIN2, PASSWORD2);
+    assert.equal(r.error, 'unmet_authentication_requirements');
   });
 });

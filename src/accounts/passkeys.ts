@@ -68,7 +68,9 @@ export interface PasskeyView {
 /**
  * What a passkey login proves (acr level and RFC 8176 `amr`): `swk` for a synced (backup-eligible or backed-up)
  * credential, `hwk` for a device-bound one; `user` when the authenticator verified the person; level 2 (`mfa`) only
- * for a level-2 passkey of a level-2 account with user verification, else level 1.
+ * for a level-2 passkey of a level-2 account with user verification, else level 1. Such a level-2 login is also
+ * phishing-resistant (the origin-bound signature is the proof), unless `deviceBoundOnly` (PHISHING_RESISTANT_DEVICE_BOUND)
+ * and the passkey is synced.
  */
 export function passkeyAssurance(p: {
   accountLevel: number;
@@ -76,11 +78,13 @@ export function passkeyAssurance(p: {
   userVerified: boolean;
   backupEligible: boolean;
   backedUp: boolean;
-}): { level: 1 | 2; amr: string[] } {
-  const key = p.backupEligible || p.backedUp ? 'swk' : 'hwk';
+  deviceBoundOnly?: boolean;
+}): { level: 1 | 2; amr: string[]; phishingResistant: boolean } {
+  const synced = p.backupEligible || p.backedUp;
+  const key = synced ? 'swk' : 'hwk';
   const level2 = p.userVerified && p.passkeyLevel >= 2 && p.accountLevel >= 2;
-  if (level2) return { level: 2, amr: [key, 'user', 'mfa'] };
-  return { level: 1, amr: p.userVerified ? [key, 'user'] : [key] };
+  if (level2) return { level: 2, amr: [key, 'user', 'mfa'], phishingResistant: !(p.deviceBoundOnly && synced) };
+  return { level: 1, amr: p.userVerified ? [key, 'user'] : [key], phishingResistant: false };
 }
 
 const view = (p: PasskeyRecord): PasskeyView => ({
@@ -171,16 +175,19 @@ export async function registerPasskey(
 
 /**
  * Authentication options for an interaction (`binding`): usernameless (any discoverable credential) or, for a
- * step-up, only the account's own passkeys.
+ * step-up, only the account's own passkeys (those `only` keeps, when given).
  */
 export async function authenticationOptions(
   db: Kysely<DB>,
   rp: RelyingParty,
   binding: string,
   accountId: string | null,
+  only?: (p: PasskeyView) => boolean,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const allow = accountId
-    ? (await selectPasskeys(db, accountId)).map((p) => ({ id: p.id, transports: p.transports }))
+    ? (await selectPasskeys(db, accountId))
+        .filter((p) => !only || only(view(p)))
+        .map((p) => ({ id: p.id, transports: p.transports }))
     : [];
   const options = await generateAuthenticationOptions({
     rpID: rp.rpID,

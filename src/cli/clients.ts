@@ -4,6 +4,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { audited } from '../audit/audited.ts';
 import {
   AUTH_METHODS,
   addClient,
@@ -14,7 +15,6 @@ import {
 } from '../clients/index.ts';
 import { AppError } from '../errors.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
-import { audited } from './audited.ts';
 import { collect, type GetConfig, operatorOf, print, withDatabase } from './shared.ts';
 
 /** Adds `clients add`, `list`, `update` and `rotate-secret` to the program. */
@@ -61,6 +61,10 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
     .addOption(
       new Option('--id-token-alg <alg>', 'ID token signature algorithm').choices([...SIGNING_ALGS]).default('ES256'),
     )
+    .option(
+      '--require-phishing-resistant',
+      'accept only a phishing-resistant sign-in (a level-2 passkey; the PHISHING_RESISTANT_ACR value)',
+    )
     .addOption(
       new Option('--consent <mode>', 'implicit: pre-consented by law (no page, still recorded)')
         .choices(['explicit', 'implicit'])
@@ -95,6 +99,7 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
                 : undefined,
               allowPersonalId: !!o.allowPersonalId,
               minLevel: Number(o.minLevel) as 1 | 2,
+              phishingResistant: !!o.requirePhishingResistant,
               subjectType: o.subjectType,
               consent: o.consent,
               idTokenAlg: o.idTokenAlg,
@@ -142,6 +147,8 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
     .option('--scopes <list>', 'scopes the portal may receive, space or comma separated (replaces the list)')
     .option('--allow-personal-id', 'permit the national_id scope (portals entitled by law only)')
     .addOption(new Option('--min-level <level>', 'lowest assurance level accepted').choices(['1', '2']))
+    .option('--require-phishing-resistant', 'accept only a phishing-resistant sign-in (a level-2 passkey)')
+    .option('--no-require-phishing-resistant', 'accept any sign-in that meets the minimum level again')
     .option('--operator <name>', 'who is changing it (default: the OS user)')
     .action(async (clientId: string, o) => {
       const config = getConfig();
@@ -169,6 +176,8 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
               scopes: o.scopes === undefined ? undefined : splitList(o.scopes),
               allowPersonalId: o.allowPersonalId ? true : undefined,
               minLevel: o.minLevel === undefined ? undefined : (Number(o.minLevel) as 1 | 2),
+              // commander: true with --require-phishing-resistant, false with --no-…, undefined when neither
+              phishingResistant: o.requirePhishingResistant,
             },
             { production: config.env === 'production' },
           );

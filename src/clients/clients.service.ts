@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import { hashSecret, newSecret } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import { ADMIN_SCOPES } from '../staff/staff.service.ts';
 import { checkJwks, checkJwksUri } from './client-keys.ts';
 import {
   insertClient,
@@ -39,6 +40,12 @@ export interface NewClient {
   allowPersonalId?: boolean;
   /** Lowest level of assurance the portal accepts (default 1). */
   minLevel?: 1 | 2;
+  /**
+   * Only a phishing-resistant sign-in (a level-2 passkey; PHISHING_RESISTANT_ACR) is accepted: a password + TOTP
+   * session steps up with a passkey, a citizen without one gets a clear page and the portal
+   * unmet_authentication_requirements. Default false.
+   */
+  phishingResistant?: boolean;
   /** `pairwise` (default): a different, stable `sub` per sector; `public`: the same `sub` everywhere. */
   subjectType?: 'pairwise' | 'public';
   /** `implicit`: pre-consented by law (no consent page, still recorded). Default `explicit`. */
@@ -63,6 +70,15 @@ export interface NewClient {
   jwks?: unknown;
   /** Where the portal publishes its public signature keys (https; http on loopback outside production). */
   jwksUri?: string;
+  /** The agency the portal belongs to (its agency admins manage it). */
+  agency?: string;
+  /**
+   * `sandbox`: only test citizens may sign in to it (no real resident's data); moving to `production` needs security
+   * staff's approval. Default `production` (security staff registering on the host).
+   */
+  environment?: 'sandbox' | 'production';
+  /** A back-end service calling the admin API: the admin scopes it may get (`admin:clients` ...). */
+  adminScopes?: string[];
 }
 
 /** How a portal authenticates at the token endpoint. */
@@ -88,6 +104,8 @@ export interface ClientView {
   scope: string;
   subject_type: string;
   min_level: number;
+  /** Present (true) when the portal requires the phishing-resistant level. */
+  phishing_resistant?: boolean;
   consent: string;
   /** `fapi2` for a FAPI 2.0 portal. */
   profile?: string;
@@ -98,7 +116,15 @@ export interface ClientView {
   /** During a secret rotation's grace period: when the previous secret stops working. */
   previous_secret_valid_until?: string;
   created_at?: string;
+  agency?: string;
+  environment: 'sandbox' | 'production';
+  /** A disabled portal is unknown to the provider (every request fails as for an unknown client). */
+  disabled?: boolean;
+  admin_scopes?: string[];
 }
+
+/** An agency code: lower-case letters, digits, dots and hyphens. */
+const AGENCY = /^[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]$/;
 
 /** What a client id may look like (registration enforces it; lookups refuse anything else). */
 const CLIENT_ID = /^[A-Za-z0-9._-]{3,64}$/;
@@ -188,6 +214,15 @@ async function metadataOf(
     throw new AppError('invalid_input', `unknown scope: ${unknown.join(', ')} (known: ${KNOWN_SCOPES.join(' ')})`);
   if (input.minLevel !== undefined && input.minLevel !== 1 && input.minLevel !== 2)
     throw new AppError('invalid_input', 'min level must be 1 or 2');
+  if (input.environment !== undefined && input.environment !== 'sandbox' && input.environment !== 'production')
+    throw new AppError('invalid_input', 'environment must be sandbox or production');
+  if (input.agency !== undefined && !AGENCY.test(input.agency))
+    throw new AppError('invalid_input', 'agency must be 3 to 64 lower-case letters, digits, "." or "-"');
+  const adminScopes = [...new Set(input.adminScopes ?? [])];
+  if (adminScopes.some((x) => !(ADMIN_SCOPES as readonly string[]).includes(x)))
+    throw new AppError('invalid_input', `admin scopes are ${ADMIN_SCOPES.join(' ')}`);
+  if (adminScopes.length && !input.clientCredentials)
+    throw new AppError('invalid_input', 'admin scopes are for back-end services (client_credentials) only');
   const metadata: Record<string, unknown> = {
     client_name: name,
     redirect_uris: redirectUris,
@@ -198,6 +233,7 @@ async function metadataOf(
     scope: [...scopes].join(' '),
     subject_type: service ? 'public' : (input.subjectType ?? 'pairwise'),
     dinhdanh_min_level: input.minLevel ?? 1,
+    ...(input.phishingResistant ? { dinhdanh_phishing_resistant: true } : {}),
     dinhdanh_consent: input.consent ?? 'explicit',
     id_token_signed_response_alg: input.idTokenAlg ?? 'ES256',
     ...(jwks ? { jwks } : {}),
@@ -206,6 +242,9 @@ async function metadataOf(
     ...(input.resourceServer ? { dinhdanh_resource_server: checkUri('resource server', input.resourceServer) } : {}),
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
     ...(input.profile ? { dinhdanh_profile: input.profile } : {}),
+    ...(input.agency ? { dinhdanh_agency: input.agency } : {}),
+    ...(input.environment === 'sandbox' ? { dinhdanh_environment: 'sandbox' } : {}),
+    ...(adminScopes.length ? { dinhdanh_admin_scopes: adminScopes } : {}),
   };
   return { name, metadata };
 }
@@ -230,6 +269,7 @@ function settingsOf(c: StoredClient): NewClient {
     scopes: scopes.filter((x) => x !== 'national_id'),
     allowPersonalId: scopes.includes('national_id'),
     minLevel: (m.dinhdanh_min_level as 1 | 2 | undefined) ?? 1,
+    phishingResistant: m.dinhdanh_phishing_resistant === true,
     subjectType: m.subject_type as NewClient['subjectType'],
     consent: m.dinhdanh_consent as NewClient['consent'],
     clientCredentials:
@@ -240,6 +280,9 @@ function settingsOf(c: StoredClient): NewClient {
     jwks: m.jwks,
     jwksUri: m.jwks_uri as string | undefined,
     profile: m.dinhdanh_profile as NewClient['profile'],
+    agency: m.dinhdanh_agency as string | undefined,
+    environment: m.dinhdanh_environment === 'sandbox' ? 'sandbox' : 'production',
+    adminScopes: m.dinhdanh_admin_scopes as string[] | undefined,
   };
 }
 
@@ -261,6 +304,8 @@ export interface ClientChanges {
   /** Adds the national_id scope (with `scopes`: the new list may include it). */
   allowPersonalId?: boolean;
   minLevel?: 1 | 2;
+  /** Requires (true) or no longer requires (false) the phishing-resistant level. */
+  phishingResistant?: boolean;
   tokenEndpointAuthMethod?: AuthMethod;
 }
 
@@ -292,6 +337,7 @@ export async function updateClient(
       redirectUris: changes.redirectUris,
       postLogoutRedirectUris: changes.postLogoutRedirectUris,
       minLevel: changes.minLevel,
+      phishingResistant: changes.phishingResistant,
       tokenEndpointAuthMethod: changes.tokenEndpointAuthMethod,
     }),
     ...(changes.backchannelLogoutUri !== undefined
@@ -364,6 +410,56 @@ export async function rotateClientSecret(
   return { client_id: clientId, client_secret: secret, previous_secret_valid_until: until?.toISOString() ?? null };
 }
 
+/**
+ * Moves a portal between sandbox and production (security staff's approval; the caller audits it with the reason).
+ * Refused when it is already there.
+ */
+export async function setClientEnvironment(
+  db: Kysely<DB>,
+  clientId: string,
+  environment: 'sandbox' | 'production',
+): Promise<ClientView> {
+  const stored = await storedForChange(db, clientId);
+  const now = stored.metadata.dinhdanh_environment === 'sandbox' ? 'sandbox' : 'production';
+  if (now === environment) throw new AppError('conflict', `client ${clientId} is already in ${environment}`);
+  const { dinhdanh_environment: _, ...rest } = stored.metadata;
+  return rewriteMetadata(db, stored, environment === 'sandbox' ? { ...rest, dinhdanh_environment: 'sandbox' } : rest);
+}
+
+/** Disables a portal (every request of it fails as for an unknown client) or enables it again. */
+export async function setClientDisabled(db: Kysely<DB>, clientId: string, disabled: boolean): Promise<ClientView> {
+  const stored = await storedForChange(db, clientId);
+  if (!!stored.metadata.dinhdanh_disabled === disabled)
+    throw new AppError('conflict', `client ${clientId} is already ${disabled ? 'disabled' : 'enabled'}`);
+  const { dinhdanh_disabled: _, ...rest } = stored.metadata;
+  return rewriteMetadata(db, stored, disabled ? { ...rest, dinhdanh_disabled: true } : rest);
+}
+
+/** Stores new metadata for a portal, keeping its secrets, and tells every node. */
+async function rewriteMetadata(
+  db: Kysely<DB>,
+  stored: StoredClient,
+  metadata: Record<string, unknown>,
+): Promise<ClientView> {
+  await updateClientRow(db, {
+    clientId: stored.clientId,
+    name: stored.name,
+    metadata,
+    secretSha256: stored.secretSha256,
+    previousSecretSha256: stored.previousSecretSha256,
+    previousSecretExpiresAt: stored.previousSecretExpiresAt,
+  });
+  await notifyClientChanged(db, stored.clientId);
+  return view({ ...stored, metadata });
+}
+
+/** One registered portal, without secrets. */
+export async function getClient(db: Kysely<DB>, clientId: string): Promise<ClientView> {
+  const c = CLIENT_ID.test(clientId) ? await selectClient(db, clientId) : undefined;
+  if (!c) throw new AppError('not_found', `no client ${clientId}`);
+  return { ...view(c), created_at: c.createdAt.toISOString() };
+}
+
 /** A registered client to change, locked for the transaction; unknown ids are refused with one line. */
 async function storedForChange(db: Kysely<DB>, clientId: string): Promise<StoredClient> {
   const stored = CLIENT_ID.test(clientId) ? await selectClientForUpdate(db, clientId) : undefined;
@@ -409,7 +505,7 @@ export async function findClientMetadata(
   const hit = cache.get(clientId);
   if (hit && hit.until > now) return hit.metadata;
   const c = await selectClient(db, clientId);
-  if (!c) return undefined;
+  if (!c || c.metadata.dinhdanh_disabled) return undefined;
   // During a rotation's grace period the previous secret works too: both hashes, space-separated (secretMatches).
   const previousUntil = c.previousSecretExpiresAt?.getTime() ?? 0;
   const hashes = [c.secretSha256, c.previousSecretSha256 && previousUntil > now ? c.previousSecretSha256 : null];
@@ -451,6 +547,7 @@ function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'> & Partial<
     scope: (m.scope as string) ?? DEFAULT_SCOPES.join(' '),
     subject_type: (m.subject_type as string) ?? 'pairwise',
     min_level: (m.dinhdanh_min_level as number) ?? 1,
+    ...(m.dinhdanh_phishing_resistant === true ? { phishing_resistant: true } : {}),
     consent: (m.dinhdanh_consent as string) ?? 'explicit',
     ...(m.dinhdanh_profile ? { profile: m.dinhdanh_profile as string } : {}),
     ...(m.jwks_uri ? { jwks_uri: m.jwks_uri as string } : {}),
@@ -458,5 +555,9 @@ function view(c: Pick<StoredClient, 'clientId' | 'name' | 'metadata'> & Partial<
     ...(graceUntil && graceUntil.getTime() > Date.now()
       ? { previous_secret_valid_until: graceUntil.toISOString() }
       : {}),
+    ...(m.dinhdanh_agency ? { agency: m.dinhdanh_agency as string } : {}),
+    environment: m.dinhdanh_environment === 'sandbox' ? 'sandbox' : 'production',
+    ...(m.dinhdanh_disabled ? { disabled: true } : {}),
+    ...(m.dinhdanh_admin_scopes ? { admin_scopes: m.dinhdanh_admin_scopes as string[] } : {}),
   };
 }

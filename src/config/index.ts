@@ -226,6 +226,16 @@ export const fields = {
       .string()
       .regex(/^([^=,\s]+=[12])(,[^=,\s]+=[12])*$/, 'must be value=1 or value=2 pairs separated by commas'),
   },
+  PHISHING_RESISTANT_ACR: {
+    doc: '`acr` value of the phishing-resistant level: level 2 proven with a passkey (user-verified, registered at level 2). Only a passkey sign-in satisfies it; a portal requires it with an essential `acr` claim or by registration (`--require-phishing-resistant`), and asks for it with `acr_values` (best effort). Listed in discovery. Must differ from ACR_LEVEL1/2.',
+    default: 'urn:dinhdanh:loa:2:phishing-resistant',
+    schema: z.string().min(1).regex(/^\S+$/, 'must have no spaces'),
+  },
+  PHISHING_RESISTANT_DEVICE_BOUND: {
+    doc: '`true`: only device-bound passkeys (not backup-eligible, amr `hwk`) reach the phishing-resistant level; synced ones (`swk`) still give level 2.',
+    default: 'false',
+    schema: bool,
+  },
   PAIRWISE_SECRET: {
     doc: 'Secret for pairwise `sub` values (>= 32 chars). Unset: derived from the master key. Changing it changes every pairwise `sub`: a deliberate, announced act.',
     schema: z.string().min(32, 'must be at least 32 characters'),
@@ -358,7 +368,15 @@ export interface Config {
   /** The SMS gateway, or null for the development outbox. */
   sms: { url: string; authorization: string | null; bodyTemplate: string; sender: string; timeoutMs: number } | null;
   /** acr value by level, and every accepted value mapped to its level. */
-  acr: { level1: string; level2: string; levels: Record<string, 1 | 2> };
+  acr: {
+    level1: string;
+    level2: string;
+    /** The phishing-resistant value (level 3 in `levels`: level 2 proven with a passkey). */
+    phishingResistant: string;
+    /** Only device-bound passkeys reach the phishing-resistant level. */
+    deviceBoundOnly: boolean;
+    levels: Record<string, 1 | 2 | 3>;
+  };
   pairwiseSecret: string | null;
   keys: {
     leadSeconds: number;
@@ -409,6 +427,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!known.SMS_GATEWAY_URL)
       problems.push('SMS_GATEWAY_URL: must be set when NODE_ENV=production (codes must reach the phone, not a table)');
   }
+  if (known.PHISHING_RESISTANT_ACR && [known.ACR_LEVEL1, known.ACR_LEVEL2].includes(known.PHISHING_RESISTANT_ACR))
+    problems.push('PHISHING_RESISTANT_ACR: must differ from ACR_LEVEL1 and ACR_LEVEL2');
   if (problems.length) throw new ConfigError(problems);
   // No problem: every field with a default has its value. Only settings without one are written below (`?? null`
   // for "unset", or a default derived from other settings).
@@ -465,7 +485,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           timeoutMs: r.SMS_GATEWAY_TIMEOUT_MS,
         }
       : null,
-    acr: acrConfig(r.ACR_LEVEL1, r.ACR_LEVEL2, r.ACR_ALIASES),
+    acr: acrConfig(
+      r.ACR_LEVEL1,
+      r.ACR_LEVEL2,
+      r.ACR_ALIASES,
+      r.PHISHING_RESISTANT_ACR,
+      r.PHISHING_RESISTANT_DEVICE_BOUND,
+    ),
     pairwiseSecret: r.PAIRWISE_SECRET ?? null,
     resourceServers: r.RESOURCE_SERVERS,
     keys: {
@@ -480,13 +506,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-function acrConfig(level1: string, level2: string, aliases: string): Config['acr'] {
-  const levels: Record<string, 1 | 2> = { [level1]: 1, [level2]: 2 };
+function acrConfig(
+  level1: string,
+  level2: string,
+  aliases: string,
+  phishingResistant: string,
+  deviceBoundOnly: boolean,
+): Config['acr'] {
+  const levels: Record<string, 1 | 2 | 3> = { [level1]: 1, [level2]: 2, [phishingResistant]: 3 };
   for (const pair of aliases.split(',').filter(Boolean)) {
     const [value, level] = pair.split('=');
     if (value && !(value in levels)) levels[value] = level === '2' ? 2 : 1;
   }
-  return { level1, level2, levels };
+  return { level1, level2, phishingResistant, deviceBoundOnly, levels };
 }
 
 /** The documented fields, for the README table and `dinhdanh config`. */

@@ -40,6 +40,27 @@ export interface ResidentTable {
   status: Generated<string>;
   phone: string | null;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** A synthetic test citizen: the only residents a sandbox portal may sign in. */
+  test_citizen: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+/** A staff role held by an account. */
+export interface StaffRoleTable {
+  account_id: string;
+  role: string;
+  /** Officers: the province codes they may act in (null: all). */
+  provinces: string[] | null;
+  /** Agency admins: their agency. */
+  agency: string | null;
+  granted_by: string;
+  granted_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** The published credentials of a synthetic test citizen (sandbox portals). */
+export interface SandboxCitizenTable {
+  resident_id: string;
+  password: string;
+  totp_secret: string | null;
 }
 
 /** An e-ID account, bound to one resident by internal id. */
@@ -273,6 +294,8 @@ export interface DB {
   residents: ResidentTable;
   accounts: AccountTable;
   clients: ClientTable;
+  staff_roles: StaffRoleTable;
+  sandbox_citizens: SandboxCitizenTable;
   signing_keys: SigningKeyTable;
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;

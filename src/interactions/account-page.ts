@@ -5,7 +5,7 @@
 import UAParser from 'ua-parser-js';
 import type { PasskeyView } from '../accounts/index.ts';
 import { type Html, hasMessage, html, type Lang, langLink, page, t, vnDate, vnDateTime } from '../ui/index.ts';
-import { passkeyForm } from './views.ts';
+import { passkeyForm, pt } from './views.ts';
 
 /** What the page shows, as loaded by the route. */
 export interface AccountView {
@@ -166,5 +166,24 @@ ${passkeys(v)}
 ${password(v)}
 <p><a href="${v.logoutUrl}">${t(l, 'signOut')}</a></p>`,
     langLink(l, '/account'),
+  );
+}
+
+/**
+ * Asks before removing a passkey; `last`: it is the account's last level-2 factor (no TOTP, no other level-2
+ * passkey), so the account then signs in at level 1 only: said plainly before the citizen confirms.
+ */
+export function removePasskeyPage(v: { lang: Lang; csrf: string; passkey: PasskeyView; last: boolean }): string {
+  const l = v.lang;
+  const p = v.passkey;
+  return page(
+    l,
+    pt(l, 'removeTitle'),
+    html`<p>${pt(l, 'removeLead')} <strong>${p.name}</strong> (${t(l, p.synced ? 'passkeySynced' : 'passkeyDeviceBound')}; ${t(l, 'passkeyCreated')} ${vnDateTime(p.createdAt, l)})</p>
+${v.last ? html`<p class="error" role="alert">${pt(l, 'removeLast')}</p>` : ''}
+<form method="post" action="/account/passkeys/remove"><input type="hidden" name="csrf" value="${v.csrf}"><input type="hidden" name="lang" value="${l}">
+<input type="hidden" name="passkey" value="${p.id}"><input type="hidden" name="confirm" value="yes">
+<button type="submit">${pt(l, 'removeConfirm')}</button></form>
+<p><a class="button secondary" href="/account?lang=${l}">${pt(l, 'removeCancel')}</a></p>`,
   );
 }

@@ -35,6 +35,7 @@ import { type PasswordHasher, totpUri } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Limiter } from '../limits/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import {
   ACCOUNT_CLIENT_ID,
   endOtherSessions,
@@ -45,7 +46,7 @@ import {
   revokeAccountGrant,
 } from '../oidc/index.ts';
 import { html, type Lang, page, pickLang, t } from '../ui/index.ts';
-import { type AccountView, accountPage, mask } from './account-page.ts';
+import { type AccountView, accountPage, mask, removePasskeyPage } from './account-page.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
 
 /** What the account routes need. */
@@ -68,6 +69,8 @@ export interface AccountDeps {
   acr: Config['acr'];
   /** How long a redeemed in-person check may be used to enroll a second factor (IN_PERSON_VALID_HOURS). */
   inPersonValidMs: number;
+  /** Level-2 enrollment counters (absent: not counted). */
+  metrics?: Metrics;
 }
 
 const FLOW_COOKIE = 'account_flow';
@@ -86,8 +89,11 @@ export function accountRoutes(deps: AccountDeps): Router {
     passwordLimiter,
     acr,
     inPersonValidMs,
+    metrics,
   } = deps;
   const router = new Router({ prefix: '/account' });
+  /** Whether an `acr` value is level 2 or more (the phishing-resistant value is level 2 proven with a passkey). */
+  const atLevel2 = (value: unknown) => typeof value === 'string' && (acr.levels[value] ?? 0) >= 2;
   const lang = (ctx: Context): Lang =>
     pickLang(field(ctx, 'lang') || ctx.query.lang, ctx.cookies.get('lang'), ctx.get('accept-language'));
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
@@ -150,7 +156,7 @@ export function accountRoutes(deps: AccountDeps): Router {
    */
   async function enrollmentAuthority(ctx: Context): Promise<EnrollmentAuthority> {
     const session = await host.current.Session.get(ctx as never);
-    return { sessionUid: session.uid, level2Session: session.acr === acr.level2, validMs: inPersonValidMs };
+    return { sessionUid: session.uid, level2Session: atLevel2(session.acr), validMs: inPersonValidMs };
   }
 
   /** Counts this attempt in advance (see limits): refuses at once when the account is locked. */
@@ -216,10 +222,9 @@ export function accountRoutes(deps: AccountDeps): Router {
       at: e.at,
       portal: names.get(e.clientId ?? '') ?? '',
       // A level-2 login's success is recorded once, after its second factor.
-      step:
-        e.details.acr === acr.level2 && e.action === 'login' ? 'second_factor' : STEPS[e.action as keyof typeof STEPS],
+      step: atLevel2(e.details.acr) && e.action === 'login' ? 'second_factor' : STEPS[e.action as keyof typeof STEPS],
       success: e.outcome === 'success',
-      level2: e.details.acr === acr.level2,
+      level2: atLevel2(e.details.acr),
       ip: e.ip,
     }));
   }
@@ -270,7 +275,7 @@ export function accountRoutes(deps: AccountDeps): Router {
   async function passkeyAuthority(ctx: Context, profile: AccountProfile) {
     const session = await host.current.Session.get(ctx as never);
     const fresh = !!session.loginTs && Date.now() - session.loginTs * 1000 <= FRESH_LEVEL2_MS;
-    const level2 = session.acr === acr.level2;
+    const level2 = atLevel2(session.acr);
     return {
       sessionUid: session.uid,
       level: (profile.level >= 2 ? 2 : 1) as 1 | 2,
@@ -354,6 +359,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     return message(ctx, t(lang(ctx), 'passkeyRenamed'));
   });
 
+  // Removal asks first (with a warning when the passkey is the account's last level-2 factor), then removes.
   router.post('/passkeys/remove', parseForm, csrf, async (ctx) => {
     const profile = await signedInProfile(ctx);
     const id = field(ctx, 'passkey');
@@ -362,6 +368,22 @@ export function accountRoutes(deps: AccountDeps): Router {
         credential: id.slice(0, 200),
       });
       return message(ctx, t(lang(ctx), 'passkeyConfirmFirst'), 403);
+    }
+    if (field(ctx, 'confirm') !== 'yes') {
+      const list = await listPasskeys(db, profile.accountId);
+      const target = list.find((p) => p.id === id);
+      if (!target) throw new AppError('not_found', 'no such passkey');
+      const f2 = await secondFactorState(db, profile.accountId);
+      const last =
+        profile.level >= 2 && target.level >= 2 && !f2?.totp && !list.some((p) => p.id !== id && p.level >= 2);
+      ctx.set('cache-control', 'no-store');
+      ctx.body = removePasskeyPage({
+        lang: lang(ctx),
+        csrf: csrfToken(csrfSecret, formNonce(ctx)),
+        passkey: target,
+        last,
+      });
+      return;
     }
     if (!(await removePasskey(db, profile.accountId, id))) throw new AppError('not_found', 'no such passkey');
     await audit(ctx, profile.accountId, 'passkey.removed', 'success', undefined, { credential: id.slice(0, 200) });
@@ -373,6 +395,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     await notLocked(ctx, accountId);
     const who = await enrollmentAuthority(ctx);
     const ok = await redeemActivationCode(db, accountId, field(ctx, 'code').slice(0, 30), who.sessionUid);
+    if (!ok) metrics?.enrollment(2, 'wrong_activation_code');
     if (!(await checkCode(ctx, accountId, ok, 'activation')))
       return message(ctx, t(lang(ctx), 'activationFailed'), 400);
     await startTotpEnrollment(db, master, accountId, who);
@@ -430,6 +453,8 @@ export function accountRoutes(deps: AccountDeps): Router {
       throw new AppError('credentials_rejected', 'a second factor needs your current one or a fresh in-person check');
     await notLocked(ctx, accountId);
     const codes = await confirmTotp(db, master, accountId, field(ctx, 'code').slice(0, 10), who);
+    // Level 2 reached (an in-person check spent), a factor replaced with the current one, or a wrong code.
+    metrics?.enrollment(2, !codes ? 'wrong_code' : who.level2Session ? 'replaced' : 'success');
     if (!(await checkCode(ctx, accountId, !!codes, 'totp.enrolled')))
       return message(ctx, t(lang(ctx), 'totpFailed'), 400);
     const l = lang(ctx);

@@ -13,6 +13,7 @@ import {
   findAccountProfile,
   type LoginFailure,
   listPasskeys,
+  type PasskeyView,
   passkeyAssurance,
   relyingParty,
   resetNotice,
@@ -33,6 +34,7 @@ import { pickLang, t } from '../ui/index.ts';
 import { mask } from './account-page.ts';
 import { byInteraction, csrfToken, requireCsrf } from './csrf.ts';
 import { deviceCookies } from './device.ts';
+import type { FormError } from './forms.ts';
 import { passwordProof } from './proof.ts';
 import { consentPage, loginPage, otpPage, resetNoticePage, unmetPage } from './views.ts';
 
@@ -58,6 +60,9 @@ export interface InteractionDeps {
   /** Login and step-up counters (absent: not counted). */
   metrics?: Metrics;
 }
+
+/** The phishing-resistant level (oidc/assurance.ts): level 2 proven with a passkey. */
+const PHISHING_RESISTANT = 3;
 
 /** Reasons for a login prompt that a second factor alone can answer (the password was proven in this session). */
 const STEP_UP_ONLY = new Set(['assurance']);
@@ -90,8 +95,35 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     return (await secondFactorState(db, accountId))?.level ?? 0;
   }
 
+  /** The canonical `acr` value of a level. */
+  const acrOf = (level: number) =>
+    level >= PHISHING_RESISTANT ? acr.phishingResistant : level >= 2 ? acr.level2 : acr.level1;
+
+  /** A passkey that can give the phishing-resistant level: level 2, not flagged, device-bound if so configured. */
+  const phishingResistantPasskey = (p: PasskeyView) =>
+    p.level >= 2 && !p.cloneSuspected && !(acr.deviceBoundOnly && p.synced);
+
   /** True when the account has a passkey that proves level 2 (offered first on the second-factor page). */
   const hasLevel2Passkey = async (accountId: string) => (await listPasskeys(db, accountId)).some((p) => p.level >= 2);
+
+  /**
+   * The second-factor step for `need`: the page that asks for it (a passkey only when the phishing-resistant level is
+   * required, a passkey first then TOTP otherwise), or the clear refusal when the account cannot give it.
+   */
+  async function secondFactorStep(
+    ctx: Context,
+    details: Details,
+    accountId: string,
+    need: { required: number },
+    error?: FormError,
+  ) {
+    const page = { ...(await base(ctx, details)), error };
+    if (need.required >= PHISHING_RESISTANT) {
+      const ok = (await listPasskeys(db, accountId)).some(phishingResistantPasskey);
+      return ok ? otpPage({ ...page, passkey: true, passkeyOnly: true }) : unmetPage({ ...page, phishing: true });
+    }
+    return otpPage({ ...page, passkey: await hasLevel2Passkey(accountId) });
+  }
 
   async function base(ctx: Context, details: Details) {
     const profile = details.session?.accountId ? await findAccountProfile(db, details.session.accountId) : undefined;
@@ -108,7 +140,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     ctx: Context,
     details: Details,
     accountId: string,
-    level: 1 | 2,
+    level: number,
     amr: string[],
     action = 'login',
   ) {
@@ -120,12 +152,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       clientId: String(details.params.client_id),
       ip: ctx.ip,
       userAgent: ctx.get('user-agent'),
-      details: { acr: level === 2 ? acr.level2 : acr.level1, amr },
+      details: { acr: acrOf(level), amr },
     });
     if (action === 'step_up') metrics?.stepUp('success');
-    else metrics?.login('success', level, String(details.params.client_id));
+    else metrics?.login('success', Math.min(level, 2), String(details.params.client_id)); // phishing-resistant is level 2
     const results: InteractionResults = {
-      login: { accountId, acr: level === 2 ? acr.level2 : acr.level1, amr, remember: true },
+      login: { accountId, acr: acrOf(level), amr, remember: true },
     };
     // A password reset the citizen has not heard of: told once, here, before going on to the portal.
     const reset = await resetNotice.pending(db, accountId);
@@ -178,11 +210,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (details.prompt.name === 'login') {
       const stepUp = stepUpAccount(details);
       if (!stepUp) ctx.body = loginPage(page);
-      else
+      else {
+        const need = await requirement(details);
         ctx.body =
           (await accountLevel(stepUp)) >= 2
-            ? otpPage({ ...page, passkey: await hasLevel2Passkey(stepUp) })
-            : unmetPage(page);
+            ? await secondFactorStep(ctx, details, stepUp, need)
+            : unmetPage({ ...page, phishing: need.required >= PHISHING_RESISTANT });
+      }
       return;
     }
     if (details.prompt.name === 'consent') {
@@ -266,7 +300,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const need = await requirement(details);
     if (Math.max(need.required, need.voluntary) >= 2 && level >= 2) {
       proof.set(ctx, details.uid, accountId);
-      ctx.body = otpPage({ ...(await base(ctx, details)), passkey: await hasLevel2Passkey(accountId) });
+      ctx.body = await secondFactorStep(ctx, details, accountId, need);
       return;
     }
     if (need.required >= 2) {
@@ -279,7 +313,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         ...a.who,
       });
       metrics?.login('unmet_level', level, a.who.clientId);
-      ctx.body = unmetPage(await base(ctx, details));
+      ctx.body = unmetPage({ ...(await base(ctx, details)), phishing: need.required >= PHISHING_RESISTANT });
       return;
     }
     await finishLogin(ctx, details, accountId, 1, ['pwd']);
@@ -301,8 +335,17 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const proven = proof.get(ctx, details.uid);
     const accountId = proven ?? stepUpAccount(details);
     if (!accountId) throw new AppError('invalid_input', 'sign in with your password first');
+    // A code never reaches the phishing-resistant level: only a passkey answers a portal that requires it.
+    if ((await requirement(details)).required >= PHISHING_RESISTANT)
+      throw new AppError('invalid_input', 'this portal needs a passkey');
+    // Counted by the answer: 401 a wrong code, 429 (the code that locks, and any code while locked) code_locked.
+    const count = (outcome: 'wrong_code' | 'code_locked') =>
+      proven ? metrics?.login(outcome, 2, String(details.params.client_id)) : metrics?.stepUp(outcome);
     const blocked = await codeLimiter.reserve(accountId, ctx.ip);
-    if (blocked) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
+    if (blocked) {
+      count('code_locked');
+      throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: blocked });
+    }
     const method = await verifySecondFactor(db, master, accountId, str(form(ctx).code).slice(0, 30)).catch(
       async (err) => {
         await codeLimiter.release(accountId);
@@ -320,8 +363,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         clientId: String(details.params.client_id),
         ip: ctx.ip,
       });
-      if (proven) metrics?.login('wrong_code', 2, String(details.params.client_id));
-      else metrics?.stepUp('wrong_code');
+      count(lockedFor ? 'code_locked' : 'wrong_code');
       if (lockedFor) throw new AppError('rate_limited', 'too many wrong codes', { retryAfter: lockedFor });
       ctx.status = 401;
       ctx.body = otpPage({
@@ -347,7 +389,10 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/:uid/passkey/options', remember, parseForm, csrf, async (ctx) => {
     const details = await load(ctx, 'login');
     const rp = relyingParty(host.current.issuer);
-    ctx.body = await authenticationOptions(db, rp, passkeyBinding(details.uid), passkeyAccount(ctx, details) ?? null);
+    // A step-up to the phishing-resistant level offers only the passkeys that reach it.
+    const only = (await requirement(details)).required >= PHISHING_RESISTANT ? phishingResistantPasskey : undefined;
+    const account = passkeyAccount(ctx, details) ?? null;
+    ctx.body = await authenticationOptions(db, rp, passkeyBinding(details.uid), account, only);
   });
 
   router.post('/:uid/passkey', remember, parseAnswer, csrf, async (ctx) => {
@@ -401,14 +446,17 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       const page = await base(ctx, details);
       const error = { message: t(lang(ctx, details), 'passkeyFailed') };
       ctx.body = expected
-        ? otpPage({ ...page, error, passkey: await hasLevel2Passkey(expected) })
+        ? await secondFactorStep(ctx, details, expected, await requirement(details), error)
         : loginPage({ ...page, error });
       return;
     }
     await passkeyLimiter.succeed(key);
     const { login } = result;
-    const { level, amr } = passkeyAssurance({ ...login, accountLevel: profile.level });
-    if ((await requirement(details)).required > level) {
+    const assurance = passkeyAssurance({ ...login, accountLevel: profile.level, deviceBoundOnly: acr.deviceBoundOnly });
+    const { amr } = assurance;
+    const level = assurance.phishingResistant ? PHISHING_RESISTANT : assurance.level;
+    const need = await requirement(details);
+    if (need.required > level) {
       await recordEvent(db, {
         actor: { type: 'citizen', id: login.accountId },
         action: 'login',
@@ -418,7 +466,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         details: { amr },
         ...who,
       });
-      ctx.body = unmetPage(await base(ctx, details));
+      ctx.body = unmetPage({ ...(await base(ctx, details)), phishing: need.required >= PHISHING_RESISTANT });
       return;
     }
     proof.clear(ctx, details.uid);

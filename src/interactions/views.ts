@@ -18,6 +18,42 @@ const whoIsSignedIn = (f: FormBase): Html | '' =>
 <a href="/session/end?lang=${f.lang}">${t(f.lang, 'notYou')}</a></p>`
     : '';
 
+/**
+ * Text of the phishing-resistant level and the passkey removal page, both languages (typed: a missing translation is
+ * a type error). To move into the catalogue (src/ui/i18n.ts) with its owner.
+ */
+const passkeyText = {
+  phishingTitle: { vi: 'Cần đăng nhập bằng khóa truy cập (passkey)', en: 'A passkey sign-in is needed' },
+  phishingLead: {
+    vi: 'Cổng dịch vụ này chỉ chấp nhận đăng nhập bằng khóa truy cập (passkey) của tài khoản định danh mức 2: trang giả mạo không thể lấy được nó. Tài khoản của bạn chưa có khóa truy cập dùng được cho việc này.',
+    en: 'This portal accepts only a sign-in with a passkey of a level 2 e-ID account: a fake site cannot get hold of one. Your account has no passkey that can be used for this.',
+  },
+  phishingHow: {
+    vi: 'Đăng nhập mức 2 tại trang tài khoản, thêm một khóa truy cập trên thiết bị của bạn, rồi quay lại cổng dịch vụ.',
+    en: 'Sign in at level 2 on your account page, add a passkey on your device, then come back to the portal.',
+  },
+  phishingAccount: { vi: 'Mở trang tài khoản', en: 'Open my account page' },
+  passkeyOnlyTitle: { vi: 'Xác nhận bằng khóa truy cập (passkey)', en: 'Confirm with a passkey' },
+  passkeyOnlyLead: {
+    vi: 'Cổng dịch vụ này yêu cầu khóa truy cập (passkey): dùng vân tay, khuôn mặt hoặc khóa màn hình của thiết bị. Mã xác thực không dùng được ở đây.',
+    en: "This portal requires a passkey: use your device's fingerprint, face or screen lock. A code cannot be used here.",
+  },
+  removeTitle: { vi: 'Xóa khóa truy cập?', en: 'Remove this passkey?' },
+  removeLead: {
+    vi: 'Khóa truy cập này sẽ không đăng nhập được nữa:',
+    en: 'This passkey will no longer sign you in:',
+  },
+  removeLast: {
+    vi: 'Cảnh báo: đây là cách xác thực mức 2 cuối cùng của tài khoản. Sau khi xóa, bạn chỉ đăng nhập được ở mức 1 (hoặc bằng mã khôi phục còn lại) cho đến khi cài đặt lại yếu tố thứ hai.',
+    en: 'Warning: this is the last level 2 factor of the account. Once it is removed, you can sign in at level 1 only (or with a recovery code you have left) until you set up a second factor again.',
+  },
+  removeConfirm: { vi: 'Xóa khóa truy cập', en: 'Remove the passkey' },
+  removeCancel: { vi: 'Giữ lại', en: 'Keep it' },
+} satisfies Record<string, Record<Lang, string>>;
+
+/** A text of `passkeyText` in `lang`. */
+export const pt = (lang: Lang, key: keyof typeof passkeyText): string => passkeyText[key][lang];
+
 /** A one-button form posting to this interaction (allow, deny, cancel, back to the portal). */
 const button = (f: FormBase, action: string, label: string, cls = '') =>
   html`<form method="post" action="${interactionPath(f.uid)}/${action}">${hidden(f.csrf, f.lang)}
@@ -54,7 +90,7 @@ export function loginPage(f: FormBase & { pin?: string; error?: FormError }): st
 ${errorBlock(f.error)}
 <form method="post" action="${interactionPath(f.uid)}/login" autocomplete="on">
 ${hidden(f.csrf, lang)}
-${input('pin', t(lang, 'pin'), f.pin ?? '', 'text', html`inputmode="numeric" autocomplete="username" maxlength="20" required`, f.error, 'pin-help')}
+${input('pin', t(lang, 'pin'), f.pin ?? '', 'text', html`inputmode="numeric" autocomplete="username webauthn" maxlength="20" required`, f.error, 'pin-help')}
 <p class="muted" id="pin-help">${t(lang, 'pinHelp')}</p>
 ${input('password', t(lang, 'password'), '', 'password', html`autocomplete="current-password" maxlength="256" required`, f.error)}
 <button type="submit">${t(lang, 'submitLogin')}</button>
@@ -90,16 +126,34 @@ ${button(f, 'consent', t(lang, 'allow'))}${button(f, 'abort', t(lang, 'deny'), '
 
 /**
  * Second factor (level 2): a level-2 passkey first when the account has one, then TOTP or a recovery code; a cancel
- * returns `access_denied` to the portal.
+ * returns `access_denied` to the portal. `passkeyOnly` (the portal requires the phishing-resistant level): the passkey
+ * and no code form.
  */
-export function otpPage(f: FormBase & { error?: FormError; passkey?: boolean }): string {
+export function otpPage(f: FormBase & { error?: FormError; passkey?: boolean; passkeyOnly?: boolean }): string {
   const { lang } = f;
+  const passkey = passkeyForm(
+    f,
+    `${interactionPath(f.uid)}/passkey`,
+    'login',
+    t(lang, 'passkeyStepUp'),
+    t(lang, 'passkeyBrowserError'),
+  );
+  if (f.passkeyOnly)
+    return page(
+      lang,
+      pt(lang, 'passkeyOnlyTitle'),
+      html`${whoIsSignedIn(f)}<p>${pt(lang, 'passkeyOnlyLead')}</p><p><strong>${f.clientName}</strong></p>
+${errorBlock(f.error)}
+${passkey}
+${button(f, 'abort', t(lang, 'cancel'), 'secondary')}`,
+      langLink(lang, interactionPath(f.uid)),
+    );
   return page(
     lang,
     t(lang, 'otpTitle'),
     html`${whoIsSignedIn(f)}<p>${t(lang, 'otpLead')}</p><p><strong>${f.clientName}</strong></p>
 ${errorBlock(f.error)}
-${f.passkey ? html`${passkeyForm(f, `${interactionPath(f.uid)}/passkey`, 'login', t(lang, 'passkeyStepUp'), t(lang, 'passkeyBrowserError'))}<p>${t(lang, 'passkeyOr')}</p>` : ''}
+${f.passkey ? html`${passkey}<p>${t(lang, 'passkeyOr')}</p>` : ''}
 <form method="post" action="${interactionPath(f.uid)}/otp" autocomplete="off">
 ${hidden(f.csrf, lang)}
 ${input('code', t(lang, 'otpLabel'), '', 'text', html`inputmode="numeric" autocomplete="one-time-code" maxlength="20" required`, f.error)}
@@ -110,13 +164,21 @@ ${button(f, 'abort', t(lang, 'cancel'), 'secondary')}`,
   );
 }
 
-/** The portal needs level 2 and the account is level 1: how to get there, and a way back to the portal. */
-export function unmetPage(f: FormBase): string {
+/**
+ * The portal needs a level the account cannot give: level 2 for a level-1 account, or (`phishing`) the
+ * phishing-resistant level for an account with no passkey that reaches it. How to get there, and a way back to the
+ * portal (which gets unmet_authentication_requirements).
+ */
+export function unmetPage(f: FormBase & { phishing?: boolean }): string {
   const { lang } = f;
+  const body = f.phishing
+    ? html`<p>${pt(lang, 'phishingLead')}</p><p>${pt(lang, 'phishingHow')}</p>
+<p><a href="/account?lang=${lang}">${pt(lang, 'phishingAccount')}</a></p>`
+    : html`<p>${t(lang, 'unmetLead')}</p>`;
   return page(
     lang,
-    t(lang, 'unmetTitle'),
-    html`${whoIsSignedIn(f)}<p>${t(lang, 'unmetLead')}</p><p><strong>${f.clientName}</strong></p>
+    f.phishing ? pt(lang, 'phishingTitle') : t(lang, 'unmetTitle'),
+    html`${whoIsSignedIn(f)}${body}<p><strong>${f.clientName}</strong></p>
 ${button(f, 'unmet', t(lang, 'unmetBack'))}`,
     langLink(lang, interactionPath(f.uid)),
   );

@@ -12,7 +12,7 @@ import type { Config } from '../config/index.ts';
 import { secretMatches } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { latestGrantId, postgresAdapter } from './adapter.ts';
-import { assurancePolicy, echoedAcr } from './assurance.ts';
+import { assurancePolicy, clientMinLevel, echoedAcr } from './assurance.ts';
 import { queueingFetch } from './backchannel.ts';
 import { findAccount, SCOPE_CLAIMS } from './claims.ts';
 import {
@@ -29,6 +29,12 @@ import type { TokenVault } from './token-at-rest.ts';
 
 /** dinhdanh's own account pages sign in through the provider as this first-party client (no consent screen). */
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
+/** The staff console signs in through the provider as this first-party client. */
+export const CONSOLE_CLIENT_ID = 'dinhdanh-console';
+const FIRST_PARTY = new Set([ACCOUNT_CLIENT_ID, CONSOLE_CLIENT_ID]);
+
+/** The resource indicator of the admin API (access tokens for it carry admin scopes). */
+export const adminApiIndicator = (issuer: string) => `${issuer}/admin/api`;
 
 const epoch = () => Math.floor(Date.now() / 1000);
 const ASYMMETRIC = ['ES256', 'PS256', 'RS256', 'EdDSA'] as const;
@@ -49,13 +55,16 @@ export interface ProviderDeps {
   tokenVault: TokenVault;
   /** The account's current level (for the step-up check). */
   accountLevel: (accountId: string) => Promise<number>;
+  /** Whether the account is a synthetic test citizen (the only ones a sandbox portal may sign in). */
+  isTestCitizen: (accountId: string) => Promise<boolean>;
   /** Called when a pre-consented portal receives a grant without a consent page (audit). */
   onImplicitConsent?: (ctx: KoaContextWithOIDC, clientId: string, accountId: string, scope: string) => Promise<void>;
 }
 
 /** Builds the provider (not yet mounted). */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, db, jwks, cookieKeys, pairwiseSecret, tokenVault, accountLevel, onImplicitConsent } = deps;
+  const { config, db, jwks, cookieKeys, pairwiseSecret, tokenVault, accountLevel, isTestCitizen, onImplicitConsent } =
+    deps;
   const configuration: Configuration = {
     adapter: postgresAdapter(db, tokenVault),
     findAccount: findAccount(db),
@@ -86,10 +95,16 @@ export function createProvider(deps: ProviderDeps): Provider {
         'dinhdanh_resources',
         'dinhdanh_resource_server',
         'dinhdanh_profile',
+        'dinhdanh_phishing_resistant',
+        'dinhdanh_agency',
+        'dinhdanh_environment',
+        'dinhdanh_admin_scopes',
       ],
       validator(_ctx, key, value, metadata) {
         if (key === 'dinhdanh_min_level' && value !== undefined && value !== 1 && value !== 2)
           throw new errors.InvalidClientMetadata('dinhdanh_min_level must be 1 or 2');
+        if (key === 'dinhdanh_phishing_resistant' && value !== undefined && typeof value !== 'boolean')
+          throw new errors.InvalidClientMetadata('dinhdanh_phishing_resistant must be a boolean');
         if (
           key === 'dinhdanh_resources' &&
           value !== undefined &&
@@ -150,6 +165,12 @@ export function createProvider(deps: ProviderDeps): Provider {
         defaultResource: async (_ctx, _client, oneOf) => oneOf,
         useGrantedResource: async () => false,
         async getResourceServerInfo(_ctx, indicator, client) {
+          // The admin API: back-end services registered with admin scopes; opaque tokens (a revocation is immediate).
+          if (indicator === adminApiIndicator(config.issuer)) {
+            const scopes = client.metadata().dinhdanh_admin_scopes as string[] | undefined;
+            if (!scopes?.length) throw new errors.InvalidTarget('resource not registered for this client');
+            return { scope: scopes.join(' '), accessTokenFormat: 'opaque' };
+          }
           const rs = config.resourceServers.find((r) => r.indicator === indicator);
           const allowed = client.metadata().dinhdanh_resources as string[] | undefined;
           if (!rs || !allowed?.includes(indicator))
@@ -186,7 +207,16 @@ export function createProvider(deps: ProviderDeps): Provider {
         existing.exp = undefined as unknown as number;
         await existing.save();
       }
-      const first = client.clientId === ACCOUNT_CLIENT_ID;
+      // A sandbox portal never learns anything about a real resident (only test citizens may sign in to it), and a
+      // production portal never sees a test citizen.
+      const first = FIRST_PARTY.has(client.clientId);
+      const sandbox = client.metadata().dinhdanh_environment === 'sandbox';
+      if (!first && session.accountId && sandbox !== (await isTestCitizen(session.accountId)))
+        throw new errors.AccessDenied(
+          sandbox
+            ? 'this portal is in the sandbox: only test citizens may sign in to it'
+            : 'test citizens may only sign in to sandbox portals',
+        );
       if (!first && client.metadata().dinhdanh_consent !== 'implicit') return existing;
       // Our own account pages and portals pre-consented by law: grant what was asked, and record it.
       const grant =
@@ -241,8 +271,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   // The `acr` in codes (and so in ID tokens and refresh tokens): the value the portal asked for, in its vocabulary.
   Object.defineProperty(provider.OIDCContext.prototype, 'acr', {
     configurable: true,
-    get(this: { params?: Record<string, unknown>; session?: { acr?: string } }) {
-      return echoedAcr(config.acr, this.params ?? {}, this.session?.acr);
+    get(this: { params?: Record<string, unknown>; session?: { acr?: string }; client?: never }) {
+      return echoedAcr(config.acr, this.params ?? {}, this.session?.acr, clientMinLevel(this.client));
     },
   });
   // Client secrets are stored as SHA-256 (the metadata's client_secret holds that hash): compare hashes in constant time.

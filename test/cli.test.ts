@@ -216,7 +216,13 @@ describe('dinhdanh clients (joining the running service)', () => {
       {
         actor_type: 'operator',
         actor_id: 'op-9',
-        details: { name: 'Cổng Thuế', redirectUris: ['https://tax.example.vn/cb'], authMethod: 'client_secret_basic' },
+        details: {
+          name: 'Cổng Thuế',
+          redirectUris: ['https://tax.example.vn/cb'],
+          authMethod: 'client_secret_basic',
+          environment: 'production',
+          via: 'cli',
+        },
       },
     ]);
   });

@@ -1,24 +1,21 @@
 /**
- * `dinhdanh clients add|list|update|rotate-secret`: relying portals. Registering one, changing it and rotating its
- * secret are audited operator acts (the act and its event commit together).
+ * `dinhdanh clients add|list|update|rotate-secret|disable|enable|approve`: relying portals. Each change is a staff act
+ * (admin/acts.ts, shared with the admin API): the act and its audit event commit together.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { audited } from '../audit/audited.ts';
-import {
-  AUTH_METHODS,
-  addClient,
-  listClients,
-  MAX_GRACE_SECONDS,
-  rotateClientSecret,
-  updateClient,
-} from '../clients/index.ts';
+import { approveClient, changeClient, disableClient, registerClient, rotateSecret } from '../admin/acts.ts';
+import type { Actor } from '../audit/index.ts';
+import { AUTH_METHODS, listClients, MAX_GRACE_SECONDS } from '../clients/index.ts';
 import { AppError } from '../errors.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
-import { collect, type GetConfig, operatorOf, print, withDatabase } from './shared.ts';
+import { ADMIN_SCOPES } from '../staff/index.ts';
+import { actDeps, collect, type GetConfig, operatorOf, print, withDatabase } from './shared.ts';
 
 /** Adds `clients add`, `list`, `update` and `rotate-secret` to the program. */
 export function clientsCommands(cli: Command, getConfig: GetConfig): void {
+  /** The operator of `o`, acting from the host's command line. */
+  const operator = (o: { operator?: string }): Actor => ({ type: 'operator', id: operatorOf(o), via: 'cli' });
   const clients = cli.command('clients').description('relying portals');
   clients
     .command('add')
@@ -76,52 +73,45 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
         'fapi2: the FAPI 2.0 Security Profile (PAR, PKCE, private_key_jwt, DPoP, ES256/PS256); needs private_key_jwt',
       ).choices(['fapi2']),
     )
+    .option('--agency <code>', 'the agency it belongs to (its agency admins manage it), e.g. bo-tai-chinh')
+    .option('--sandbox', 'register it in the sandbox: only test citizens may sign in (approval moves it to production)')
+    .addOption(
+      new Option('--admin-scope <scope>', 'a back-end service calling the admin API: a scope it may get (repeatable)')
+        .choices([...ADMIN_SCOPES])
+        .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
+    )
     .option('--operator <name>', 'who is registering (default: the OS user)')
     .action(async (o) => {
       const config = getConfig();
       const jwks = o.jwks === undefined ? undefined : readJwks(o.jwks);
       await withDatabase(config, async ({ db }) => {
-        const actor = { type: 'operator' as const, id: operatorOf(o) };
-        const client = await audited(db, actor, 'client.registered', async (trx) => {
-          const client = await addClient(
-            trx,
-            {
-              name: o.name,
-              redirectUris: o.redirectUri,
-              postLogoutRedirectUris: o.postLogoutRedirectUri,
-              backchannelLogoutUri: o.backchannelLogoutUri,
-              tokenEndpointAuthMethod: o.authMethod,
-              clientId: o.clientId,
-              scopes: o.scopes
-                ? String(o.scopes)
-                    .split(/[\s,]+/)
-                    .filter(Boolean)
-                : undefined,
-              allowPersonalId: !!o.allowPersonalId,
-              minLevel: Number(o.minLevel) as 1 | 2,
-              phishingResistant: !!o.requirePhishingResistant,
-              subjectType: o.subjectType,
-              consent: o.consent,
-              idTokenAlg: o.idTokenAlg,
-              clientCredentials: !!o.clientCredentials,
-              resources: o.resource,
-              resourceServer: o.resourceServer,
-              profile: o.profile,
-              jwks,
-              jwksUri: o.jwksUri,
-            },
-            { production: config.env === 'production' },
-          );
-          return {
-            result: client,
-            clientId: client.client_id,
-            details: {
-              name: client.client_name,
-              redirectUris: client.redirect_uris,
-              authMethod: client.token_endpoint_auth_method,
-              ...keysOf(client),
-            },
-          };
+        const client = await registerClient(actDeps(config, db), operator(o), {
+          name: o.name,
+          redirectUris: o.redirectUri,
+          postLogoutRedirectUris: o.postLogoutRedirectUri,
+          backchannelLogoutUri: o.backchannelLogoutUri,
+          tokenEndpointAuthMethod: o.authMethod,
+          clientId: o.clientId,
+          scopes: o.scopes
+            ? String(o.scopes)
+                .split(/[\s,]+/)
+                .filter(Boolean)
+            : undefined,
+          allowPersonalId: !!o.allowPersonalId,
+          minLevel: Number(o.minLevel) as 1 | 2,
+          phishingResistant: !!o.requirePhishingResistant,
+          subjectType: o.subjectType,
+          consent: o.consent,
+          idTokenAlg: o.idTokenAlg,
+          clientCredentials: !!o.clientCredentials,
+          resources: o.resource,
+          resourceServer: o.resourceServer,
+          profile: o.profile,
+          jwks,
+          jwksUri: o.jwksUri,
+          agency: o.agency,
+          environment: o.sandbox ? 'sandbox' : undefined,
+          adminScopes: o.adminScope,
         });
         print(client);
       });
@@ -154,38 +144,25 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
       const config = getConfig();
       const jwks = o.jwks === undefined ? undefined : readJwks(o.jwks);
       await withDatabase(config, async ({ db }) => {
-        const actor = { type: 'operator' as const, id: operatorOf(o) };
-        const updated = await audited(db, actor, 'client.updated', async (trx) => {
-          const { client, changed } = await updateClient(
-            trx,
-            clientId,
-            {
-              name: o.name,
-              redirectUris: o.redirectUri,
-              postLogoutRedirectUris: o.postLogoutRedirectUri,
-              // commander: a string when given, false with --no-backchannel-logout-uri, undefined when neither
-              backchannelLogoutUri:
-                typeof o.backchannelLogoutUri === 'string'
-                  ? o.backchannelLogoutUri
-                  : o.backchannelLogoutUri === false
-                    ? null
-                    : undefined,
-              tokenEndpointAuthMethod: o.authMethod,
-              jwks,
-              jwksUri: o.jwksUri,
-              scopes: o.scopes === undefined ? undefined : splitList(o.scopes),
-              allowPersonalId: o.allowPersonalId ? true : undefined,
-              minLevel: o.minLevel === undefined ? undefined : (Number(o.minLevel) as 1 | 2),
-              // commander: true with --require-phishing-resistant, false with --no-…, undefined when neither
-              phishingResistant: o.requirePhishingResistant,
-            },
-            { production: config.env === 'production' },
-          );
-          return {
-            result: client,
-            clientId,
-            details: { changed, newSecret: !!client.client_secret, ...keysOf(client) },
-          };
+        const updated = await changeClient(actDeps(config, db), operator(o), clientId, {
+          name: o.name,
+          redirectUris: o.redirectUri,
+          postLogoutRedirectUris: o.postLogoutRedirectUri,
+          // commander: a string when given, false with --no-backchannel-logout-uri, undefined when neither
+          backchannelLogoutUri:
+            typeof o.backchannelLogoutUri === 'string'
+              ? o.backchannelLogoutUri
+              : o.backchannelLogoutUri === false
+                ? null
+                : undefined,
+          tokenEndpointAuthMethod: o.authMethod,
+          jwks,
+          jwksUri: o.jwksUri,
+          scopes: o.scopes === undefined ? undefined : splitList(o.scopes),
+          allowPersonalId: o.allowPersonalId ? true : undefined,
+          minLevel: o.minLevel === undefined ? undefined : (Number(o.minLevel) as 1 | 2),
+          // commander: true with --require-phishing-resistant, false with --no-…, undefined when neither
+          phishingResistant: o.requirePhishingResistant,
         });
         print(updated);
       });
@@ -204,18 +181,44 @@ export function clientsCommands(cli: Command, getConfig: GetConfig): void {
     .option('--operator <name>', 'who is rotating it (default: the OS user)')
     .action(async (clientId: string, o) => {
       if (!/^\d+$/.test(o.grace)) throw new AppError('invalid_input', '--grace must be a whole number of seconds');
-      await withDatabase(getConfig(), async ({ db }) => {
-        const actor = { type: 'operator' as const, id: operatorOf(o) };
-        const rotated = await audited(db, actor, 'client.secret_rotated', async (trx) => {
-          const rotated = await rotateClientSecret(trx, clientId, Number(o.grace));
-          return {
-            result: rotated,
-            clientId,
-            details: { graceSeconds: Number(o.grace), previousValidUntil: rotated.previous_secret_valid_until },
-          };
-        });
+      const config = getConfig();
+      await withDatabase(config, async ({ db }) => {
+        const rotated = await rotateSecret(actDeps(config, db), operator(o), clientId, Number(o.grace));
         print(rotated);
       });
+    });
+  for (const [name, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const)
+    clients
+      .command(name)
+      .description(
+        disabled
+          ? 'disable a portal: every request of it fails as for an unknown client, on every node at once'
+          : 'enable a disabled portal',
+      )
+      .argument('<client-id>', 'the portal')
+      .option('--operator <name>', 'who (default: the OS user)')
+      .action(async (clientId: string, o) => {
+        const config = getConfig();
+        await withDatabase(config, async ({ db }) =>
+          print(await disableClient(actDeps(config, db), operator(o), clientId, disabled)),
+        );
+      });
+  clients
+    .command('approve')
+    .description('security staff: move a sandbox portal to production (or back with --sandbox), with the reason')
+    .argument('<client-id>', 'the portal')
+    .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--sandbox', 'move it back to the sandbox instead')
+    .option('--operator <name>', 'who (default: the OS user)')
+    .action(async (clientId: string, o) => {
+      const config = getConfig();
+      const to = o.sandbox ? 'sandbox' : 'production';
+      await withDatabase(config, async ({ db }) =>
+        print(await approveClient(actDeps(config, db), operator(o), clientId, to, o.reason)),
+      );
     });
 }
 
@@ -224,11 +227,6 @@ const collectNew = (value: string, previous: string[] | undefined) => [...(previ
 
 /** A space or comma separated list. */
 const splitList = (value: string) => value.split(/[\s,]+/).filter(Boolean);
-
-/** What the audit trail says of a portal's keys: their kids, or where they are published. */
-function keysOf(c: { jwks_uri?: string; jwks_kids?: string[] }) {
-  return { ...(c.jwks_uri ? { jwksUri: c.jwks_uri } : {}), ...(c.jwks_kids ? { kids: c.jwks_kids } : {}) };
-}
 
 /** A JWK Set file, parsed; one line when it cannot be read or is not JSON (its keys are checked by the service). */
 function readJwks(file: string): unknown {

@@ -4,6 +4,7 @@
  * per problem; errors never print a stack trace. Every operator act is audited (see audited.ts).
  */
 import { Command, CommanderError } from 'commander';
+import { audited } from '../audit/audited.ts';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
 import { argon2idHasher } from '../credentials/index.ts';
 import { migrateToLatest, openDatabase } from '../db/index.ts';
@@ -12,11 +13,11 @@ import { createLogger, startService } from '../main.ts';
 import { DEMO, seedDemo } from '../seed/demo.ts';
 import { accountsCommands } from './accounts.ts';
 import { auditCommands } from './audit.ts';
-import { audited } from './audited.ts';
 import { clientsCommands } from './clients.ts';
 import { keysCommands } from './keys.ts';
 import { registryCommands } from './registry.ts';
 import { operatorOf, print, withDatabase } from './shared.ts';
+import { staffCommands } from './staff.ts';
 
 /** Builds the program; `config` is loaded lazily so `--help` works with a broken environment. */
 export function program(getConfig: () => Config = () => loadConfig()): Command {
@@ -121,6 +122,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
   auditCommands(cli, getConfig);
   accountsCommands(cli, getConfig);
   registryCommands(cli, getConfig);
+  staffCommands(cli, getConfig);
 
   return cli;
 }

@@ -15,7 +15,16 @@ import type { Kysely } from 'kysely';
 import type { JWK } from 'oidc-provider';
 import { type Logger, pino } from 'pino';
 import { codeBook, deleteExpiredCodes, secondFactorState } from './accounts/index.ts';
-import { type AuditQueue, createAuditQueue, recordEvent } from './audit/index.ts';
+import { adminApiRoutes } from './admin/api.ts';
+import { consoleRoutes } from './admin/console.ts';
+import { openApiRoutes } from './admin/openapi.ts';
+import {
+  type AuditQueue,
+  createAuditQueue,
+  lastVerifiedAt,
+  maintainAuditPartitions,
+  recordEvent,
+} from './audit/index.ts';
 import { CLIENT_CHANGES_CHANNEL, ensureFirstPartyClient, forgetCachedClients } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { argon2idHasher, type PasswordHasher } from './credentials/index.ts';
@@ -55,6 +64,7 @@ import {
   ACCOUNT_CLIENT_ID,
   auditProviderEvents,
   backchannelBacklog,
+  CONSOLE_CLIENT_ID,
   countProviderEvents,
   createProvider,
   deliverDue,
@@ -67,6 +77,7 @@ import {
 } from './oidc/index.ts';
 import { countResidents } from './registry/index.ts';
 import { seedDemo } from './seed/demo.ts';
+import { ensureTestCitizens, isTestCitizen } from './seed/sandbox.ts';
 import { gatewaySender, outboxSender, purgeOutbox } from './sms/index.ts';
 import { useTimeZone } from './ui/index.ts';
 
@@ -160,7 +171,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const metrics = await step('metrics', () => startMetrics(node, audit, stack));
     const host = await step('provider host', () => startHost(node, audit, metrics, stack));
     await step('client watcher', () => watchClients(node, stack));
-    await step('first-party client', () => ensureAccountClient(database.db, node.issuer));
+    await step('first-party client', () => ensureFirstPartyClients(database.db, node.issuer));
     const probe = await step('readiness probe', () => openProbe(database.url, door.port, stack));
     const app = await step('app', () => buildApp(node, host, probe, () => door.draining, metrics));
     await step('serve', () => door.serve(app.listener));
@@ -413,6 +424,7 @@ async function startMetrics(n: Wiring, audit: AuditQueue, stack: AsyncDisposable
       (await listKeys(db))
         .filter((k) => k.state === 'staged' || k.state === 'active' || k.state === 'retired')
         .map((k) => ({ kid: k.kid, state: k.state, ageSeconds: (Date.now() - k.createdAt.getTime()) / 1000 })),
+    auditVerifiedAt: () => lastVerifiedAt(db),
   });
   const { host, port } = n.config.metrics;
   const server = await startMetricsServer(metrics, host, port, (err) => n.log.error({ err }, 'metrics listener error'));
@@ -480,6 +492,7 @@ function buildProvider(n: Wiring, signing: JWK[]) {
     pairwiseSecret: config.pairwiseSecret ?? derivePairwiseSecret(secrets.root),
     tokenVault: tokenVault(deriveTokenKey(secrets.root)),
     accountLevel: async (id) => (await secondFactorState(db, id))?.level ?? 0,
+    isTestCitizen: (id) => isTestCitizen(db, id),
     onImplicitConsent: async (ctx, clientId, accountId, scope) => {
       await recordEvent(db, {
         actor: { type: 'client', id: clientId },
@@ -494,13 +507,19 @@ function buildProvider(n: Wiring, signing: JWK[]) {
   });
 }
 
-/** The account pages' own client, registered for this issuer. */
-function ensureAccountClient(db: Kysely<DB>, issuer: string): Promise<void> {
-  return ensureFirstPartyClient(db, {
+/** The account pages' and the staff console's own clients, registered for this issuer. */
+async function ensureFirstPartyClients(db: Kysely<DB>, issuer: string): Promise<void> {
+  await ensureFirstPartyClient(db, {
     clientId: ACCOUNT_CLIENT_ID,
     name: 'Tài khoản định danh (dinhdanh)',
     redirectUris: [`${issuer}/account/callback`],
     postLogoutRedirectUris: [`${issuer}/account`],
+  });
+  await ensureFirstPartyClient(db, {
+    clientId: CONSOLE_CLIENT_ID,
+    name: 'Bảng điều khiển cán bộ (dinhdanh)',
+    redirectUris: [`${issuer}/admin/callback`],
+    postLogoutRedirectUris: [`${issuer}/admin`],
   });
 }
 
@@ -528,7 +547,7 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
     host,
     cookieKeys: secrets.cookies.current,
     jwksMaxAge: config.keys.jwksMaxAge,
-    readiness: readinessCheck({ probe, pool, draining }),
+    readiness: readinessCheck({ probe, pool, draining, onChange: metrics && ((s) => metrics.readinessChanged(s)) }),
     log,
     trustProxy: config.trustProxy,
     metrics,
@@ -560,6 +579,7 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
         passwordLimiter: limiter('pwchange'),
         acr,
         inPersonValidMs,
+        metrics,
       }),
       enrollRoutes({
         db,
@@ -571,6 +591,20 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
         sms,
         smsCodeLimiter,
         metrics,
+      }),
+      consoleRoutes({
+        host,
+        db,
+        issuer,
+        csrfSecret,
+        acr,
+        master,
+        hasher,
+        keys: config.keys,
+        production: config.env === 'production',
+        pseudonym,
+        loginLimiter: limiter('login'),
+        timeZone: config.timeZone,
       }),
       recoverRoutes({
         host,
@@ -585,6 +619,18 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
         codes,
         sms,
       }),
+      adminApiRoutes({
+        host,
+        issuer,
+        acts: { db, master, keys: config.keys, production: config.env === 'production' },
+        pseudonym,
+        unlockLogin: (key) => limiter('login').unlock(key),
+        level2Acr: acr.level2,
+        ensureTestCitizens: async () => {
+          await ensureTestCitizens(db, hasher, master);
+        },
+      }),
+      openApiRoutes(issuer),
     ],
   });
   secrets.cookies.apply(app.app);
@@ -618,12 +664,15 @@ interface Job {
   failure: string;
 }
 
-/** Deletes expired protocol rows: sessions past their lifetime, codes, tokens, one-time codes, sent SMS. */
+/**
+ * Deletes expired protocol rows: sessions past their lifetime, codes, tokens, one-time codes, sent SMS; and creates
+ * the coming months' audit partitions (one catalog read when they exist).
+ */
 const purge = (host: ProviderHost, db: Kysely<DB>): Job => ({
   run: () =>
     endExpiredSessions(host.current, db)
       .then(() => purgeExpired(db))
-      .then(() => Promise.all([deleteExpiredCodes(db), purgeOutbox(db)])),
+      .then(() => Promise.all([deleteExpiredCodes(db), purgeOutbox(db), maintainAuditPartitions(db)])),
   failure: 'purge of expired rows failed',
 });
 

@@ -10,17 +10,23 @@ import { after, before, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
+import { createAccount } from '../src/accounts/index.ts';
 import { OPERATIONS } from '../src/admin/api.ts';
 import { addClient } from '../src/clients/index.ts';
-import type { Service } from '../src/main.ts';
-import { authorize, type Principal } from '../src/staff/index.ts';
-import { Agent } from './helpers/agent.ts';
+import { type Config, loadConfig } from '../src/config/index.ts';
+import { argon2idHasher } from '../src/credentials/index.ts';
+import { loadMasterKey } from '../src/keys/index.ts';
+import { type Service, startService } from '../src/main.ts';
+import { authorize, grantRole, type Principal, revokeRole } from '../src/staff/index.ts';
+import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { DEMO_PIN, follow, loginThrough, submitLogin } from './helpers/flow.ts';
-import { startTestService } from './helpers/service.ts';
+import { makeLevel2 } from './helpers/level2.ts';
+import { testEnv } from './helpers/service.ts';
 
 let database: TestDatabase;
 let service: Service;
+let config: Config;
 let api: string;
 /** Tokens by scope set. */
 const tokens: Record<string, string> = {};
@@ -89,7 +95,8 @@ let all: { clientId: string; token: string };
 
 before(async () => {
   database = await freshDatabase();
-  service = await startTestService(database.url);
+  config = loadConfig(testEnv(database.url));
+  service = await startService(config);
   api = `${service.url}/admin/api/v1`;
   all = await machineToken(['admin:clients', 'admin:accounts', 'admin:keys', 'admin:audit', 'admin:staff']);
   tokens.all = all.token;
@@ -479,5 +486,145 @@ describe('sandbox portals', () => {
     });
     const again = await follow(test, url.href, 'http://localhost:3001/callback');
     assert.equal(new URL(again.url).searchParams.get('error'), 'access_denied');
+  });
+});
+
+/**
+ * A staff member's token: a level-2 sign-in through the console's client (code + PKCE, resource = the admin API),
+ * the way a staff tool would get one.
+ */
+async function staffToken(pin: string, password: string, nextCode: () => Promise<string>): Promise<string> {
+  const agent = new Agent();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const callback = `${service.url}/admin/callback`;
+  const auth = new URL(`${service.url}/auth`);
+  auth.search = new URLSearchParams({
+    client_id: 'dinhdanh-console',
+    response_type: 'code',
+    scope: 'openid',
+    redirect_uri: callback,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: oidc.randomState(),
+    resource: `${service.url}/admin/api`,
+    acr_values: config.acr.level2,
+  }).toString();
+  const page = await follow(agent, auth.href, callback);
+  const login = await submitLogin(agent, page.url, pin, password, await page.res.text());
+  // The second-factor form comes as the answer to the password (or after a redirect).
+  const otp =
+    login.status === 200 ? { url: page.url, res: login } : await follow(agent, location(login, page.url), callback);
+  const html = await otp.res.text();
+  const sent = await agent.post(new URL(actionOf(html, 'otp'), otp.url), {
+    csrf: csrfOf(html),
+    code: await nextCode(),
+  });
+  const back = await follow(agent, location(sent, otp.url), callback);
+  const code = new URL(back.url).searchParams.get('code');
+  assert.ok(code, back.url);
+  const res = await fetch(`${service.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: callback,
+      code_verifier: verifier,
+      client_id: 'dinhdanh-console',
+      resource: `${service.url}/admin/api`,
+    }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  assert.ok(body.access_token, JSON.stringify(body));
+  return body.access_token;
+}
+
+describe('admin API: staff tokens, per role', () => {
+  it('acts with the roles the account holds now; 403 (audited) outside them; refused once signed out', async () => {
+    const pin = '079195004321';
+    const hasher = await argon2idHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 } as never);
+    const accountId = await createAccount(service.db, hasher, { pin, password: 'staff-password-2026' });
+    const { nextCode } = await makeLevel2(service.db, loadMasterKey(config), pin, accountId);
+    const token = await staffToken(pin, 'staff-password-2026', nextCode);
+    const denials = async () => (await events('admin.denied')).filter((e) => e.actor_id === accountId);
+
+    // No role: nothing.
+    assert.equal((await call(token, 'GET', '/keys')).status, 403);
+    assert.equal((await denials()).length, 1);
+
+    // An officer of Hồ Chí Minh (079): citizens of 079 only, no keys.
+    await grantRole(service.db, { pin, role: 'officer', provinces: ['079'] }, 'test');
+    assert.equal((await call(token, 'POST', '/accounts/search', { personal_id: pin })).status, 200);
+    const elsewhere = await call(token, 'POST', '/accounts/search', { personal_id: DEMO_PIN });
+    assert.equal(elsewhere.status, 403);
+    assert.equal((await call(token, 'GET', '/keys')).status, 403);
+    const [viewed] = await events('account.viewed');
+    assert.deepEqual(
+      [viewed?.actor_type, viewed?.actor_id, viewed?.details.role, viewed?.details.via],
+      ['officer', accountId, 'officer', 'api'],
+    );
+    await revokeRole(service.db, pin, 'officer');
+
+    // Security: keys and approvals, no citizens.
+    await grantRole(service.db, { pin, role: 'security' }, 'test');
+    assert.equal((await call(token, 'GET', '/keys')).status, 200);
+    assert.equal((await call(token, 'POST', '/accounts/search', { personal_id: pin })).status, 403);
+    const sandbox = await call(tokens.all, 'POST', '/clients', {
+      client_name: 'Cổng chờ duyệt',
+      redirect_uris: ['http://localhost:4703/cb'],
+      environment: 'sandbox',
+    });
+    const approved = await call(token, 'POST', `/clients/${sandbox.body!.client_id}/approval`, {
+      reason: 'Kiểm thử đạt yêu cầu',
+    });
+    assert.equal(approved.status, 200, approved.text);
+    assert.equal(approved.body!.environment, 'production');
+    const [approval] = await events('client.approved');
+    assert.deepEqual(
+      [approval?.actor_id, approval?.reason, approval?.details.role],
+      [accountId, 'Kiểm thử đạt yêu cầu', 'security'],
+    );
+    await revokeRole(service.db, pin, 'security');
+
+    // An agency admin: registers sandbox portals of its agency only, sees only them, cannot approve.
+    await grantRole(service.db, { pin, role: 'agency_admin', agency: 'bo-y-te' }, 'test');
+    const mine = await call(token, 'POST', '/clients', {
+      client_name: 'Cổng Bộ Y tế',
+      redirect_uris: ['http://localhost:4704/cb'],
+      environment: 'production',
+    });
+    assert.equal(mine.status, 201, mine.text);
+    assert.deepEqual([mine.body!.environment, mine.body!.agency], ['sandbox', 'bo-y-te']);
+    const listed = await call(token, 'GET', '/clients?limit=200');
+    assert.deepEqual(
+      listed.body!.items.map((c: { client_id: string }) => c.client_id),
+      [mine.body!.client_id],
+    );
+    assert.equal((await call(token, 'GET', '/clients/demo-portal')).status, 403);
+    assert.equal((await call(token, 'PATCH', '/clients/demo-portal', { client_name: 'X' })).status, 403);
+    const wider = await call(token, 'POST', '/clients', {
+      client_name: 'Cổng rộng',
+      redirect_uris: ['http://localhost:4705/cb'],
+      scopes: ['national_id'],
+    });
+    assert.equal(wider.status, 403);
+    assert.equal(
+      (await call(token, 'POST', `/clients/${mine.body!.client_id}/approval`, { reason: 'tự duyệt' })).status,
+      403,
+    );
+    await revokeRole(service.db, pin, 'agency_admin');
+
+    // An auditor reads the trail, changes nothing.
+    await grantRole(service.db, { pin, role: 'auditor' }, 'test');
+    assert.equal((await call(token, 'GET', '/audit/events?limit=5')).status, 200);
+    assert.equal((await call(token, 'POST', '/keys', { alg: 'ES256' })).status, 403);
+    assert.equal((await call(token, 'POST', '/staff', { personal_id: pin, role: 'admin' })).status, 403);
+    assert.ok((await denials()).length >= 8, 'every refusal audited');
+
+    // Signed out: the token dies with the session.
+    await sql`delete from oidc_payloads where model = 'Session'`.execute(service.db);
+    const after = await call(token, 'GET', '/audit/events?limit=5');
+    assert.equal(after.status, 401);
+    assert.match(after.body!.detail, /session has ended|not valid/);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * The admin REST API (/admin/api/v1): the staff acts (acts.ts) for machine callers and staff tools. Every operation is
  * one entry of OPERATIONS: its zod schemas validate the request and generate the OpenAPI 3.1 document
- * (/admin/api/openapi.json, openapi.ts), so the two cannot drift. Callers present an access token from dinhdanh:
- * a back-end service's client_credentials token for the admin API (resource `${issuer}/admin/api`) carrying the admin
- * scopes it was registered for. Errors are RFC 9457 problem+json; lists page by cursor. A caller without the right
+ * (/admin/api/openapi.json, openapi.ts), so the two cannot drift. Callers present an access token from dinhdanh for
+ * the admin API (resource `${issuer}/admin/api`): a back-end service's client_credentials token carrying the admin
+ * scopes it was registered for, or a staff member's token from a level-2 sign-in through the console's client (code +
+ * PKCE), whose rights are the staff roles the account holds. Errors are RFC 9457 problem+json; lists page by cursor. A caller without the right
  * gets 403 and the attempt is audited (admin.denied).
  */
 import { bodyParser } from '@koa/bodyparser';
@@ -11,12 +12,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { secondFactorState } from '../accounts/index.ts';
 import { type Actor, exportEvents, lastVerifiedAt, recordEvent } from '../audit/index.ts';
 import { getClient, listClients } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { listKeys, SIGNING_ALGS } from '../keys/index.ts';
-import { adminApiIndicator, type ProviderRef } from '../oidc/index.ts';
+import { adminApiIndicator, CONSOLE_CLIENT_ID, type ProviderRef } from '../oidc/index.ts';
 import { listTestCitizens } from '../seed/sandbox.ts';
 import {
   ADMIN_SCOPES,
@@ -26,6 +28,7 @@ import {
   listStaff,
   type Principal,
   ROLES,
+  staffGrants,
   type Target,
 } from '../staff/index.ts';
 import * as acts from './acts.ts';
@@ -40,6 +43,8 @@ export interface AdminApiDeps {
   pseudonym: (pin: string) => string;
   /** Lifts the login lock of a key (the login limiter). */
   unlockLogin: (key: string) => Promise<void>;
+  /** The level-2 acr value: a staff token's session must have it. */
+  level2Acr: string;
   /** Creates the sandbox's test citizens when they do not exist yet (seed/sandbox.ts). */
   ensureTestCitizens: () => Promise<void>;
 }
@@ -753,16 +758,40 @@ async function principalOf(ctx: Context, d: AdminApiDeps): Promise<Principal | s
   const m = /^Bearer ([A-Za-z0-9._~+/-]{20,512}=*)$/.exec(ctx.get('authorization'));
   if (!m) return 'a bearer access token for the admin API is required';
   const provider = d.host.current;
-  const token = (await provider.ClientCredentials.find(m[1]!)) as
-    | { clientId: string; scope?: string; aud?: string | string[]; jkt?: string }
-    | undefined;
+  type Token = {
+    clientId: string;
+    scope?: string;
+    aud?: string | string[];
+    jkt?: string;
+    accountId?: string;
+    sessionUid?: string;
+  };
+  const machine = (await provider.ClientCredentials.find(m[1]!)) as Token | undefined;
+  const token = machine ?? ((await provider.AccessToken.find(m[1]!)) as Token | undefined);
   if (!token) return 'the access token is not valid';
   const audience = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
   if (!audience.includes(adminApiIndicator(d.issuer))) return 'the access token is not for the admin API';
   if (token.jkt) return 'DPoP-bound tokens are not accepted here; request a bearer token';
-  // A client disabled (or removed) since the token was issued is refused at once.
-  if (!(await provider.Client.find(token.clientId))) return 'the client is not registered';
-  return { kind: 'client', clientId: token.clientId, scopes: String(token.scope ?? '').split(' '), ip: ctx.ip };
+  if (machine) {
+    // A client disabled (or removed) since the token was issued is refused at once.
+    if (!(await provider.Client.find(token.clientId))) return 'the client is not registered';
+    return { kind: 'client', clientId: token.clientId, scopes: String(token.scope ?? '').split(' '), ip: ctx.ip };
+  }
+  // A staff member's token (the console's client): valid while the level-2 session it came from lasts, and while
+  // the account is active at level 2; the rights are the roles held now.
+  if (token.clientId !== CONSOLE_CLIENT_ID || !token.accountId) return 'the access token is not for the admin API';
+  const session = token.sessionUid ? await provider.Session.findByUid(token.sessionUid) : undefined;
+  if (session?.accountId !== token.accountId) return 'the staff session has ended; sign in again';
+  if (session.acr !== d.level2Acr) return 'a level-2 sign-in is needed';
+  const state = await secondFactorState(d.acts.db, token.accountId);
+  if (state?.status !== 'active' || state.level < 2) return 'the account is not active at level 2';
+  return {
+    kind: 'staff',
+    accountId: token.accountId,
+    grants: await staffGrants(d.acts.db, token.accountId),
+    ip: ctx.ip,
+    via: 'api',
+  };
 }
 
 /** The first zod issue, as one line. */

@@ -167,6 +167,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         async getResourceServerInfo(_ctx, indicator, client) {
           // The admin API: back-end services registered with admin scopes; opaque tokens (a revocation is immediate).
           if (indicator === adminApiIndicator(config.issuer)) {
+            // Staff tools sign in through the console's client: their rights are their roles, not the token's scope.
+            if (client.clientId === CONSOLE_CLIENT_ID) return { scope: 'staff', accessTokenFormat: 'opaque' };
             const scopes = client.metadata().dinhdanh_admin_scopes as string[] | undefined;
             if (!scopes?.length) throw new errors.InvalidTarget('resource not registered for this client');
             return { scope: scopes.join(' '), accessTokenFormat: 'opaque' };
@@ -224,7 +226,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       const scope = first ? 'openid' : String(ctx.oidc.params?.scope ?? 'openid');
       const before = grant.getOIDCScope();
       grant.addOIDCScope(scope);
-      if (!existing || grant.getOIDCScope() !== before) {
+      // The staff console's client, asking for the admin API: a staff tool's token (its rights are the staff roles).
+      const admin = adminApiIndicator(config.issuer);
+      const forAdmin = client.clientId === CONSOLE_CLIENT_ID && ctx.oidc.params?.resource === admin;
+      const hadAdmin = !!grant.getResourceScope(admin);
+      if (forAdmin && !hadAdmin) grant.addResourceScope(admin, 'staff');
+      if (!existing || grant.getOIDCScope() !== before || (forAdmin && !hadAdmin)) {
         await grant.save();
         if (!first) await onImplicitConsent?.(ctx, client.clientId, session.accountId!, scope);
       }

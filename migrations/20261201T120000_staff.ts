@@ -2,7 +2,7 @@
  * Staff and the agency onboarding they do. `staff_roles`: which accounts hold which staff role (officers optionally
  * scoped to provinces, agency admins to one agency). `residents.test_citizen`: the synthetic residents that sandbox
  * portals may sign in (and the only ones they may). `sandbox_citizens`: their published credentials (synthetic, shown
- * to every agency admin by design). An index for usage per portal over the audit trail. Frozen once landed.
+ * to every agency admin by design). Indexes for usage per portal (audit trail by portal and time; grants by portal). Frozen once landed.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -35,9 +35,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 
   await sql`create index if not exists audit_events_client_at on audit_events (client_id, at)`.execute(db);
+  // Active grants per portal (the agency area's usage): without it, a count reads every grant.
+  await sql`create index if not exists oidc_payloads_grant_client on oidc_payloads ((payload->>'clientId'))
+    where model = 'Grant'`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`drop index if exists oidc_payloads_grant_client`.execute(db);
   await sql`drop index if exists audit_events_client_at`.execute(db);
   await db.schema.dropTable('sandbox_citizens').execute();
   await db.schema.alterTable('residents').dropColumn('test_citizen').execute();

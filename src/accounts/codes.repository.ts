@@ -188,11 +188,28 @@ export async function voidCodes(db: Kysely<DB>, residentId: string, exceptId: st
     .execute();
 }
 
-/** Deletes codes expired for more than a day (kept a day for the send limits). */
-export async function deleteExpiredCodes(db: Kysely<DB>): Promise<number> {
-  const r = await db
-    .deleteFrom('verification_codes')
-    .where('expires_at', '<', new Date(Date.now() - 86_400_000))
-    .executeTakeFirst();
-  return Number(r.numDeletedRows);
+/**
+ * Deletes codes expired for more than a day (kept a day for the send limits), `batch` rows per statement until none
+ * are left: each statement is its own short transaction, and rows another node is deleting are skipped.
+ */
+export async function deleteExpiredCodes(db: Kysely<DB>, batch = 1000): Promise<number> {
+  const cutoff = new Date(Date.now() - 86_400_000);
+  let total = 0;
+  for (;;) {
+    const r = await db
+      .deleteFrom('verification_codes')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('verification_codes')
+          .select('id')
+          .where('expires_at', '<', cutoff)
+          .limit(batch)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .executeTakeFirst();
+    const n = Number(r.numDeletedRows);
+    total += n;
+    if (n < batch) return total;
+  }
 }

@@ -1,7 +1,11 @@
-/** Queries over `audit_events` and `audit_checkpoints`. Appends are serialized by an advisory lock. */
+/**
+ * Queries over `audit_events` (partitioned by month on `at`: see partitions.repository.ts) and `audit_checkpoints`.
+ * Appends are serialized by an advisory lock.
+ */
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { type DB, runPrepared } from '../db/index.ts';
 import { type ChainedContent, chainHash, GENESIS } from './chain.ts';
+import { removeArchived } from './partitions.repository.ts';
 
 /** A stored event: its content and both hashes. */
 export interface StoredEvent extends ChainedContent {
@@ -16,7 +20,10 @@ const APPEND = `insert into audit_events (seq, at, actor_type, actor_id, action,
 select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
   $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[], $14::text[])`;
 
-/** The last link of the chain: the newest row, else the newest checkpoint, else genesis. */
+/**
+ * The last link of the chain: the newest row, else the newest checkpoint, else genesis. On the partitioned table
+ * this is a Merge Append of one backward index probe per partition (primary key (seq, at)) under a Limit 1.
+ */
 async function lastLink(trx: Kysely<DB>): Promise<{ seq: number; hash: string }> {
   const row = await trx
     .selectFrom('audit_events')
@@ -39,17 +46,21 @@ export async function appendEvent(db: Kysely<DB>, e: Omit<ChainedContent, 'seq' 
   return (await appendEvents(db, [e]))[0]!;
 }
 
-/** Appends events in order, in one transaction under the lock (batched writers: one round of locking for many). */
+/**
+ * Appends events in order, in one transaction under the lock (batched writers: one round of locking for many).
+ * `clock` gives each event's time (tests place events in chosen months).
+ */
 export async function appendEvents(
   db: Kysely<DB>,
   events: Omit<ChainedContent, 'seq' | 'at'>[],
+  clock: () => Date = () => new Date(),
 ): Promise<StoredEvent[]> {
   const run = async (trx: Transaction<DB> | Kysely<DB>) => {
     await LOCK.execute(trx);
     let last = await lastLink(trx);
     const stored: StoredEvent[] = [];
     for (const e of events) {
-      const content: ChainedContent = { ...e, seq: last.seq + 1, at: new Date() };
+      const content: ChainedContent = { ...e, seq: last.seq + 1, at: clock() };
       const hash = chainHash(last.hash, content);
       stored.push({ ...content, prevHash: last.hash, hash });
       last = { seq: content.seq, hash };
@@ -109,10 +120,12 @@ export interface EventFilter {
   action?: string;
 }
 
-/** Reads events in chain order, in pages of `pageSize` (constant memory for any table size). */
+/**
+ * Reads events in chain order, in pages of `pageSize` by keyset on `seq` (constant memory for any table size). The
+ * next page is fetched while the caller consumes this one, so the database and the caller work at once.
+ */
 export async function* readEvents(db: Kysely<DB>, f: EventFilter = {}, pageSize = 1000): AsyncGenerator<StoredEvent> {
-  let after = f.afterSeq ?? 0;
-  for (;;) {
+  const page = (after: number) => {
     let q = db
       .selectFrom('audit_events')
       .selectAll()
@@ -122,10 +135,16 @@ export async function* readEvents(db: Kysely<DB>, f: EventFilter = {}, pageSize 
     if (f.actorType) q = q.where('actor_type', '=', f.actorType);
     if (f.subject) q = q.where('subject', '=', f.subject);
     if (f.action) q = q.where('action', '=', f.action);
-    const rows = await q.orderBy('seq').limit(pageSize).execute();
+    const rows = q.orderBy('seq').limit(pageSize).execute();
+    rows.catch(() => {}); // a caller that stops early never awaits the prefetched page
+    return rows;
+  };
+  let next = page(f.afterSeq ?? 0);
+  for (;;) {
+    const rows = await next;
+    if (rows.length === pageSize) next = page(Number(rows.at(-1)!.seq));
     for (const r of rows) yield toEvent(r);
     if (rows.length < pageSize) return;
-    after = Number(rows.at(-1)!.seq);
   }
 }
 
@@ -152,12 +171,16 @@ export async function latestCheckpoint(db: Kysely<DB>): Promise<{ seq: number; h
   return cp && { seq: Number(cp.seq), hash: cp.hash };
 }
 
-/** Records a checkpoint and deletes the archived rows up to it, atomically, under the append lock. */
+/**
+ * Records a checkpoint and removes the archived rows up to it, atomically, under the append lock: month partitions
+ * wholly archived are detached and dropped, other rows deleted (partitions.repository.ts).
+ */
 export async function archiveUpTo(
   db: Kysely<DB>,
   upTo: { seq: number; hash: string },
   archiveSha256: string,
-): Promise<number> {
+  before: Date,
+): Promise<{ deletedRows: number; droppedPartitions: string[] }> {
   return db.transaction().execute(async (trx) => {
     await LOCK.execute(trx);
     await trx
@@ -165,10 +188,6 @@ export async function archiveUpTo(
       .values({ seq: upTo.seq, hash: upTo.hash, archive_sha256: archiveSha256 })
       .execute();
     await sql`set local dinhdanh.audit_archive = 'on'`.execute(trx);
-    const res = await trx
-      .deleteFrom('audit_events')
-      .where('seq', '<=', String(upTo.seq) as never)
-      .executeTakeFirst();
-    return Number(res.numDeletedRows);
+    return removeArchived(trx, upTo.seq, before);
   });
 }

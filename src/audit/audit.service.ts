@@ -21,9 +21,10 @@ import {
   type StoredEvent,
 } from './audit.repository.ts';
 import { chainHash, GENESIS } from './chain.ts';
+import { createMonthPartitions } from './partitions.repository.ts';
 
 /** Who acted. */
-export type ActorType = 'citizen' | 'officer' | 'operator' | 'client' | 'system';
+export type ActorType = 'citizen' | 'officer' | 'staff' | 'operator' | 'client' | 'system';
 
 /** An event to record. */
 export interface AuditEvent {
@@ -152,13 +153,16 @@ export type VerifyResult =
   | { ok: true; rows: number; lastSeq: number }
   | { ok: false; rows: number; seq: number; problem: 'altered' | 'missing_before' | 'reordered' };
 
-/** Walks the whole chain from genesis (or the newest archive checkpoint) and names the first broken row. */
+/**
+ * Walks the whole chain from genesis (or the newest archive checkpoint) and names the first broken row. Linear and
+ * streaming: keyset pages of 5,000 rows by `seq`, the next fetched while this one is hashed (docs/scale.md).
+ */
 export async function verifyChain(db: Kysely<DB>): Promise<VerifyResult> {
   const cp = await latestCheckpoint(db);
   let prev = cp?.hash ?? GENESIS;
   let expectedSeq = (cp?.seq ?? 0) + 1;
   let rows = 0;
-  for await (const e of readEvents(db, { afterSeq: cp?.seq ?? 0 })) {
+  for await (const e of readEvents(db, { afterSeq: cp?.seq ?? 0 }, 5000)) {
     rows++;
     if (e.seq !== expectedSeq) {
       return { ok: false, rows, seq: e.seq, problem: e.seq > expectedSeq ? 'missing_before' : 'reordered' };
@@ -170,6 +174,27 @@ export async function verifyChain(db: Kysely<DB>): Promise<VerifyResult> {
     expectedSeq++;
   }
   return { ok: true, rows, lastSeq: expectedSeq - 1 };
+}
+
+/** The subject of `audit.verified` events: the chain itself (indexed by subject, so the newest is found at once). */
+export const CHAIN_SUBJECT = 'audit_chain';
+
+/** Records what `audit verify` found, as an event on the chain it walked (the record of when it was last checked). */
+export async function recordVerification(db: Kysely<DB>, r: VerifyResult, operator: string): Promise<void> {
+  await recordEvent(db, {
+    actor: { type: 'operator', id: operator },
+    action: 'audit.verified',
+    outcome: r.ok ? 'success' : 'failure',
+    reason: r.ok ? null : r.problem,
+    subject: CHAIN_SUBJECT,
+    details: r.ok ? { rows: r.rows, lastSeq: r.lastSeq } : { rows: r.rows, seq: r.seq },
+  });
+}
+
+/** When `audit verify` last found the chain intact (among its 20 newest runs), or null: one index lookup. */
+export async function lastVerifiedAt(db: Kysely<DB>): Promise<Date | null> {
+  const runs = await latestForSubject(db, CHAIN_SUBJECT, 20);
+  return runs.find((e) => e.action === 'audit.verified' && e.outcome === 'success')?.at ?? null;
 }
 
 /** One NDJSON line for an event. */
@@ -189,15 +214,24 @@ export async function exportEvents(
   return n;
 }
 
+/** What an archive run did. */
+export interface ArchiveResult {
+  /** Events written to the file and removed from the table. */
+  archived: number;
+  /** The checkpoint: the last archived event (0: nothing archived). */
+  upToSeq: number;
+  /** Month partitions detached and dropped whole (present only when some were). */
+  droppedPartitions?: string[];
+}
+
 /**
- * Archives events older than `before`: writes them to `file` (NDJSON), records a checkpoint (last seq and hash,
- * and the file's SHA-256) and only then deletes them. The chain keeps verifying from the checkpoint.
+ * Archives the events older than `before`: the chain's prefix up to the first event at or after `before` (so the
+ * checkpoint is always a link of the chain, even if clocks of several nodes disagreed). Writes them to `file`
+ * (NDJSON), records a checkpoint (last seq and hash, and the file's SHA-256) and only then removes them: month
+ * partitions wholly archived are detached and dropped (a cut on a month boundary drops whole months, no row
+ * deletes), other rows deleted. The chain keeps verifying from the checkpoint.
  */
-export async function archiveEvents(
-  db: Kysely<DB>,
-  before: Date,
-  file: string,
-): Promise<{ archived: number; upToSeq: number }> {
+export async function archiveEvents(db: Kysely<DB>, before: Date, file: string): Promise<ArchiveResult> {
   const verified = await verifyChain(db);
   if (!verified.ok) throw new AppError('conflict', `audit chain is broken at row ${verified.seq}; archive refused`);
   const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
@@ -215,8 +249,11 @@ export async function archiveEvents(
   }
   const digest = createHash('sha256');
   let last: StoredEvent | undefined;
+  let archived = 0;
   try {
-    for await (const e of readEvents(db, { before })) {
+    for await (const e of readEvents(db)) {
+      if (e.at >= before) break;
+      archived++;
       const line = eventLine(e);
       digest.update(line);
       if (!out.write(line)) await once(out, 'drain');
@@ -227,8 +264,20 @@ export async function archiveEvents(
     await once(out, 'close');
   }
   if (!last) return { archived: 0, upToSeq: 0 };
-  const archived = await archiveUpTo(db, { seq: last.seq, hash: last.hash }, digest.digest('hex'));
-  return { archived, upToSeq: last.seq };
+  const removed = await archiveUpTo(db, { seq: last.seq, hash: last.hash }, digest.digest('hex'), before);
+  return {
+    archived,
+    upToSeq: last.seq,
+    ...(removed.droppedPartitions.length ? { droppedPartitions: removed.droppedPartitions } : {}),
+  };
+}
+
+/**
+ * Creates the audit table's partitions for this month and the `monthsAhead` coming ones where missing; returns the
+ * names created (usually none: one catalog read). Idempotent, cheap, safe on every node: run by a periodic job.
+ */
+export async function maintainAuditPartitions(db: Kysely<DB>, now = new Date(), monthsAhead = 3): Promise<string[]> {
+  return createMonthPartitions(db, now, monthsAhead);
 }
 
 /** The newest events about one subject (a citizen's own sign-in history). */

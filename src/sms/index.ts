@@ -117,11 +117,29 @@ export async function listOutbox(db: Kysely<DB>, options: { to?: string; limit?:
   return q.execute();
 }
 
-/** Deletes outbox messages older than a day (they hold codes, even if only development ones). */
-export async function purgeOutbox(db: Kysely<DB>): Promise<number> {
-  const r = await db
-    .deleteFrom('sms_outbox')
-    .where('created_at', '<', new Date(Date.now() - 86_400_000))
-    .executeTakeFirst();
-  return Number(r.numDeletedRows);
+/**
+ * Deletes outbox messages older than a day (they hold codes, even if only development ones), `batch` rows per
+ * statement (oldest first, along the primary key) until none are left.
+ */
+export async function purgeOutbox(db: Kysely<DB>, batch = 1000): Promise<number> {
+  const cutoff = new Date(Date.now() - 86_400_000);
+  let total = 0;
+  for (;;) {
+    const r = await db
+      .deleteFrom('sms_outbox')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('sms_outbox')
+          .select('id')
+          .where('created_at', '<', cutoff)
+          .orderBy('id')
+          .limit(batch)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .executeTakeFirst();
+    const n = Number(r.numDeletedRows);
+    total += n;
+    if (n < batch) return total;
+  }
 }

@@ -72,6 +72,7 @@ import {
   type ProviderHost,
   processTerminations,
   purgeExpired,
+  STAFF_TOOL_CLIENT_ID,
   startProviderHost,
   tokenVault,
 } from './oidc/index.ts';
@@ -520,6 +521,13 @@ async function ensureFirstPartyClients(db: Kysely<DB>, issuer: string): Promise<
     name: 'Bảng điều khiển cán bộ (dinhdanh)',
     redirectUris: [`${issuer}/admin/callback`],
     postLogoutRedirectUris: [`${issuer}/admin`],
+  });
+  await ensureFirstPartyClient(db, {
+    clientId: STAFF_TOOL_CLIENT_ID,
+    name: 'Công cụ cán bộ (dinhdanh)',
+    redirectUris: ['http://127.0.0.1/callback'],
+    postLogoutRedirectUris: [],
+    applicationType: 'native',
   });
 }
 

@@ -20,7 +20,7 @@ import { type Service, startService } from '../src/main.ts';
 import { authorize, grantRole, type Principal, revokeRole } from '../src/staff/index.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
-import { DEMO_PIN, follow, loginThrough, submitLogin } from './helpers/flow.ts';
+import { consentThrough, DEMO_PIN, follow, loginThrough, submitLogin } from './helpers/flow.ts';
 import { makeLevel2 } from './helpers/level2.ts';
 import { testEnv } from './helpers/service.ts';
 
@@ -490,16 +490,17 @@ describe('sandbox portals', () => {
 });
 
 /**
- * A staff member's token: a level-2 sign-in through the console's client (code + PKCE, resource = the admin API),
- * the way a staff tool would get one.
+ * A staff member's token: a level-2 sign-in through the staff tool's client (code + PKCE, loopback redirect,
+ * resource = the admin API), the way a staff tool gets one.
  */
 async function staffToken(pin: string, password: string, nextCode: () => Promise<string>): Promise<string> {
   const agent = new Agent();
   const verifier = oidc.randomPKCECodeVerifier();
-  const callback = `${service.url}/admin/callback`;
+  // A staff tool listens on a loopback port of its own choosing (RFC 8252): any port is accepted.
+  const callback = 'http://127.0.0.1:49321/callback';
   const auth = new URL(`${service.url}/auth`);
   auth.search = new URLSearchParams({
-    client_id: 'dinhdanh-console',
+    client_id: 'dinhdanh-staff-tool',
     response_type: 'code',
     scope: 'openid',
     redirect_uri: callback,
@@ -519,9 +520,10 @@ async function staffToken(pin: string, password: string, nextCode: () => Promise
     csrf: csrfOf(html),
     code: await nextCode(),
   });
-  const back = await follow(agent, location(sent, otp.url), callback);
-  const code = new URL(back.url).searchParams.get('code');
-  assert.ok(code, back.url);
+  // A native client is always asked for consent (RFC 8252 8.6: another program could claim its client id).
+  const back = await consentThrough(agent, location(sent, otp.url), callback);
+  const code = new URL(back).searchParams.get('code');
+  assert.ok(code, back);
   const res = await fetch(`${service.url}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -530,7 +532,7 @@ async function staffToken(pin: string, password: string, nextCode: () => Promise
       code,
       redirect_uri: callback,
       code_verifier: verifier,
-      client_id: 'dinhdanh-console',
+      client_id: 'dinhdanh-staff-tool',
       resource: `${service.url}/admin/api`,
     }),
   });

@@ -3,8 +3,8 @@
  * one entry of OPERATIONS: its zod schemas validate the request and generate the OpenAPI 3.1 document
  * (/admin/api/openapi.json, openapi.ts), so the two cannot drift. Callers present an access token from dinhdanh for
  * the admin API (resource `${issuer}/admin/api`): a back-end service's client_credentials token carrying the admin
- * scopes it was registered for, or a staff member's token from a level-2 sign-in through the console's client (code +
- * PKCE), whose rights are the staff roles the account holds. Errors are RFC 9457 problem+json; lists page by cursor. A caller without the right
+ * scopes it was registered for, or a staff member's token from a level-2 sign-in through the staff tool's client
+ * (`dinhdanh-staff-tool`: native, code + PKCE, loopback redirect), whose rights are the staff roles the account holds. Errors are RFC 9457 problem+json; lists page by cursor. A caller without the right
  * gets 403 and the attempt is audited (admin.denied).
  */
 import { bodyParser } from '@koa/bodyparser';
@@ -18,7 +18,7 @@ import { getClient, listClients } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { listKeys, SIGNING_ALGS } from '../keys/index.ts';
-import { adminApiIndicator, CONSOLE_CLIENT_ID, type ProviderRef } from '../oidc/index.ts';
+import { adminApiIndicator, type ProviderRef, STAFF_CLIENTS } from '../oidc/index.ts';
 import { listTestCitizens } from '../seed/sandbox.ts';
 import {
   ADMIN_SCOPES,
@@ -777,9 +777,9 @@ async function principalOf(ctx: Context, d: AdminApiDeps): Promise<Principal | s
     if (!(await provider.Client.find(token.clientId))) return 'the client is not registered';
     return { kind: 'client', clientId: token.clientId, scopes: String(token.scope ?? '').split(' '), ip: ctx.ip };
   }
-  // A staff member's token (the console's client): valid while the level-2 session it came from lasts, and while
+  // A staff member's token (the console's or a staff tool's client): valid while the level-2 session it came from lasts, and while
   // the account is active at level 2; the rights are the roles held now.
-  if (token.clientId !== CONSOLE_CLIENT_ID || !token.accountId) return 'the access token is not for the admin API';
+  if (!STAFF_CLIENTS.has(token.clientId) || !token.accountId) return 'the access token is not for the admin API';
   const session = token.sessionUid ? await provider.Session.findByUid(token.sessionUid) : undefined;
   if (session?.accountId !== token.accountId) return 'the staff session has ended; sign in again';
   if (session.acr !== d.level2Acr) return 'a level-2 sign-in is needed';

@@ -474,9 +474,17 @@ const defined = <T extends object>(o: T): Partial<T> =>
 /** Creates or updates a first-party public client (dinhdanh's own pages), e.g. when the issuer URL changes. */
 export async function ensureFirstPartyClient(
   db: Kysely<DB>,
-  c: { clientId: string; name: string; redirectUris: string[]; postLogoutRedirectUris: string[] },
+  c: {
+    clientId: string;
+    name: string;
+    redirectUris: string[];
+    postLogoutRedirectUris: string[];
+    /** `native`: a tool on the user's machine (loopback redirect URIs on any port, RFC 8252). */
+    applicationType?: 'native';
+  },
 ): Promise<void> {
   const metadata = {
+    ...(c.applicationType ? { application_type: c.applicationType } : {}),
     client_name: c.name,
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,

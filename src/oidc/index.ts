@@ -15,7 +15,14 @@ export {
   startProviderHost,
 } from './host.ts';
 export { langOf } from './pages.ts';
-export { ACCOUNT_CLIENT_ID, adminApiIndicator, CONSOLE_CLIENT_ID, createProvider } from './provider.ts';
+export {
+  ACCOUNT_CLIENT_ID,
+  adminApiIndicator,
+  CONSOLE_CLIENT_ID,
+  createProvider,
+  STAFF_CLIENTS,
+  STAFF_TOOL_CLIENT_ID,
+} from './provider.ts';
 export {
   endExpiredSessions,
   endOtherSessions,

@@ -31,7 +31,11 @@ import type { TokenVault } from './token-at-rest.ts';
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
 /** The staff console signs in through the provider as this first-party client. */
 export const CONSOLE_CLIENT_ID = 'dinhdanh-console';
-const FIRST_PARTY = new Set([ACCOUNT_CLIENT_ID, CONSOLE_CLIENT_ID]);
+/** Staff tools on a staff member's machine (a native client: loopback redirect on any port) get admin API tokens. */
+export const STAFF_TOOL_CLIENT_ID = 'dinhdanh-staff-tool';
+/** The clients whose tokens for the admin API are a staff member's (rights: the roles held). */
+export const STAFF_CLIENTS: ReadonlySet<string> = new Set([CONSOLE_CLIENT_ID, STAFF_TOOL_CLIENT_ID]);
+const FIRST_PARTY = new Set([ACCOUNT_CLIENT_ID, CONSOLE_CLIENT_ID, STAFF_TOOL_CLIENT_ID]);
 
 /** The resource indicator of the admin API (access tokens for it carry admin scopes). */
 export const adminApiIndicator = (issuer: string) => `${issuer}/admin/api`;
@@ -168,7 +172,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           // The admin API: back-end services registered with admin scopes; opaque tokens (a revocation is immediate).
           if (indicator === adminApiIndicator(config.issuer)) {
             // Staff tools sign in through the console's client: their rights are their roles, not the token's scope.
-            if (client.clientId === CONSOLE_CLIENT_ID) return { scope: 'staff', accessTokenFormat: 'opaque' };
+            if (STAFF_CLIENTS.has(client.clientId)) return { scope: 'staff', accessTokenFormat: 'opaque' };
             const scopes = client.metadata().dinhdanh_admin_scopes as string[] | undefined;
             if (!scopes?.length) throw new errors.InvalidTarget('resource not registered for this client');
             return { scope: scopes.join(' '), accessTokenFormat: 'opaque' };
@@ -226,9 +230,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       const scope = first ? 'openid' : String(ctx.oidc.params?.scope ?? 'openid');
       const before = grant.getOIDCScope();
       grant.addOIDCScope(scope);
-      // The staff console's client, asking for the admin API: a staff tool's token (its rights are the staff roles).
+      // A staff client asking for the admin API: a staff member's token (its rights are the staff roles).
       const admin = adminApiIndicator(config.issuer);
-      const forAdmin = client.clientId === CONSOLE_CLIENT_ID && ctx.oidc.params?.resource === admin;
+      const forAdmin = STAFF_CLIENTS.has(client.clientId) && ctx.oidc.params?.resource === admin;
       const hadAdmin = !!grant.getResourceScope(admin);
       if (forAdmin && !hadAdmin) grant.addResourceScope(admin, 'staff');
       if (!existing || grant.getOIDCScope() !== before || (forAdmin && !hadAdmin)) {

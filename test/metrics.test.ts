@@ -8,12 +8,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
+import { issueActivationCode } from '../src/accounts/index.ts';
+import { recordVerification, verifyChain } from '../src/audit/index.ts';
+import { addClient } from '../src/clients/index.ts';
+import { currentTotp } from '../src/credentials/index.ts';
 import type { Service } from '../src/main.ts';
-import { Agent } from './helpers/agent.ts';
+import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import {
   authorizationRequest,
   DEMO_CLIENT,
+  DEMO_PASSWORD,
   DEMO_PIN,
   demoPortal,
   follow,
@@ -181,5 +186,87 @@ describe('metrics', () => {
     } finally {
       await new Promise((r) => portalServer.close(r));
     }
+  });
+
+  it('has the readiness changes and the audit verification time', async () => {
+    const ready = await fetch(`${service.url}/readyz`);
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+    const s = await scrape();
+    assert.ok(sum(s, 'dinhdanh_readiness_changes_total', { status: 'ready' }) >= 1, 'the first answer is a change');
+    const verified = s.find((x) => x.name === 'dinhdanh_audit_last_verified_timestamp_seconds');
+    assert.equal(verified?.value, 0, 'never verified');
+    // What `audit verify` does: walk the chain and record the result on it; the gauge reads the newest success.
+    const r = await verifyChain(service.db);
+    assert.ok(r.ok);
+    await recordVerification(service.db, r, 'test');
+    const at = (await scrape()).find((x) => x.name === 'dinhdanh_audit_last_verified_timestamp_seconds')?.value ?? 0;
+    assert.ok(Math.abs(at - Date.now() / 1000) < 60, 'verified just now');
+  });
+
+  // Last: the demo citizen becomes level 2 here, and their second factor is locked at the end.
+  it('counts the level-2 enrollment at /account and the step-up lock-out as code_locked', async () => {
+    const before = await scrape();
+    const moved = async (name: string, labels: Record<string, string>) =>
+      sum(await scrape(), name, labels) - sum(before, name, labels);
+    const agent = new Agent();
+    // Signed in to the account page with the password (level 1).
+    const login = await follow(agent, location(await agent.get(`${service.url}/account`), service.url));
+    const signedIn = await submitLogin(agent, login.url, DEMO_PIN, DEMO_PASSWORD, await login.res.text());
+    await follow(agent, location(signedIn, login.url));
+    const post = async (path: string, fields: Record<string, string>) => {
+      const page = await (await agent.get(`${service.url}/account`)).text();
+      return agent.post(`${service.url}${path}`, { csrf: csrfOf(page), ...fields });
+    };
+    // The officer's activation code: a wrong one first, then the right one, then a wrong TOTP code and the right one.
+    const { code } = await issueActivationCode(service.db, DEMO_PIN, 'CA-TEST');
+    assert.equal((await post('/account/activate', { code: 'AAAA-BBBB-CCCC-DDDD' })).status, 400);
+    assert.equal((await post('/account/activate', { code })).status, 302);
+    const totp = await (await agent.get(`${service.url}/account/totp`)).text();
+    const secret = /<code>([A-Z2-7 ]+)<\/code>/.exec(totp)![1]!.replace(/ /g, '');
+    assert.equal((await post('/account/totp', { code: '000000' })).status, 400);
+    assert.equal((await post('/account/totp', { code: await currentTotp(secret) })).status, 200);
+    const enrolled = (outcome: string) => moved('dinhdanh_enrollments_total', { level: '2', outcome });
+    assert.equal(await enrolled('wrong_activation_code'), 1);
+    assert.equal(await enrolled('wrong_code'), 1);
+    assert.equal(await enrolled('success'), 1, 'the account is level 2');
+
+    // A portal that needs level 2: the password session steps up with its second factor; wrong codes until locked.
+    const redirect = 'http://localhost:4931/cb';
+    const c = await addClient(service.db, {
+      name: 'Cổng mức 2',
+      redirectUris: [redirect],
+      tokenEndpointAuthMethod: 'none',
+      minLevel: 2,
+      consent: 'implicit',
+    });
+    const high = await oidc.discovery(
+      new URL(service.url),
+      c.client_id,
+      { token_endpoint_auth_method: 'none' },
+      oidc.None(),
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
+    const { url } = await authorizationRequest(high, { redirect_uri: redirect, scope: 'openid' });
+    const step = await follow(agent, url.toString(), redirect);
+    const html = await step.res.text();
+    assert.doesNotMatch(html, /name="password"/, 'a step-up: the second factor only');
+    const otp = new URL(actionOf(html, 'otp'), step.url);
+    let wrong = 0;
+    for (let i = 0; i < 20; i++) {
+      const res = await agent.post(otp, { csrf: csrfOf(html), code: '000000' });
+      await res.body?.cancel();
+      if (res.status === 429) break;
+      assert.equal(res.status, 401);
+      wrong++;
+    }
+    const refused = await agent.post(otp, { csrf: csrfOf(html), code: await currentTotp(secret) });
+    assert.equal(refused.status, 429, 'locked: even the right code is refused');
+    await refused.body?.cancel();
+    assert.equal(await moved('dinhdanh_step_up_total', { outcome: 'wrong_code' }), wrong);
+    assert.equal(await moved('dinhdanh_step_up_total', { outcome: 'code_locked' }), 2, 'the lock-out and the refusal');
+    assert.equal(await moved('dinhdanh_step_up_total', { outcome: 'success' }), 0);
   });
 });

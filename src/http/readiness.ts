@@ -22,9 +22,12 @@ export function readinessCheck(opts: {
   pool: pg.Pool;
   draining: () => boolean;
   now?: () => number;
+  /** Hears each change of the answer's status (the first answer included): flapping shows in metrics. */
+  onChange?: (status: Readiness['status']) => void;
 }): () => Promise<Readiness> {
   const now = opts.now ?? Date.now;
-  return async () => {
+  let last: Readiness['status'] | undefined;
+  const check = async (): Promise<Readiness> => {
     if (opts.draining()) return { ready: false, status: 'draining' };
     const h = poolHealth(opts.pool);
     if (h.lastAcquireFailureAt && now() - h.lastAcquireFailureAt < POOL_FAILURE_WINDOW_MS) {
@@ -33,5 +36,11 @@ export function readinessCheck(opts: {
     const r = await opts.probe.check();
     if (r.ok) return { ready: true, status: 'ready' };
     return { ready: false, status: r.reason, ...(r.pending ? { pendingMigrations: r.pending } : {}) };
+  };
+  return async () => {
+    const r = await check();
+    if (r.status !== last) opts.onChange?.(r.status);
+    last = r.status;
+    return r;
   };
 }

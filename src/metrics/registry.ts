@@ -33,6 +33,8 @@ export interface MetricSources {
   pool?: () => { total: number; idle: number; waiting: number };
   /** Published signing keys, with their age in seconds. */
   signingKeys?: () => Promise<{ kid: string; state: string; ageSeconds: number }[]>;
+  /** When `audit verify` last found the chain intact (null: never). */
+  auditVerifiedAt?: () => Promise<Date | null>;
 }
 
 /** What other domains record, and the registry the listener serves. */
@@ -44,12 +46,18 @@ export interface Metrics {
   login(outcome: LoginOutcome, level: number, client: string): void;
   /** A token endpoint grant that issued tokens. */
   tokenIssued(grantType: string, client: string): void;
-  /** A step-up (second factor on an existing session). */
+  /** A step-up (second factor on an existing session); `code_locked` is a code refused by the lock (429). */
   stepUp(outcome: 'success' | 'wrong_code' | 'code_locked' | 'unmet_level'): void;
-  /** An enrollment attempt at `level`. */
+  /**
+   * An enrollment attempt at `level`: level 1 online (`/enroll`), level 2 at `/account` (a wrong activation code, a
+   * wrong TOTP code, `success` when an in-person check becomes level 2, `replaced` when a level-2 session replaces
+   * its factor).
+   */
   enrollment(level: number, outcome: string): void;
   /** One back-channel logout delivery attempt. */
   backchannelDelivery(outcome: 'delivered' | 'retrying' | 'abandoned'): void;
+  /** The node's readiness answer changed to `status` (`ready`, or why not). */
+  readinessChanged(status: string): void;
   /** Scrape-time sources; set once the things they read exist. */
   observe(sources: MetricSources): void;
 }
@@ -192,6 +200,23 @@ export function createMetrics(): Metrics {
     },
   });
 
+  new Gauge({
+    name: 'dinhdanh_audit_last_verified_timestamp_seconds',
+    help: 'When `audit verify` last found the hash chain intact (Unix time; 0 when never), read from its audit event.',
+    registers,
+    async collect() {
+      const at = await read(sources.auditVerifiedAt);
+      this.reset();
+      if (at !== undefined) this.set(at ? at.getTime() / 1000 : 0);
+    },
+  });
+  const readiness = new Counter({
+    name: 'dinhdanh_readiness_changes_total',
+    help: 'Changes of the readiness answer, by the status changed to (ready, draining, saturated, unreachable, ...).',
+    labelNames: ['status'],
+    registers,
+  });
+
   return {
     registry,
     request(method, route, status, seconds) {
@@ -212,6 +237,9 @@ export function createMetrics(): Metrics {
     },
     backchannelDelivery(outcome) {
       deliveries.inc({ outcome });
+    },
+    readinessChanged(status) {
+      readiness.inc({ status });
     },
     observe(s) {
       sources = { ...sources, ...s };

@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createAccount } from '../src/accounts/index.ts';
+import { recordEvent } from '../src/audit/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { argon2idHasher, currentTotp } from '../src/credentials/index.ts';
 import { loadMasterKey } from '../src/keys/index.ts';
@@ -35,6 +36,9 @@ const ADMIN = resident('001080000804', 'Đỗ Thị Quản Trị', '1980-08-04',
 const NOSTAFF = resident('001080000805', 'Ngô Văn Dân', '1980-08-05', { phone: '+84912000805' });
 /** Holds the officer role but is a level-1 account. */
 const LEVEL1 = resident('001080000806', 'Vũ Văn Một', '1980-08-06', { phone: '+84912000806' });
+const AUDITOR = resident('001080000809', 'Mai Thị Kiểm Toán', '1980-08-09', { phone: '+84912000809' });
+/** A level-2 citizen the officer's other acts are done to. */
+const CITIZEN2 = resident('001095000810', 'Đinh Văn Hai', '1995-08-10', { phone: '+84912000810' });
 /** The citizen the officer verifies in person. */
 const CITIZEN = resident('001095000807', 'Hoàng Thị Công Dân', '1995-08-07', { phone: '+84912000807' });
 /** A citizen of another province (079, Hồ Chí Minh City): outside the officer's scope. */
@@ -69,13 +73,14 @@ const events = async (action: string) =>
 
 before(async () => {
   database = await freshDatabase();
-  const config = loadConfig(testEnv(database.url));
+  // No publish lead time: a key generated in the console can be activated at once.
+  const config = loadConfig(testEnv(database.url, { KEY_PUBLISH_LEAD_SECONDS: '0' }));
   service = await startService(config);
   const hasher = await argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
-  const all = [OFFICER, SECURITY, AGENCY, ADMIN, NOSTAFF, LEVEL1, CITIZEN, ELSEWHERE];
+  const all = [OFFICER, SECURITY, AGENCY, ADMIN, NOSTAFF, LEVEL1, CITIZEN, ELSEWHERE, AUDITOR, CITIZEN2];
   await insertResidents(service.db, all);
   for (const r of all) await createAccount(service.db, hasher, { pin: r.pin, password: PASSWORD });
-  for (const r of [OFFICER, SECURITY, AGENCY, ADMIN, NOSTAFF]) {
+  for (const r of [OFFICER, SECURITY, AGENCY, ADMIN, NOSTAFF, AUDITOR, CITIZEN2]) {
     const { nextCode } = await makeLevel2(service.db, loadMasterKey(config), r.pin, await accountIdOf(r.pin));
     codes.set(r.pin, nextCode);
   }
@@ -84,6 +89,7 @@ before(async () => {
   await grantRole(service.db, { pin: AGENCY.pin, role: 'agency_admin', agency: 'so-y-te' }, 'test');
   await grantRole(service.db, { pin: ADMIN.pin, role: 'admin' }, 'test');
   await grantRole(service.db, { pin: LEVEL1.pin, role: 'officer' }, 'test');
+  await grantRole(service.db, { pin: AUDITOR.pin, role: 'auditor' }, 'test');
   mkdirSync(SHOTS, { recursive: true });
   browser = await launchChromium();
 });
@@ -231,6 +237,64 @@ describe('officer', () => {
     assert.equal(res?.status(), 403);
     assert.equal((await events('admin.denied')).at(-1)!.details.capability, 'keys.read');
   });
+
+  /** Looks CITIZEN2 up, picks the act, checks the confirmation names the citizen, confirms; the result's response. */
+  async function officerAct(button: string, shot?: string) {
+    await page.goto(`${service.url}/admin/citizens`);
+    await page.locator('#pin').fill(CITIZEN2.pin);
+    await page.getByRole('button', { name: 'Tra cứu' }).click();
+    await page.getByRole('button', { name: button }).click();
+    await page.getByRole('heading', { name: 'Xác nhận thao tác' }).waitFor();
+    await page.getByText(CITIZEN2.fullName).waitFor();
+    await page.locator('main strong', { hasText: button }).waitFor();
+    if (shot) await accessible(page, shot);
+    await page.getByLabel('Tôi đã đối chiếu giấy tờ tùy thân').check();
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/admin/citizens/act')),
+      page.getByRole('button', { name: 'Xác nhận' }).click(),
+    ]);
+    await page.getByRole('heading', { name: 'Đã thực hiện' }).waitFor();
+    return res;
+  }
+  const accountRow = async (pin: string) =>
+    (
+      await sql<{ status: string; level: number }>`select status, level from accounts
+      where id = ${await accountIdOf(pin)}`.execute(service.db)
+    ).rows[0]!;
+
+  it('issues a password-reset code: shown once (no-store), never in the audit trail', async () => {
+    const res = await officerAct('Cấp mã đặt lại mật khẩu', 'officer-confirm-reset');
+    assert.equal(res.headers()['cache-control'], 'no-store');
+    const code = (await page.locator('#one-time-code').textContent())!.trim();
+    assert.ok(code.length >= 8, 'a reset code is shown');
+    await page.getByText('/recover/officer').first().waitFor();
+    await accessible(page, 'officer-reset-code');
+    const issued = (await events('account.reset_password')).at(-1)!;
+    assert.equal(issued.actor_id, await accountIdOf(OFFICER.pin));
+    assert.ok(!JSON.stringify(issued).includes(code), 'the code is not in the trail');
+  });
+
+  it('suspends, then reactivates the account, each after its confirmation', async () => {
+    await officerAct('Tạm khóa tài khoản');
+    await page.getByText('Tài khoản đã bị tạm khóa').waitFor();
+    assert.equal((await accountRow(CITIZEN2.pin)).status, 'suspended');
+    await officerAct('Mở lại tài khoản');
+    await page.getByText('Tài khoản đã được mở lại.').waitFor();
+    assert.equal((await accountRow(CITIZEN2.pin)).status, 'active');
+    assert.equal((await events('account.suspend')).at(-1)!.details.via, 'console');
+    assert.equal((await events('account.reactivate')).length, 1);
+  });
+
+  it('resets the second factor (back to level 1) and lifts a sign-in lock', async () => {
+    assert.equal((await accountRow(CITIZEN2.pin)).level, 2);
+    await officerAct('Gỡ ứng dụng xác thực (mất điện thoại)');
+    await page.getByText('Đã gỡ ứng dụng xác thực').waitFor();
+    assert.equal((await accountRow(CITIZEN2.pin)).level, 1);
+    await officerAct('Gỡ khóa đăng nhập tạm thời');
+    await page.getByText('Đã gỡ khóa đăng nhập tạm thời.').waitFor();
+    const unlocked = (await events('account.unlocked')).at(-1)!;
+    assert.deepEqual([unlocked.actor_id, unlocked.details.role], [await accountIdOf(OFFICER.pin), 'officer']);
+  });
 });
 
 describe('security desk', () => {
@@ -244,9 +308,11 @@ describe('security desk', () => {
     await page.getByRole('button', { name: 'Xoay khóa', exact: true }).click();
     await page.getByText('Đã cập nhật khóa ký.').waitFor();
     await accessible(page, 'security-done');
+    const staged = (await page.locator('main p.ok code').textContent())!.trim();
     await page.goto(`${service.url}/admin/security`);
     assert.equal(await page.locator('table.data tbody tr').count(), before + 1);
-    await page.getByText('Chờ kích hoạt').first().waitFor();
+    // KEY_PUBLISH_LEAD_SECONDS=0 here: the rotated key signs at once.
+    await page.locator('table.data tbody tr', { hasText: staged }).getByText('Đang ký').waitFor();
     const rotated = await events('key.rotated');
     assert.equal(rotated.length, 1);
     assert.equal(rotated[0]!.details.role, 'security');
@@ -260,6 +326,54 @@ describe('security desk', () => {
     await page.getByRole('button', { name: 'Thu hồi' }).click();
     await page.getByText('Mã khóa gõ lại không khớp.').waitFor();
     assert.equal((await events('key.revoked')).length, 0);
+  });
+
+  it('generates, activates, retires and revokes (typed) a key; rotates cookie keys; all audited', async () => {
+    const desk = `${service.url}/admin/security`;
+    const row = (kid: string) => page.locator('table.data tbody tr', { hasText: kid });
+    const generate = async () => {
+      await page.goto(desk);
+      await page.locator('#generate-alg').selectOption('ES256');
+      await page.getByRole('button', { name: 'Tạo khóa chờ' }).click();
+      await page.getByText('Đã cập nhật khóa ký.').waitFor();
+      return (await page.locator('main p.ok code').textContent())!.trim();
+    };
+    const first = await generate();
+    await page.goto(desk);
+    await row(first).getByText('Chờ kích hoạt').waitFor();
+    await row(first).getByRole('button', { name: 'Kích hoạt' }).click();
+    await page.getByText('Đã cập nhật khóa ký.').waitFor();
+    await page.goto(desk);
+    await row(first).getByText('Đang ký').waitFor();
+    // Retiring needs a staged successor: it takes over.
+    const second = await generate();
+    await page.goto(desk);
+    await row(first).getByRole('button', { name: 'Cho nghỉ' }).click();
+    await page.getByText('Đã cập nhật khóa ký.').waitFor();
+    await page.goto(desk);
+    await row(first).getByText('Đã nghỉ (vẫn xác minh)').waitFor();
+    await row(second).getByText('Đang ký').waitFor();
+    await row(first).getByRole('button', { name: 'Thu hồi' }).click();
+    await page.locator('#typed').fill(first);
+    await page.getByRole('button', { name: 'Thu hồi' }).click();
+    await page.getByText('Đã cập nhật khóa ký.').waitFor();
+    await page.goto(desk);
+    await row(first).getByText('Đã thu hồi', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Xoay khóa cookie' }).click();
+    await page.getByText('Đã tạo thế hệ khóa cookie mới:').waitFor();
+    assert.deepEqual(
+      [
+        (await events('key.generated')).length,
+        (await events('key.activated')).at(-1)!.details.kid,
+        (await events('key.retired')).at(-1)!.details.kid,
+        (await events('key.revoked')).at(-1)!.details.kid,
+        (await events('key.cookies_rotated')).at(-1)!.details.role,
+      ],
+      [2, first, first, first, 'security'],
+    );
+    const { rows } = await sql<{ kid: string; state: string }>`select kid, state from signing_keys
+      where kid in (${first}, ${second}) order by kid`.execute(service.db);
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.kid, r.state])), { [first]: 'revoked', [second]: 'active' });
   });
 
   it('verifies the audit chain now; the desk shows the last verification', async () => {
@@ -278,6 +392,7 @@ describe('agency onboarding', () => {
   let agencyPage: Page;
   let clientId: string;
   let portal: oidc.Configuration;
+  let securityPage: Page;
 
   it('an agency admin registers a sandbox portal (public, PKCE); the client id is shown', async () => {
     agencyPage = await staffSignIn(AGENCY);
@@ -355,7 +470,8 @@ describe('agency onboarding', () => {
     await page.getByText('Đã gửi đề nghị').waitFor();
     assert.equal((await events('client.production_requested')).at(-1)!.client_id, clientId);
 
-    const security = await staffSignIn(SECURITY);
+    securityPage = await staffSignIn(SECURITY);
+    const security = securityPage;
     await security.goto(`${service.url}/admin/security`);
     const card = security.locator('.card', { hasText: clientId });
     await card.getByText('Khai trương dịch vụ đặt lịch').waitFor();
@@ -371,6 +487,87 @@ describe('agency onboarding', () => {
     const stored = await sql<{ metadata: Record<string, unknown> }>`select metadata from clients
       where client_id = ${clientId}`.execute(service.db);
     assert.equal(stored.rows[0]!.metadata.dinhdanh_environment, undefined, 'in production');
+  });
+
+  const metadata = async () =>
+    (
+      await sql<{ metadata: Record<string, unknown> }>`select metadata from clients
+      where client_id = ${clientId}`.execute(service.db)
+    ).rows[0]!.metadata;
+  const card = () => agencyPage.locator('.card', { hasText: clientId });
+
+  it("edits the portal's redirect URIs (a bad one is refused with the form); disables and enables it", async () => {
+    const page = agencyPage;
+    await page.goto(`${service.url}/admin/agency`);
+    await card().getByRole('link', { name: 'Sửa' }).click();
+    await page.getByRole('heading', { name: 'Sửa cổng: Cổng đặt lịch khám bệnh' }).waitFor();
+    await accessible(page, 'agency-edit');
+    await page.locator('#redirect_uris').fill(`${DEMO_REDIRECT}\nftp://example.vn/cb`);
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/admin/agency/edit')),
+      page.getByRole('button', { name: 'Lưu thay đổi' }).click(),
+    ]);
+    assert.equal(refused.status(), 400);
+    await page.locator('#form-error').waitFor();
+    await accessible(page, 'agency-edit-error');
+    const second = 'http://127.0.0.1:8089/callback';
+    await page.locator('#redirect_uris').fill(`${DEMO_REDIRECT}\n${second}`);
+    await page.getByRole('button', { name: 'Lưu thay đổi' }).click();
+    await page.getByText('Đã lưu thay đổi của cổng.').waitFor();
+    assert.deepEqual((await metadata()).redirect_uris, [DEMO_REDIRECT, second]);
+    const updated = (await events('client.updated')).at(-1)!;
+    assert.deepEqual(
+      [updated.client_id, updated.details.changed, updated.details.role],
+      [clientId, ['redirect_uris'], 'agency_admin'],
+    );
+
+    await page.goto(`${service.url}/admin/agency`);
+    await card().getByRole('button', { name: 'Vô hiệu hóa cổng' }).click();
+    await page.getByText('Cổng đã bị vô hiệu hóa').waitFor();
+    assert.equal((await metadata()).dinhdanh_disabled, true);
+    await page.goto(`${service.url}/admin/agency`);
+    await card().getByText('Đã vô hiệu hóa').waitFor();
+    await card().getByRole('button', { name: 'Bật lại cổng' }).click();
+    await page.getByText('Cổng đã được bật lại.').waitFor();
+    assert.equal((await metadata()).dinhdanh_disabled, undefined);
+    assert.deepEqual(
+      [(await events('client.disabled')).at(-1)!.client_id, (await events('client.enabled')).at(-1)!.client_id],
+      [clientId, clientId],
+    );
+  });
+
+  it('asks for national_id with a reason; security approves it (reason recorded) and the scope includes it', async () => {
+    const page = agencyPage;
+    await page.goto(`${service.url}/admin/agency/edit?client=${clientId}`);
+    await page.getByLabel('Phạm vi national_id (số định danh cá nhân)').check();
+    await page.locator('#ask-reason').fill('Hồ sơ khám bệnh cần số định danh theo Nghị định 59/2022');
+    await page.getByRole('button', { name: 'Gửi đề nghị' }).click();
+    await page.getByText('Đã gửi đề nghị').waitFor();
+    const asked = (await events('client.change_requested')).at(-1)!;
+    assert.deepEqual([asked.client_id, asked.details.scopes], [clientId, ['national_id']]);
+    assert.doesNotMatch(String((await metadata()).scope), /national_id/, 'nothing granted by asking');
+
+    const security = securityPage;
+    await security.goto(`${service.url}/admin/security`);
+    const request = security.locator('.card', { hasText: clientId });
+    await request.getByText('Nghị định 59/2022').waitFor();
+    await accessible(security, 'security-change-request');
+    await request.getByLabel('Lý do duyệt').fill('Đã đối chiếu căn cứ pháp lý');
+    await request.getByRole('button', { name: 'Duyệt đề nghị' }).click();
+    await security.getByText('Đã duyệt đề nghị của cổng.').waitFor();
+    const approved = (await events('client.change_approved')).at(-1)!;
+    assert.deepEqual(
+      [approved.client_id, approved.reason, approved.details.role],
+      [clientId, 'Đã đối chiếu căn cứ pháp lý', 'security'],
+    );
+    assert.ok(
+      String((await metadata()).scope)
+        .split(' ')
+        .includes('national_id'),
+      'the scope includes national_id',
+    );
+    await security.goto(`${service.url}/admin/security`);
+    await security.getByText('Không có đề nghị nào đang chờ.').waitFor();
   });
 });
 
@@ -390,5 +587,97 @@ describe('admin area', () => {
     await row.getByRole('button', { name: 'Thu hồi vai trò' }).click();
     await page.getByText('Đã thu hồi vai trò.').waitFor();
     assert.equal((await events('staff.revoked')).at(-1)!.details.revoked, 'auditor');
+  });
+});
+
+describe('auditor', () => {
+  let page: Page;
+  const seqs = async () =>
+    await page
+      .locator('#events tbody tr')
+      .evaluateAll((rows) => rows.map((r) => Number((r as unknown as { dataset: { seq: string } }).dataset.seq)));
+
+  it("searches the trail by actor and action (finds the officer's act), then pages with the cursor", async () => {
+    page = await staffSignIn(AUDITOR);
+    assert.deepEqual(await page.locator('header nav a').allTextContents(), ['An ninh', 'Nhật ký']);
+    await page.getByRole('link', { name: 'Nhật ký' }).first().click();
+    await page.locator('#events').waitFor();
+    await accessible(page, 'audit-search');
+    const officer = await accountIdOf(OFFICER.pin);
+    await page.locator('#f-actor').fill(officer);
+    await page.locator('#f-action').fill('account.verified_in_person');
+    await page.locator('form[method=get] button[type=submit]').click();
+    await page.waitForURL((u) => u.searchParams.get('actor') === officer);
+    assert.equal(await page.locator('#events tbody tr').count(), 1);
+    await page.locator('#events tbody tr', { hasText: 'account.verified_in_person' }).waitFor();
+
+    await page.goto(`${service.url}/admin/audit`);
+    const first = await seqs();
+    assert.equal(first.length, 25, 'a full first page');
+    assert.deepEqual(
+      first,
+      [...first].sort((a, b) => b - a),
+      'newest first',
+    );
+    await page.locator('#next-page').click();
+    await page.waitForURL((u) => u.searchParams.get('cursor') === String(first.at(-1)));
+    const second = await seqs();
+    assert.ok(second.length > 0 && second[0]! < first.at(-1)!, 'the next page continues where the first ended');
+  });
+
+  it('a personal ID is searched through a POST form (never in the URL), and the search is recorded', async () => {
+    await page.goto(`${service.url}/admin/audit?subject=${CITIZEN.pin}`);
+    await page.getByText('Không nhập số định danh cá nhân vào bộ lọc này').first().waitFor();
+    await page.goto(`${service.url}/admin/audit`);
+    // The GET filter refuses one in the browser already (pattern), so it never reaches a URL.
+    await page.locator('#f-subject').fill(CITIZEN.pin);
+    await page.locator('form[method=get] button[type=submit]').click();
+    assert.equal(
+      await page
+        .locator('#f-subject')
+        .evaluate((e) => (e as unknown as { validity: { patternMismatch: boolean } }).validity.patternMismatch),
+      true,
+    );
+    assert.ok(!page.url().includes(CITIZEN.pin));
+    await page.locator('#audit-pin').fill(CITIZEN.pin);
+    await page.locator('form[action="/admin/audit/person"] button').click();
+    await page.getByRole('heading', { name: 'Tra cứu theo số định danh cá nhân' }).waitFor();
+    assert.ok(!page.url().includes(CITIZEN.pin), 'not in the URL');
+    await page.locator('#events tbody tr', { hasText: 'account.verified_in_person' }).waitFor();
+    await accessible(page, 'audit-person');
+    const searched = (await events('audit.searched')).at(-1)!;
+    assert.deepEqual([searched.actor_id, searched.details.role], [await accountIdOf(AUDITOR.pin), 'auditor']);
+  });
+
+  it('lists registry import runs and the audit chain status; verifies now', async () => {
+    await recordEvent(service.db, {
+      actor: { type: 'operator', id: 'ops' },
+      action: 'registry.imported',
+      outcome: 'success',
+      details: {
+        file: 'dan-cu-2026-01.csv',
+        format: 'csv',
+        inserted: 12,
+        updated: 3,
+        rejected: 1,
+        disabledAccounts: 0,
+      },
+    });
+    await page.goto(`${service.url}/admin/audit/imports`);
+    await page.locator('#imports tbody tr', { hasText: 'dan-cu-2026-01.csv' }).waitFor();
+    await accessible(page, 'audit-imports');
+    await page.getByRole('link', { name: 'Chuỗi nhật ký' }).click();
+    await page.locator('#chain-status.ok').waitFor();
+    await accessible(page, 'audit-chain');
+    await page.getByRole('button', { name: 'Kiểm tra ngay' }).click();
+    await page.locator('#chain-result.ok').waitFor();
+    assert.equal((await events('audit.verified')).at(-1)!.outcome, 'success');
+  });
+
+  it('is refused the officer area (403, audited)', async () => {
+    const res = await page.goto(`${service.url}/admin/citizens`);
+    assert.equal(res?.status(), 403);
+    const denied = (await events('admin.denied')).at(-1)!;
+    assert.deepEqual([denied.actor_id, denied.details.capability], [await accountIdOf(AUDITOR.pin), 'accounts.read']);
   });
 });

@@ -299,3 +299,24 @@ export async function verifyAuditChain(d: ActDeps, actor: Actor) {
   await recordVerification(d.db, r, `${actor.type}:${name(actor)}`);
   return r;
 }
+
+// ---- portals: approvals by security ----
+
+/**
+ * Security staff widen what a portal may receive at its agency's request (the national_id scope: `changes` with
+ * `allowPersonalId`), under the registration rules, with the reason recorded: one audited transaction.
+ */
+export function approveClientChange(
+  d: ActDeps,
+  actor: Actor,
+  clientId: string,
+  changes: ClientChanges,
+  reason: string,
+) {
+  const why = reason.trim();
+  if (why.length < 5 || why.length > 500) throw new AppError('invalid_input', 'reason must be 5 to 500 characters');
+  return audited(d.db, actor, 'client.change_approved', async (trx) => {
+    const { client, changed } = await updateClient(trx, clientId, changes, { production: d.production });
+    return { result: client, clientId, reason: why, details: { changed, scope: client.scope } };
+  });
+}

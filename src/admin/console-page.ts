@@ -3,9 +3,11 @@
  * open and a wider main column), and one template per page. Markup only through the `html` tag (every value
  * escaped); no inline script or style: the console's own stylesheet is served at /admin/console.css.
  */
+
 import type { TestCitizen } from '../seed/sandbox.ts';
 import type { StaffEntry, StaffGrant } from '../staff/index.ts';
 import { type Html, html, type Lang, langLink, t, vnDate, vnDateTime } from '../ui/index.ts';
+import type { AuditEntry } from './audit-search.ts';
 import { type ConsoleKey, ct, ctOr } from './console-i18n.ts';
 import type { PortalUsage } from './usage.ts';
 
@@ -14,6 +16,7 @@ export const AREAS = {
   officer: '/admin/citizens',
   security: '/admin/security',
   agency: '/admin/agency',
+  audit: '/admin/audit',
   admin: '/admin/staff',
 } as const;
 export type Area = keyof typeof AREAS;
@@ -28,7 +31,9 @@ export function areasOf(grants: StaffGrant[]): Area[] {
         ? roles.has('security') || roles.has('auditor')
         : a === 'agency'
           ? roles.has('agency_admin')
-          : roles.has('admin'),
+          : a === 'audit'
+            ? roles.has('auditor') || roles.has('security')
+            : roles.has('admin'),
   );
 }
 
@@ -61,7 +66,7 @@ table.data button, .actions button { margin-top: 0.2rem; padding: 0.45rem 0.8rem
   table.data td { border: 0; padding: 0.25rem 0; }
   table.data td::before { content: attr(data-label); display: block; font-weight: 600; font-size: 0.85rem; color: #444; }
 }
-textarea, select, input[type=url] { width: 100%; box-sizing: border-box; padding: 0.6rem; font-size: 1rem; border: 1px solid #888; border-radius: 4px; font-family: inherit; background: #fff; color: #1a1a1a; }
+textarea, select, input[type=url], input[type=date] { width: 100%; box-sizing: border-box; padding: 0.6rem; font-size: 1rem; border: 1px solid #888; border-radius: 4px; font-family: inherit; background: #fff; color: #1a1a1a; }
 fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 1rem 0 0; padding: 0.4rem 0.9rem 0.8rem; }
 legend { font-weight: 600; padding: 0 0.3rem; }
 fieldset label.check { margin: 0.4rem 0; }
@@ -76,6 +81,14 @@ label.check input { flex: none; }
 @media (min-width: 48rem) { .split { grid-template-columns: 1fr 1fr; } }
 ul.plain { list-style: none; padding: 0; margin: 0.2rem 0; }
 code { overflow-wrap: anywhere; }
+ul.tabs { list-style: none; padding: 0; margin: 0 0 1rem; display: flex; flex-wrap: wrap; gap: 0.3rem 1.2rem; border-bottom: 1px solid #ddd; }
+ul.tabs a { display: inline-block; padding: 0.3rem 0; }
+ul.tabs a[aria-current=page] { font-weight: 700; text-decoration-thickness: 3px; }
+.filters { display: grid; gap: 0 1rem; }
+@media (min-width: 48rem) { .filters { grid-template-columns: repeat(3, 1fr); } }
+.pager { display: flex; flex-wrap: wrap; gap: 0.5rem 1.2rem; align-items: center; margin: 0.8rem 0; }
+.pager form { margin: 0; }
+td code.details { font-size: 0.82rem; }
 `;
 
 /** A whole console page. */
@@ -240,12 +253,25 @@ export interface PendingPortal {
   reason: string | null;
 }
 
+/** An agency's open request (what is still to be granted) for one portal. */
+export interface PendingChange {
+  clientId: string;
+  name: string;
+  agency: string | null;
+  requestedAt: Date;
+  reason: string | null;
+  scopes: string[];
+  environment: 'production' | null;
+}
+
 /** What the security desk shows. */
 export interface SecurityView {
   keys: KeyView[];
   algs: readonly string[];
   lastVerifiedAt: Date | null;
   pending: PendingPortal[];
+  /** Open requests for what only security grants (national_id, production), newest first. */
+  changes: PendingChange[];
   /** keys.write: the forms that change keys. */
   mayWrite: boolean;
   /** clients.approve: the approval forms. */
@@ -299,6 +325,22 @@ ${p.reason ? html`<dt>${ct(l, 'reason')}</dt><dd>${p.reason}</dd>` : ''}</dl>${
         : ''
     }</div>`,
   );
+  const changes = v.changes.map(
+    (c) => html`<div class="card"><h3>${c.name}</h3><dl>
+<dt>${ct(l, 'clientId')}</dt><dd><code>${c.clientId}</code></dd>
+<dt>${ct(l, 'agency')}</dt><dd>${c.agency ?? ''}</dd>
+<dt>${ct(l, 'askWhat')}</dt><dd><ul class="plain">${c.scopes.map((s) => html`<li><code>${s}</code></li>`)}${
+      c.environment ? html`<li>${ct(l, 'askProduction')}</li>` : ''
+    }</ul></dd>
+<dt>${ct(l, 'requestedAt')}</dt><dd>${when(c.requestedAt, l)}</dd>
+${c.reason ? html`<dt>${ct(l, 'reason')}</dt><dd>${c.reason}</dd>` : ''}</dl>${
+      v.mayApprove
+        ? html`<form method="post" action="/admin/security/clients/approve-change">${hidden(f, { client_id: c.clientId })}
+<label for="change-reason-${c.clientId}">${ct(l, 'approveReason')}</label><textarea id="change-reason-${c.clientId}" name="reason" rows="2" minlength="5" maxlength="500" required></textarea>
+<button type="submit">${ct(l, 'approveChange')}</button></form>`
+        : ''
+    }</div>`,
+  );
   return consolePage(
     f,
     ct(l, 'securityTitle'),
@@ -308,6 +350,7 @@ ${keyForms}
 <h2>${ct(l, 'auditTitle')}</h2><p>${ct(l, 'lastVerified')}: ${v.lastVerifiedAt ? when(v.lastVerifiedAt, l) : ct(l, 'never')}</p>${
       v.mayVerify ? button(f, '/admin/security/audit/verify', ct(l, 'verifyNow'), {}, true) : ''
     }
+<h2>${ct(l, 'changesTitle')}</h2>${changes.length ? changes : html`<p>${ct(l, 'changesNone')}</p>`}
 <h2>${ct(l, 'pendingTitle')}</h2>${pending.length ? pending : html`<p>${ct(l, 'pendingNone')}</p>`}`,
   );
 }
@@ -345,6 +388,9 @@ export interface PortalView {
   disabled?: boolean;
   /** When production was last requested (sandbox portals). */
   requestedAt: Date | null;
+  backchannel_logout_uri?: string;
+  /** An open change request (national_id, production): when it was sent. */
+  changeRequestedAt?: Date | null;
 }
 
 const list = (items: string[], l: Lang) =>
@@ -365,11 +411,12 @@ export function agencyView(f: Frame, agency: string, portals: PortalView[], test
 <dt>${ct(l, 'scopes')}</dt><dd><code>${p.scope}</code></dd>
 <dt>${ct(l, 'minLevel')}</dt><dd>${ct(l, p.min_level >= 2 ? 'level2' : 'level1')}</dd>
 ${p.environment === 'sandbox' && p.requestedAt ? html`<dt>${ct(l, 'requestedAt')}</dt><dd>${when(p.requestedAt, l)}</dd>` : ''}
-</dl><div class="actions"><a class="button secondary" href="/admin/agency/usage?client=${encodeURIComponent(p.client_id)}&amp;lang=${l}">${ct(l, 'usage')}</a>${
+${p.changeRequestedAt ? html`<dt>${ct(l, 'openRequest')}</dt><dd>${when(p.changeRequestedAt, l)}</dd>` : ''}
+</dl><div class="actions"><a class="button secondary" href="/admin/agency/edit?client=${encodeURIComponent(p.client_id)}&amp;lang=${l}">${ct(l, 'edit')}</a><a class="button secondary" href="/admin/agency/usage?client=${encodeURIComponent(p.client_id)}&amp;lang=${l}">${ct(l, 'usage')}</a>${
       p.token_endpoint_auth_method.startsWith('client_secret')
         ? button(f, '/admin/agency/rotate', ct(l, 'rotateSecret'), { client_id: p.client_id }, true)
         : ''
-    }</div>${
+    }${button(f, '/admin/agency/disable', ct(l, p.disabled ? 'enable' : 'disable'), { client_id: p.client_id, disabled: p.disabled ? 'no' : 'yes' }, true)}</div>${
       p.environment === 'sandbox'
         ? html`<form method="post" action="/admin/agency/production">${hidden(f, { client_id: p.client_id })}
 <label for="why-${p.client_id}">${ct(l, 'requestReason')}</label><textarea id="why-${p.client_id}" name="reason" rows="2" minlength="5" maxlength="500" required></textarea>
@@ -514,6 +561,229 @@ export function staffView(f: Frame, staff: StaffEntry[], roles: readonly string[
 <label for="grant-agency">${ct(l, 'agencyCode')}</label><input type="text" id="grant-agency" name="agency" maxlength="64" autocomplete="off">
 <button type="submit">${ct(l, 'grant')}</button></form>`
         : ''
+    }`,
+  );
+}
+
+// ---- agency area: editing a portal, asking security ----
+
+/** What the edit form was filled with (shown again with an error). */
+export interface EditInput {
+  name: string;
+  /** One per line. */
+  redirectUris: string;
+  /** One per line. */
+  postLogoutUris: string;
+  backchannelUri: string;
+  jwksUri: string;
+  scopes: string[];
+  minLevel: '1' | '2';
+}
+
+/** The edit form's values for a portal as it is. */
+export const editInputOf = (p: PortalView): EditInput => ({
+  name: p.client_name,
+  redirectUris: p.redirect_uris.join('\n'),
+  postLogoutUris: p.post_logout_redirect_uris.join('\n'),
+  backchannelUri: p.backchannel_logout_uri ?? '',
+  jwksUri: p.jwks_uri ?? '',
+  scopes: p.scope.split(' ').filter((s) => (AGENCY_SCOPES as readonly string[]).includes(s)),
+  minLevel: p.min_level >= 2 ? '2' : '1',
+});
+
+/** Editing a portal of the agency (the registration rules apply), and asking security for what only it grants. */
+export function editView(f: Frame, p: PortalView, v: EditInput, error?: string): string {
+  const l = f.lang;
+  const scopes = p.scope.split(' ');
+  const privateKey = p.token_endpoint_auth_method === 'private_key_jwt';
+  const asks = [
+    ...(scopes.includes('national_id') ? [] : [['national_id', ct(l, 'askNationalId')]]),
+    ...(p.environment === 'sandbox' ? [['production', ct(l, 'askProduction')]] : []),
+  ];
+  return consolePage(
+    f,
+    `${ct(l, 'editTitle')}: ${p.client_name}`,
+    html`<p>${ct(l, 'clientId')}: <code>${p.client_id}</code></p>${
+      error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ''
+    }
+<form method="post" action="/admin/agency/edit">${hidden(f, { client_id: p.client_id })}
+<label for="name">${ct(l, 'portalName')}</label><input type="text" id="name" name="name" maxlength="200" required value="${v.name}">
+<label for="redirect_uris">${ct(l, 'redirectUris')}</label><textarea id="redirect_uris" name="redirect_uris" rows="3" required aria-describedby="redirect-help">${v.redirectUris}</textarea>
+<p class="muted" id="redirect-help">${ct(l, 'redirectHelp')}</p>
+<label for="post_logout">${ct(l, 'logoutUris')}</label><textarea id="post_logout" name="post_logout" rows="2" aria-describedby="logout-help">${v.postLogoutUris}</textarea>
+<p class="muted" id="logout-help">${ct(l, 'logoutUrisHelp')}</p>
+<label for="backchannel">${ct(l, 'backchannelUri')}</label><input type="url" id="backchannel" name="backchannel" maxlength="500" value="${v.backchannelUri}">
+${privateKey ? html`<label for="jwks_uri">${ct(l, 'jwksUri')}</label><input type="url" id="jwks_uri" name="jwks_uri" maxlength="500" value="${v.jwksUri}">` : ''}
+<fieldset aria-describedby="scopes-help"><legend>${ct(l, 'scopes')}</legend>${AGENCY_SCOPES.map(
+      (s) =>
+        html`<label class="check"><input type="checkbox" name="scope" value="${s}"${v.scopes.includes(s) ? html` checked` : ''}> <span><code>${s}</code>: ${t(l, `scope_${s}`)}</span></label>`,
+    )}<p class="muted" id="scopes-help">${scopes.includes('national_id') ? ct(l, 'nationalIdKept') : ct(l, 'scopesHelp')}</p></fieldset>
+<fieldset><legend>${ct(l, 'minLevel')}</legend>${(['1', '2'] as const).map(
+      (m) =>
+        html`<label class="check"><input type="radio" name="min_level" value="${m}"${v.minLevel === m ? html` checked` : ''}> ${ct(l, m === '2' ? 'level2' : 'level1')}</label>`,
+    )}</fieldset>
+<button type="submit">${ct(l, 'save')}</button></form>
+${
+  asks.length
+    ? html`<h2>${ct(l, 'askTitle')}</h2><p>${ct(l, 'askLead')}</p>
+<form method="post" action="/admin/agency/request">${hidden(f, { client_id: p.client_id })}
+<fieldset><legend>${ct(l, 'askWhat')}</legend>${asks.map(
+        ([value, label]) =>
+          html`<label class="check"><input type="checkbox" name="ask" value="${value!}"> ${label!}</label>`,
+      )}</fieldset>
+<label for="ask-reason">${ct(l, 'requestReason')}</label><textarea id="ask-reason" name="reason" rows="2" minlength="5" maxlength="500" required></textarea>
+<button type="submit" class="secondary">${ct(l, 'sendRequest')}</button></form>`
+    : ''
+}
+<p><a href="/admin/agency?lang=${l}">${ct(l, 'cancel')}</a></p>`,
+  );
+}
+
+// ---- audit trail (auditors, security) ----
+
+/** The audit area's pages. */
+const AUDIT_TABS = { search: '/admin/audit', imports: '/admin/audit/imports', chain: '/admin/audit/chain' } as const;
+
+function auditTabs(l: Lang, current: keyof typeof AUDIT_TABS): Html {
+  return html`<nav aria-label="${ct(l, 'auditTabs')}"><ul class="tabs">${(
+    Object.keys(AUDIT_TABS) as (keyof typeof AUDIT_TABS)[]
+  ).map(
+    (k) =>
+      html`<li><a href="${AUDIT_TABS[k]}?lang=${l}"${k === current ? html` aria-current="page"` : ''}>${ct(l, `tab_${k}`)}</a></li>`,
+  )}</ul></nav>`;
+}
+
+/** Events as a table, newest first. */
+function eventsTable(l: Lang, items: AuditEntry[]): Html {
+  if (!items.length) return html`<p id="no-events">${ct(l, 'noEvents')}</p>`;
+  const rows = items.map(
+    (
+      e,
+    ) => html`<tr data-seq="${String(e.seq)}"><td data-label="${ct(l, 'at')}">${when(e.at, l)}<br><span class="muted">#${String(e.seq)}</span></td>
+<td data-label="${ct(l, 'action')}"><code>${e.action}</code><br>${ctOr(l, `outcome_${e.outcome}`, e.outcome)}${e.reason ? html`<br><span class="muted">${e.reason}</span>` : ''}</td>
+<td data-label="${ct(l, 'actor')}">${e.actor_type}${e.actor_id ? html`<br><code>${e.actor_id}</code>` : ''}${e.ip ? html`<br>IP ${e.ip}` : ''}</td>
+<td data-label="${ct(l, 'subject')}">${e.subject ? html`<code>${e.subject}</code>` : ''}${e.client_id ? html`<br>${ct(l, 'clientId')}: <code>${e.client_id}</code>` : ''}</td>
+<td data-label="${ct(l, 'details')}"><code class="details">${Object.keys(e.details).length ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+  );
+  return html`<table class="data" id="events"><thead><tr><th scope="col">${ct(l, 'at')}</th><th scope="col">${ct(l, 'action')}</th><th scope="col">${ct(l, 'actor')}</th><th scope="col">${ct(l, 'subject')}</th><th scope="col">${ct(l, 'details')}</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** A filter that goes in a URL refuses what looks like a personal ID (12 digits); the server drops one too. */
+const NOT_A_PIN = '(?!\\d{12}$).*';
+
+/** The audit search's filters, as typed (GET parameters; never a personal ID). */
+export interface AuditFilters {
+  action: string;
+  actor: string;
+  client: string;
+  subject: string;
+  since: string;
+  until: string;
+}
+
+/** The search form, the page of events, and a "next page" link carrying the cursor. */
+export function auditSearchView(
+  f: Frame,
+  q: AuditFilters,
+  page: { items: AuditEntry[]; nextHref: string | null },
+  error?: string,
+): string {
+  const l = f.lang;
+  const input = (id: keyof AuditFilters, label: string, type = 'text', extra: Html | '' = '') =>
+    html`<div><label for="f-${id}">${label}</label><input type="${type}" id="f-${id}" name="${id}" value="${q[id]}" maxlength="200" autocomplete="off"${extra}></div>`;
+  return consolePage(
+    f,
+    ct(l, 'auditSearchTitle'),
+    html`${auditTabs(l, 'search')}<p>${ct(l, 'auditSearchLead')}</p>${
+      error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ''
+    }
+<form method="get" action="/admin/audit"><input type="hidden" name="lang" value="${l}"><fieldset><legend>${ct(l, 'filters')}</legend><div class="filters">
+${input('action', ct(l, 'filterAction'))}${input('actor', ct(l, 'filterActor'))}${input('client', ct(l, 'clientId'))}
+${input('subject', ct(l, 'filterSubject'), 'text', html` pattern="${NOT_A_PIN}" title="${ct(l, 'pinNotHere')}"`)}${input('since', ct(l, 'since'), 'date')}${input('until', ct(l, 'until'), 'date')}
+</div><button type="submit">${ct(l, 'search')}</button></fieldset></form>
+<h2>${ct(l, 'results')}</h2>${eventsTable(l, page.items)}${
+      page.nextHref ? html`<p class="pager"><a id="next-page" href="${page.nextHref}">${ct(l, 'nextPage')}</a></p>` : ''
+    }
+<h2>${ct(l, 'byPinTitle')}</h2><p>${ct(l, 'byPinLead')}</p>
+<form method="post" action="/admin/audit/person">${hidden(f)}
+<label for="audit-pin">${ct(l, 'pin')}</label><input type="text" id="audit-pin" name="pin" inputmode="numeric" pattern="[0-9]{12}" maxlength="12" autocomplete="off" required>
+<button type="submit" class="secondary">${ct(l, 'search')}</button></form>`,
+  );
+}
+
+/** A citizen's events, found by personal ID (POSTed): the ids searched, the page, and a POST form for the next one. */
+export function auditPersonView(
+  f: Frame,
+  pin: string,
+  who: { accountId: string | null; pseudonym: string },
+  page: { items: AuditEntry[]; next_cursor: string | null },
+): string {
+  const l = f.lang;
+  return consolePage(
+    f,
+    ct(l, 'byPinTitle'),
+    html`${auditTabs(l, 'search')}<dl>
+<dt>${ct(l, 'pin')}</dt><dd>${pin}</dd>
+<dt>${ct(l, 'accountIdLabel')}</dt><dd>${who.accountId ? html`<code>${who.accountId}</code>` : ct(l, 'noAccount')}</dd>
+<dt>${ct(l, 'pseudonymLabel')}</dt><dd><code>${who.pseudonym}</code></dd></dl>
+<h2>${ct(l, 'results')}</h2>${eventsTable(l, page.items)}${
+      page.next_cursor
+        ? html`<div class="pager"><form method="post" action="/admin/audit/person">${hidden(f, { pin, cursor: page.next_cursor })}<button type="submit" class="secondary" id="next-page">${ct(l, 'nextPage')}</button></form></div>`
+        : ''
+    }<p><a href="/admin/audit?lang=${l}">${ct(l, 'back')}</a></p>`,
+  );
+}
+
+/** Registry import runs, newest first (`registry.imported` events). */
+export function importsView(f: Frame, page: { items: AuditEntry[]; nextHref: string | null }): string {
+  const l = f.lang;
+  const n = (d: Record<string, unknown>, k: string) => (typeof d[k] === 'number' ? String(d[k]) : '–');
+  const rows = page.items.map(
+    (e) => html`<tr><td data-label="${ct(l, 'at')}">${when(e.at, l)}</td>
+<td data-label="${ct(l, 'outcome')}">${ctOr(l, `outcome_${e.outcome}`, e.outcome)}${e.reason ? html`<br><span class="muted">${e.reason}</span>` : ''}</td>
+<td data-label="${ct(l, 'file')}"><code>${String(e.details.file ?? '')}</code> ${String(e.details.format ?? '')}</td>
+<td data-label="${ct(l, 'counts')}"><ul class="plain"><li>${n(e.details, 'inserted')} ${ct(l, 'inserted')}</li><li>${n(e.details, 'updated')} ${ct(l, 'updatedCount')}</li><li>${n(e.details, 'rejected')} ${ct(l, 'rejected')}</li><li>${n(e.details, 'disabledAccounts')} ${ct(l, 'disabledAccounts')}</li></ul></td>
+<td data-label="${ct(l, 'actor')}">${e.actor_id ?? e.actor_type}</td></tr>`,
+  );
+  return consolePage(
+    f,
+    ct(l, 'importsTitle'),
+    html`${auditTabs(l, 'imports')}${
+      rows.length
+        ? html`<table class="data" id="imports"><thead><tr><th scope="col">${ct(l, 'at')}</th><th scope="col">${ct(l, 'outcome')}</th><th scope="col">${ct(l, 'file')}</th><th scope="col">${ct(l, 'counts')}</th><th scope="col">${ct(l, 'actor')}</th></tr></thead><tbody>${rows}</tbody></table>`
+        : html`<p>${ct(l, 'noImports')}</p>`
+    }${page.nextHref ? html`<p class="pager"><a id="next-page" href="${page.nextHref}">${ct(l, 'nextPage')}</a></p>` : ''}`,
+  );
+}
+
+/** The audit chain: the outcome of the last verification, when it was last found intact, the recent runs. */
+export function chainView(
+  f: Frame,
+  v: { lastVerifiedAt: Date | null; runs: AuditEntry[]; mayVerify: boolean },
+): string {
+  const l = f.lang;
+  const last = v.runs[0];
+  const status = !last
+    ? html`<p id="chain-status">${ct(l, 'chainUnknown')}</p>`
+    : last.outcome === 'success'
+      ? html`<p class="ok" id="chain-status">${ct(l, 'chainIntact')} (${when(last.at, l)})</p>`
+      : html`<p class="error" role="alert" id="chain-status">${ct(l, 'chainBrokenAt')} (${when(last.at, l)}): ${last.reason ?? ''}</p>`;
+  const rows = v.runs.map(
+    (
+      e,
+    ) => html`<tr><td data-label="${ct(l, 'at')}">${when(e.at, l)}</td><td data-label="${ct(l, 'outcome')}">${ctOr(l, `outcome_${e.outcome}`, e.outcome)}${e.reason ? html` (${e.reason})` : ''}</td>
+<td data-label="${ct(l, 'rowsChecked')}">${String(e.details.rows ?? '')}</td><td data-label="${ct(l, 'actor')}">${e.actor_id ?? e.actor_type}</td></tr>`,
+  );
+  return consolePage(
+    f,
+    ct(l, 'auditTitle'),
+    html`${auditTabs(l, 'chain')}<h2>${ct(l, 'chainStatus')}</h2>${status}<p>${ct(l, 'lastVerified')}: ${
+      v.lastVerifiedAt ? when(v.lastVerifiedAt, l) : ct(l, 'never')
+    }</p>${v.mayVerify ? button(f, '/admin/security/audit/verify', ct(l, 'verifyNow'), { from: 'audit' }, true) : ''}
+<h2>${ct(l, 'chainRuns')}</h2>${
+      rows.length
+        ? html`<table class="data" id="chain-runs"><thead><tr><th scope="col">${ct(l, 'at')}</th><th scope="col">${ct(l, 'outcome')}</th><th scope="col">${ct(l, 'rowsChecked')}</th><th scope="col">${ct(l, 'actor')}</th></tr></thead><tbody>${rows}</tbody></table>`
+        : html`<p>${ct(l, 'chainUnknown')}</p>`
     }`,
   );
 }

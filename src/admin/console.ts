@@ -12,9 +12,9 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
-import { findAccountProfile } from '../accounts/index.ts';
+import { accountIdForPin, findAccountProfile } from '../accounts/index.ts';
 import { type Actor, actorDetails, lastVerifiedAt, recordEvent } from '../audit/index.ts';
-import { type ClientView, getClient, listClients } from '../clients/index.ts';
+import { type ClientChanges, type ClientView, getClient, listClients } from '../clients/index.ts';
 import type { Config } from '../config/index.ts';
 import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
@@ -40,6 +40,9 @@ import {
   type ActDeps,
   activate,
   approveClient,
+  approveClientChange,
+  changeClient,
+  disableClient,
   grantStaffRole,
   passwordResetCode,
   reactivate,
@@ -58,24 +61,34 @@ import {
   verifyInPerson,
   viewAccount,
 } from './acts.ts';
+import { searchAudit } from './audit-search.ts';
 import { ct } from './console-i18n.ts';
 import {
   AGENCY_METHODS,
   AGENCY_SCOPES,
   type Area,
+  type AuditFilters,
   agencyView,
   areasOf,
+  auditPersonView,
+  auditSearchView,
   type CitizenView,
   CONSOLE_CSS,
+  chainView,
   citizenView,
   confirmView,
+  type EditInput,
   EMPTY_REGISTRATION,
+  editInputOf,
+  editView,
   type Frame,
   homeView,
+  importsView,
   lookupView,
   messageView,
   OFFICER_ACTS,
   type OfficerAct,
+  type PendingChange,
   type PortalView,
   type RegisterInput,
   registerView,
@@ -85,7 +98,7 @@ import {
   staffView,
   usageView,
 } from './console-page.ts';
-import { portalUsage, productionRequest } from './usage.ts';
+import { changeRequests, openPart, portalUsage, productionRequest } from './usage.ts';
 
 /** What the console needs. */
 export interface ConsoleDeps {
@@ -120,6 +133,35 @@ interface Staff {
 const FLOW_COOKIE = 'console_flow';
 /** Grace period of a rotated portal secret: the previous one works for a day while the agency deploys the new one. */
 const SECRET_GRACE_SECONDS = 86_400;
+
+/** Events per page of the audit area. */
+const AUDIT_PAGE = 25;
+/** A cursor: the last `seq` of the previous page. */
+const CURSOR = /^\d{1,19}$/;
+
+/** Midnight starting `day` (YYYY-MM-DD) in `timeZone`, or undefined when `day` is not a date. */
+export function zonedMidnight(day: string, timeZone: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return undefined;
+  const utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  if (new Date(utc).toISOString().slice(0, 10) !== day) return undefined;
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(new Date(utc));
+  const part = (t: string) => Number(parts.find((p) => p.type === t)?.value);
+  const local = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
+  return new Date(utc - (local - utc));
+}
+
+/** The day after `day` (YYYY-MM-DD). */
+const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 
 /** A refusal: rendered as a 403 page by the console's error handler (already audited). */
 class Denied extends Error {}
@@ -446,6 +488,27 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     return list.sort((a, b) => (b.requestedAt?.getTime() ?? 0) - (a.requestedAt?.getTime() ?? 0));
   }
 
+  /** Open change requests (what is still to be granted), newest first; disabled portals wait. */
+  async function pendingChanges(): Promise<PendingChange[]> {
+    const portals = new Map((await listClients(db)).map((c) => [c.client_id, c]));
+    const out: PendingChange[] = [];
+    for (const r of await changeRequests(db)) {
+      const c = portals.get(r.clientId);
+      if (!c || c.disabled) continue;
+      const open = openPart(r, c);
+      if (!open.scopes.length && !open.environment) continue;
+      out.push({
+        clientId: c.client_id,
+        name: c.client_name,
+        agency: c.agency ?? null,
+        requestedAt: r.at,
+        reason: r.reason,
+        ...open,
+      });
+    }
+    return out;
+  }
+
   router.get('/security', requireStaff, async (ctx) => {
     await allow(ctx, 'keys.read');
     send(
@@ -455,6 +518,7 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
         algs: SIGNING_ALGS,
         lastVerifiedAt: await lastVerifiedAt(db),
         pending: may(ctx, 'clients.read') ? await pendingPortals() : [],
+        changes: may(ctx, 'clients.read') ? await pendingChanges() : [],
         mayWrite: may(ctx, 'keys.write'),
         mayApprove: may(ctx, 'clients.approve'),
         mayVerify: may(ctx, 'audit.verify'),
@@ -534,7 +598,7 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
         r.ok
           ? html`<p class="ok" id="chain-result">${ct(l, 'chainOk')} ${r.rows}</p>`
           : html`<p class="error" role="alert" id="chain-result">${ct(l, 'chainBroken')} ${String(r.seq)} (${r.problem})</p>`,
-        '/admin/security',
+        field(ctx, 'from', 10) === 'audit' ? '/admin/audit/chain' : '/admin/security',
       ),
     );
   });
@@ -549,6 +613,30 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
         f,
         ct(f.lang, 'doneTitle'),
         html`<p class="ok">${ct(f.lang, 'approved')} <code>${clientId}</code></p>`,
+        '/admin/security',
+      ),
+    );
+  });
+
+  // An agency's request for national_id and/or production: what is still open is granted, with the reason.
+  router.post('/security/clients/approve-change', parseForm, csrf, requireStaff, async (ctx) => {
+    const clientId = field(ctx, 'client_id', 100);
+    const actor = await allow(ctx, 'clients.approve');
+    const reason = field(ctx, 'reason', 500);
+    const [request] = await changeRequests(db, clientId);
+    const open = request ? openPart(request, await getClient(db, clientId)) : undefined;
+    if (!open || (!open.scopes.length && !open.environment))
+      throw new AppError('conflict', `no open change request for client ${clientId}`);
+    if (open.scopes.includes('national_id'))
+      await approveClientChange(d, actor, clientId, { allowPersonalId: true }, reason);
+    if (open.environment) await approveClient(d, actor, clientId, 'production', reason);
+    const f = frame(ctx, 'security');
+    send(
+      ctx,
+      messageView(
+        f,
+        ct(f.lang, 'doneTitle'),
+        html`<p class="ok">${ct(f.lang, 'changeApproved')} <code>${clientId}</code></p>`,
         '/admin/security',
       ),
     );
@@ -578,10 +666,15 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     const portals: PortalView[] = await Promise.all(
       (await listClients(db))
         .filter((c) => c.agency === agency)
-        .map(async (c) => ({
-          ...c,
-          requestedAt: c.environment === 'sandbox' ? ((await productionRequest(db, c.client_id))?.at ?? null) : null,
-        })),
+        .map(async (c) => {
+          const [change] = await changeRequests(db, c.client_id);
+          const open = change && openPart(change, c);
+          return {
+            ...c,
+            requestedAt: c.environment === 'sandbox' ? ((await productionRequest(db, c.client_id))?.at ?? null) : null,
+            changeRequestedAt: open && (open.scopes.length || open.environment) ? change.at : null,
+          };
+        }),
     );
     send(ctx, agencyView(frame(ctx, 'agency', ctx.url), agency, portals, await listTestCitizens(db)));
   });
@@ -663,10 +756,225 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     );
   });
 
+  router.get('/agency/edit', requireStaff, async (ctx) => {
+    const { client } = await ownPortal(ctx, 'clients.write');
+    const portal: PortalView = { ...client, requestedAt: null };
+    send(ctx, editView(frame(ctx, 'agency', ctx.url), portal, editInputOf(portal)));
+  });
+
+  // The agency's own changes, under the registration rules; what only security grants is asked for below.
+  router.post('/agency/edit', parseForm, csrf, requireStaff, async (ctx) => {
+    const { client, actor } = await ownPortal(ctx, 'clients.write');
+    const portal: PortalView = { ...client, requestedAt: null };
+    const input: EditInput = {
+      name: field(ctx, 'name'),
+      redirectUris: field(ctx, 'redirect_uris', 4000),
+      postLogoutUris: field(ctx, 'post_logout', 4000),
+      backchannelUri: field(ctx, 'backchannel', 500).trim(),
+      jwksUri: field(ctx, 'jwks_uri', 500).trim(),
+      scopes: fields(ctx, 'scope').filter((s) => (AGENCY_SCOPES as readonly string[]).includes(s)),
+      minLevel: field(ctx, 'min_level', 1) === '2' ? '2' : '1',
+    };
+    const lines = (v: string) => v.split(/\s+/).filter(Boolean).slice(0, 20);
+    const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(b);
+    const had = client.scope.split(' ');
+    const scopesNow = had.filter((s) => (AGENCY_SCOPES as readonly string[]).includes(s)).sort();
+    const changes: ClientChanges = {};
+    if (input.name.trim() !== client.client_name) changes.name = input.name;
+    if (!same(lines(input.redirectUris), client.redirect_uris)) changes.redirectUris = lines(input.redirectUris);
+    if (!same(lines(input.postLogoutUris), client.post_logout_redirect_uris))
+      changes.postLogoutRedirectUris = lines(input.postLogoutUris);
+    if (input.backchannelUri !== (client.backchannel_logout_uri ?? ''))
+      changes.backchannelLogoutUri = input.backchannelUri || null;
+    if (client.token_endpoint_auth_method === 'private_key_jwt' && input.jwksUri && input.jwksUri !== client.jwks_uri)
+      changes.jwksUri = input.jwksUri;
+    if (!same([...input.scopes].sort(), scopesNow)) {
+      // `openid` always (an empty list would mean the defaults); an approved national_id is kept, never added here.
+      changes.scopes = ['openid', ...input.scopes];
+      changes.allowPersonalId = had.includes('national_id');
+    }
+    if (Number(input.minLevel) !== client.min_level) changes.minLevel = input.minLevel === '2' ? 2 : 1;
+    const f = frame(ctx, 'agency');
+    try {
+      await changeClient(d, actor, client.client_id, changes);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_input')
+        return send(ctx, editView(f, portal, input, err.message), 400);
+      throw err;
+    }
+    send(ctx, messageView(f, ct(f.lang, 'doneTitle'), html`<p class="ok">${ct(f.lang, 'saved')}</p>`, '/admin/agency'));
+  });
+
+  router.post('/agency/disable', parseForm, csrf, requireStaff, async (ctx) => {
+    const { client, actor } = await ownPortal(ctx, 'clients.write');
+    const disabled = field(ctx, 'disabled', 3) === 'yes';
+    await disableClient(d, actor, client.client_id, disabled);
+    const f = frame(ctx, 'agency');
+    send(
+      ctx,
+      messageView(
+        f,
+        ct(f.lang, 'doneTitle'),
+        html`<p class="ok">${ct(f.lang, disabled ? 'disabledDone' : 'enabledDone')} <code>${client.client_id}</code></p>`,
+        '/admin/agency',
+      ),
+    );
+  });
+
+  // What only security grants (national_id, production), asked for with a reason: an audited request the security
+  // desk lists until it is granted. Implicit consent is not offered: a portal's consent mode cannot be changed after
+  // registration (clients' ClientChanges has no consent).
+  router.post('/agency/request', parseForm, csrf, requireStaff, async (ctx) => {
+    const { client, actor } = await ownPortal(ctx, 'clients.write');
+    const l = lang(ctx);
+    const asks = fields(ctx, 'ask');
+    const scopes =
+      asks.includes('national_id') && !client.scope.split(' ').includes('national_id') ? ['national_id'] : [];
+    const environment = asks.includes('production') && client.environment === 'sandbox' ? 'production' : undefined;
+    if (!scopes.length && !environment) throw new AppError('invalid_input', ct(l, 'askNothing'));
+    const reason = field(ctx, 'reason', 500).trim();
+    if (reason.length < 5) throw new AppError('invalid_input', 'reason must be 5 to 500 characters');
+    await recordEvent(db, {
+      actor: { type: actor.type, id: actor.id },
+      action: 'client.change_requested',
+      outcome: 'success',
+      clientId: client.client_id,
+      ip: actor.ip,
+      userAgent: ctx.get('user-agent'),
+      reason,
+      details: {
+        agency: client.agency,
+        ...(scopes.length ? { scopes } : {}),
+        ...(environment ? { environment } : {}),
+        ...actorDetails(actor),
+      },
+    });
+    const f = frame(ctx, 'agency');
+    send(
+      ctx,
+      messageView(f, ct(f.lang, 'doneTitle'), html`<p class="ok">${ct(f.lang, 'requested')}</p>`, '/admin/agency'),
+    );
+  });
+
   router.get('/agency/usage', requireStaff, async (ctx) => {
     const { client } = await ownPortal(ctx, 'clients.read');
     const usage = await portalUsage(db, client.client_id, acr.levels, timeZone);
     send(ctx, usageView(frame(ctx, 'agency', ctx.url), client, usage));
+  });
+
+  // ---- audit trail (auditors, security): read-only ----
+
+  const queryText = (ctx: Context, k: string) => {
+    const v = ctx.query[k];
+    return typeof v === 'string' ? v.slice(0, 200).trim() : '';
+  };
+  const cursorOf = (v: string) => (CURSOR.test(v) ? Number(v) : undefined);
+
+  router.get('/audit', requireStaff, async (ctx) => {
+    await allow(ctx, 'audit.read');
+    const l = lang(ctx);
+    const q: AuditFilters = {
+      action: queryText(ctx, 'action'),
+      actor: queryText(ctx, 'actor'),
+      client: queryText(ctx, 'client'),
+      subject: queryText(ctx, 'subject'),
+      since: queryText(ctx, 'since'),
+      until: queryText(ctx, 'until'),
+    };
+    let error: string | undefined;
+    // A personal ID is searched through the POST form only: one typed here is dropped, never echoed.
+    if (PIN.test(q.subject) || PIN.test(q.actor)) {
+      error = ct(l, 'pinNotHere');
+      if (PIN.test(q.subject)) q.subject = '';
+      if (PIN.test(q.actor)) q.actor = '';
+    }
+    const since = q.since ? zonedMidnight(q.since, timeZone) : undefined;
+    const until = q.until ? zonedMidnight(nextDay(q.until), timeZone) : undefined;
+    if ((q.since && !since) || (q.until && (!until || !zonedMidnight(q.until, timeZone)))) error = ct(l, 'badDate');
+    const filters = Object.fromEntries(Object.entries(q).filter(([, v]) => v)) as Record<string, string>;
+    const href = (more: Record<string, string> = {}) =>
+      `/admin/audit?${new URLSearchParams({ ...filters, ...more, lang: l }).toString()}`;
+    const page = error
+      ? { items: [], next_cursor: null }
+      : await searchAudit(db, {
+          action: q.action || undefined,
+          actorId: q.actor || undefined,
+          clientId: q.client || undefined,
+          subjects: q.subject ? [q.subject] : undefined,
+          since,
+          until,
+          before: cursorOf(queryText(ctx, 'cursor')),
+          limit: AUDIT_PAGE,
+        });
+    send(
+      ctx,
+      auditSearchView(
+        { ...frame(ctx, 'audit'), path: href() },
+        q,
+        { items: page.items, nextHref: page.next_cursor ? href({ cursor: page.next_cursor }) : null },
+        error,
+      ),
+      error ? 400 : 200,
+    );
+  });
+
+  // By personal ID, in a POST body: resolved to the account id and the pseudonym (failed logins' subject). The
+  // search itself is recorded (a look-up of a person), once per search, not per page.
+  router.post('/audit/person', parseForm, csrf, requireStaff, async (ctx) => {
+    const actor = await allow(ctx, 'audit.read');
+    const pin = field(ctx, 'pin', 12).trim();
+    if (!PIN.test(pin)) throw new AppError('invalid_input', 'personal ID must be 12 digits');
+    let accountId: string | null = null;
+    try {
+      accountId = await accountIdForPin(db, pin);
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+    }
+    const pseudo = pseudonym(pin);
+    const before = cursorOf(field(ctx, 'cursor', 19));
+    if (before === undefined)
+      await recordEvent(db, {
+        actor: { type: actor.type, id: actor.id },
+        action: 'audit.searched',
+        outcome: 'success',
+        subject: accountId ?? pseudo,
+        ip: actor.ip,
+        userAgent: ctx.get('user-agent'),
+        details: { by: 'personal_id', ...actorDetails(actor) },
+      });
+    const page = await searchAudit(db, {
+      subjects: accountId ? [accountId, pseudo] : [pseudo],
+      before,
+      limit: AUDIT_PAGE,
+    });
+    send(ctx, auditPersonView(frame(ctx, 'audit'), pin, { accountId, pseudonym: pseudo }, page));
+  });
+
+  router.get('/audit/imports', requireStaff, async (ctx) => {
+    await allow(ctx, 'registry.read');
+    const l = lang(ctx);
+    const page = await searchAudit(db, {
+      action: 'registry.imported',
+      before: cursorOf(queryText(ctx, 'cursor')),
+      limit: AUDIT_PAGE,
+    });
+    const nextHref = page.next_cursor
+      ? `/admin/audit/imports?${new URLSearchParams({ cursor: page.next_cursor, lang: l }).toString()}`
+      : null;
+    send(ctx, importsView(frame(ctx, 'audit', ctx.url), { items: page.items, nextHref }));
+  });
+
+  router.get('/audit/chain', requireStaff, async (ctx) => {
+    await allow(ctx, 'audit.read');
+    const runs = await searchAudit(db, { subjects: ['audit_chain'], action: 'audit.verified', limit: 10 });
+    send(
+      ctx,
+      chainView(frame(ctx, 'audit', ctx.url), {
+        lastVerifiedAt: await lastVerifiedAt(db),
+        runs: runs.items,
+        mayVerify: may(ctx, 'audit.verify'),
+      }),
+    );
   });
 
   // ---- admin: staff and roles ----

@@ -115,3 +115,57 @@ export async function productionRequest(
     .limit(1)
     .executeTakeFirst();
 }
+
+/** An agency's request for what only security staff may grant (`client.change_requested`). */
+export interface ChangeRequest {
+  clientId: string;
+  at: Date;
+  reason: string | null;
+  /** Scopes asked for (national_id). */
+  scopes: string[];
+  /** Set when production was asked for too. */
+  environment: 'production' | null;
+}
+
+/**
+ * The latest change request of each portal (or of one), newest first: a backward scan of `audit_events_action`
+ * (action, seq), bounded; requests are rare, a handful per portal.
+ */
+export async function changeRequests(db: Kysely<DB>, clientId?: string, limit = 500): Promise<ChangeRequest[]> {
+  let q = db
+    .selectFrom('audit_events')
+    .select(['client_id', 'at', 'reason', 'details'])
+    .where('action', '=', 'client.change_requested');
+  if (clientId) q = q.where('client_id', '=', clientId);
+  const rows = await q
+    .orderBy('seq', 'desc')
+    .limit(clientId ? 1 : limit)
+    .execute();
+  const seen = new Set<string>();
+  const out: ChangeRequest[] = [];
+  for (const r of rows) {
+    if (!r.client_id || seen.has(r.client_id)) continue;
+    seen.add(r.client_id);
+    const d = (r.details ?? {}) as { scopes?: unknown; environment?: unknown };
+    out.push({
+      clientId: r.client_id,
+      at: new Date(r.at as unknown as string),
+      reason: r.reason,
+      scopes: Array.isArray(d.scopes) ? d.scopes.filter((s): s is string => typeof s === 'string') : [],
+      environment: d.environment === 'production' ? 'production' : null,
+    });
+  }
+  return out;
+}
+
+/** What of a request is still to be granted, given the portal as it is now (empty: nothing; the request is closed). */
+export function openPart(
+  r: ChangeRequest,
+  portal: { scope: string; environment: 'sandbox' | 'production' },
+): { scopes: string[]; environment: 'production' | null } {
+  const has = new Set(portal.scope.split(' '));
+  return {
+    scopes: r.scopes.filter((s) => !has.has(s)),
+    environment: r.environment === 'production' && portal.environment === 'sandbox' ? 'production' : null,
+  };
+}

@@ -43,7 +43,7 @@ const CITIZEN2 = resident('001095000810', 'Đinh Văn Hai', '1995-08-10', { phon
 const CITIZEN = resident('001095000807', 'Hoàng Thị Công Dân', '1995-08-07', { phone: '+84912000807' });
 /** A citizen of another province (079, Hồ Chí Minh City): outside the officer's scope. */
 const ELSEWHERE = resident('079095000808', 'Lý Văn Xa', '1995-08-08', { phone: '+84912000808' });
-const TEST_L1 = { pin: '001099000001', password: 'sandbox-level1-2026' };
+const TEST_L1 = { pin: '000099000001', password: 'sandbox-level1-2026' };
 const SHOTS = path.resolve(import.meta.dirname, '../.tmp/console-shots');
 
 let database: TestDatabase;

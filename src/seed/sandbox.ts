@@ -18,10 +18,14 @@ import { insertResidents, type NewResident } from '../registry/index.ts';
 
 const WARD = { province: 'Hà Nội', ward: 'Phường Thử Nghiệm', street: '1 Đường Thử Nghiệm' };
 
-/** The test citizens: personal IDs in Hà Nội's code with a fixed, recognisable tail (…0000001, …0000002). */
+/**
+ * The test citizens. Their personal IDs carry province code 000, which no province has (Circular 59/2021): no real
+ * resident can ever hold one (a registry import rejects it as `unknown_province`), so the published passwords can never
+ * open a real person's account, whatever the registry later brings.
+ */
 const TEST_CITIZENS: (NewResident & { level: 1 | 2; password: string })[] = [
   {
-    pin: '001099000001',
+    pin: '000099000001',
     fullName: 'Công Dân Thử Một',
     familyName: 'Công',
     middleName: 'Dân Thử',
@@ -36,7 +40,7 @@ const TEST_CITIZENS: (NewResident & { level: 1 | 2; password: string })[] = [
     password: 'sandbox-level1-2026',
   },
   {
-    pin: '001194000002',
+    pin: '000194000002',
     fullName: 'Công Dân Thử Hai',
     familyName: 'Công',
     middleName: 'Dân Thử',

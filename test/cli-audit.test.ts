@@ -47,9 +47,7 @@ async function events(action: string) {
 
 /** Runs `fn` while the audit table refuses events of `action` (the audit write of that act fails). */
 async function refusingAudit(action: string, fn: () => Promise<void>) {
-  await sql`alter table audit_events add constraint refuse_for_test check (action <> ${sql.lit(action)})`.execute(
-    db,
-  );
+  await sql`alter table audit_events add constraint refuse_for_test check (action <> ${sql.lit(action)})`.execute(db);
   try {
     await fn();
   } finally {
@@ -393,7 +391,10 @@ describe('keys retire (CLI)', () => {
     assert.equal(now.find((k) => k.kid === active.kid)?.state, 'retired');
     assert.equal(now.find((k) => k.kid === staged.kid)?.state, 'active');
     const [event] = await events('key.retired');
-    assert.deepEqual([event?.actor_id, event?.details], ['sec-2', { kid: active.kid, activated: staged.kid, via: 'cli' }]);
+    assert.deepEqual(
+      [event?.actor_id, event?.details],
+      ['sec-2', { kid: active.kid, activated: staged.kid, via: 'cli' }],
+    );
   });
 
   it('refuses with one line when no staged key can take over, or the key is not active', () => {

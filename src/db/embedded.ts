@@ -132,6 +132,8 @@ export async function startEmbedded(
   dataDir: string,
   preferredPort: number,
   onLog: (line: string) => void = () => {},
+  /** Server settings (`-c name=value`) for a server this call starts, e.g. `max_connections` for a shared test server. */
+  settings: Record<string, string> = {},
 ): Promise<EmbeddedServer> {
   await fs.mkdir(dataDir, { recursive: true });
   // 0711: the postgres system user must traverse into DATA_DIR; nobody may list it.
@@ -167,7 +169,13 @@ export async function startEmbedded(
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ],
     onLog: (m: string) => {
       logs.push(m);
       if (logs.length > 50) logs.shift();

@@ -36,6 +36,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
         `dinhdanh is listening on ${service.url}`,
         `  discovery: ${service.url}/.well-known/openid-configuration`,
         `  database:  ${config.databaseUrl ? 'external PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL in ${config.dataDir}`}`,
+        `  staff console: ${service.url}/admin (a level-2 account with a role: \`dinhdanh staff grant --personal-id N --role admin\`)`,
       ];
       // The demo login exists only where demo data was seeded: now, or earlier into the embedded database.
       if (service.seeded || (!config.databaseUrl && config.demoSeed !== 'never')) {

@@ -634,6 +634,8 @@ function buildApp(n: Wiring, host: ProviderHost, probe: Probe, draining: () => b
         pseudonym,
         unlockLogin: (key) => limiter('login').unlock(key),
         level2Acr: acr.level2,
+        acrLevels: acr.levels,
+        timeZone: config.timeZone,
         ensureTestCitizens: async () => {
           await ensureTestCitizens(db, hasher, master);
         },

@@ -261,6 +261,10 @@ describe('admin API: clients', () => {
     assert.equal((await call(tokens.all, 'POST', `/clients/${id}/disable`)).status, 409);
     assert.equal((await call(tokens.all, 'POST', `/clients/${id}/enable`)).body!.disabled, undefined);
     assert.equal((await events('client.disabled'))[0]?.client_id, id);
+    const usage = await call(tokens.all, 'GET', '/clients/demo-portal/usage');
+    assert.equal(usage.status, 200, usage.text);
+    assert.equal(usage.body!.days.length, 14);
+    assert.equal((await call(tokens.all, 'GET', '/clients/no-such-portal/usage')).status, 404);
   });
 
   it('answers bad input with a 400 naming the field, unknown portals with 404, nothing written', async () => {

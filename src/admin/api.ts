@@ -33,6 +33,7 @@ import {
 } from '../staff/index.ts';
 import * as acts from './acts.ts';
 import { searchAudit } from './audit-search.ts';
+import { portalUsage } from './usage.ts';
 
 /** What the API needs. */
 export interface AdminApiDeps {
@@ -45,6 +46,10 @@ export interface AdminApiDeps {
   unlockLogin: (key: string) => Promise<void>;
   /** The level-2 acr value: a staff token's session must have it. */
   level2Acr: string;
+  /** acr value -> level (usage per portal counts sign-ins by level). */
+  acrLevels: Record<string, number>;
+  /** The service's time zone (usage per portal counts by its calendar days). */
+  timeZone: string;
   /** Creates the sandbox's test citizens when they do not exist yet (seed/sandbox.ts). */
   ensureTestCitizens: () => Promise<void>;
 }
@@ -463,6 +468,33 @@ export const OPERATIONS: Operation[] = [
       .strict(),
     response: Client,
     run: (i, actor, d) => acts.approveClient(d.acts, actor, i.params.client_id, i.body.environment, i.body.reason),
+  }),
+  op({
+    method: 'get',
+    path: '/clients/{client_id}/usage',
+    operationId: 'clientUsage',
+    summary:
+      'Usage per day (last 14 days): sign-ins by level, failures, consents, back-channel failures; active grants',
+    tag: 'clients',
+    capability: 'clients.read',
+    params: byClient,
+    response: z.object({
+      days: z.array(
+        z.object({
+          day: z.string(),
+          logins: z.record(z.string(), z.number()),
+          failedLogins: z.number(),
+          consents: z.number(),
+          backchannelFailures: z.number(),
+        }),
+      ),
+      activeGrants: z.number(),
+    }),
+    target: clientTarget,
+    run: async (i, _a, d) => {
+      await getClient(d.acts.db, i.params.client_id); // an unknown portal is a 404, not an empty report
+      return portalUsage(d.acts.db, i.params.client_id, d.acrLevels, d.timeZone);
+    },
   }),
   op({
     method: 'get',

@@ -272,7 +272,12 @@ export function grantStaffRole(d: ActDeps, actor: Actor, g: RoleGrant) {
   return audited(d.db, actor, 'staff.granted', async (trx) => {
     const accountId = await grantRole(trx, g, `${actor.type}:${name(actor)}`);
     return {
-      result: { account_id: accountId, role: g.role, provinces: g.provinces ?? null, agency: g.agency ?? null },
+      result: {
+        account_id: accountId,
+        role: g.role,
+        provinces: g.provinces?.length ? g.provinces : null,
+        agency: g.agency ?? null,
+      },
       subject: accountId,
       details: {
         granted: g.role,

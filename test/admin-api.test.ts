@@ -157,8 +157,10 @@ describe('admin API: authentication and authorization', () => {
       via: 'api',
     });
     const officer = staff([{ role: 'officer', provinces: ['001'], agency: null }]);
-    assert.equal(authorize(officer, 'accounts.act', { pin: '001090012345' })?.role, 'officer');
-    assert.equal(authorize(officer, 'accounts.act', { pin: '079195004321' }), undefined);
+    assert.equal(authorize(officer, 'accounts.act', { pin: '001090012345', staff: false })?.role, 'officer');
+    assert.equal(authorize(officer, 'accounts.act', { pin: '079195004321', staff: false }), undefined);
+    assert.equal(authorize(officer, 'accounts.act', { pin: '001090012345', staff: true }), undefined, 'no staff');
+    assert.equal(authorize(officer, 'accounts.act', { pin: '001090012345' }), undefined, 'fails closed');
     assert.equal(authorize(officer, 'keys.write'), undefined);
     const agency = staff([{ role: 'agency_admin', provinces: null, agency: 'bo-tai-chinh' }]);
     assert.ok(authorize(agency, 'clients.write', { agency: 'bo-tai-chinh' }));
@@ -168,14 +170,15 @@ describe('admin API: authentication and authorization', () => {
     const security = staff([{ role: 'security', provinces: null, agency: null }]);
     assert.ok(authorize(security, 'clients.approve'));
     assert.ok(authorize(security, 'keys.write'));
-    assert.equal(authorize(security, 'accounts.act', { pin: DEMO_PIN }), undefined);
+    assert.equal(authorize(security, 'accounts.act', { pin: DEMO_PIN, staff: false }), undefined);
     const auditor = staff([{ role: 'auditor', provinces: null, agency: null }]);
     assert.ok(authorize(auditor, 'audit.read'));
     assert.equal(authorize(auditor, 'keys.write'), undefined);
     assert.equal(authorize(auditor, 'staff.write'), undefined);
     const admin = staff([{ role: 'admin', provinces: null, agency: null }]);
     assert.ok(authorize(admin, 'staff.write'));
-    assert.equal(authorize(admin, 'accounts.read', { pin: DEMO_PIN }), undefined);
+    assert.equal(authorize(admin, 'accounts.read', { pin: DEMO_PIN, staff: false }), undefined);
+    assert.ok(authorize(admin, 'accounts.act', { pin: DEMO_PIN, staff: true }), 'admins act on staff accounts');
     assert.equal(authorize(staff([]), 'audit.read'), undefined);
   });
 });
@@ -214,7 +217,7 @@ describe('admin API: clients', () => {
     assert.equal(created.status, 201, created.text);
     const id = created.body!.client_id as string;
     assert.ok(created.body!.client_secret, 'the secret is shown once');
-    assert.equal(created.body!.environment, 'production');
+    assert.equal(created.body!.environment, 'sandbox', 'a machine caller registers in the sandbox');
     const [registered] = await events('client.registered');
     assert.deepEqual(
       [registered?.actor_type, registered?.actor_id, registered?.client_id],
@@ -554,17 +557,29 @@ describe('admin API: staff tokens, per role', () => {
     const token = await staffToken(pin, 'staff-password-2026', nextCode);
     const denials = async () => (await events('admin.denied')).filter((e) => e.actor_id === accountId);
 
-    // No role: nothing.
+    // No role: nothing, and no way to tell what exists (403 before any look-up).
     assert.equal((await call(token, 'GET', '/keys')).status, 403);
-    assert.equal((await denials()).length, 1);
+    assert.equal((await call(token, 'GET', '/clients/no-such-portal')).status, 403);
+    assert.equal((await denials()).length, 2);
 
     // An officer of Hồ Chí Minh (079): citizens of 079 only, no keys.
-    await grantRole(service.db, { pin, role: 'officer', provinces: ['079'] }, 'test');
-    assert.equal((await call(token, 'POST', '/accounts/search', { personal_id: pin })).status, 200);
+    // An officer of Đà Nẵng (048): citizens of 048 only, never a staff account (not even their own), no keys.
+    const citizenPin = '048203000777';
+    const citizenId = await createAccount(service.db, hasher, { pin: citizenPin, password: 'citizen-password-2026' });
+    await grantRole(service.db, { pin, role: 'officer', provinces: ['048', '079'] }, 'test');
+    assert.equal((await call(token, 'POST', '/accounts/search', { personal_id: citizenPin })).status, 200);
     const elsewhere = await call(token, 'POST', '/accounts/search', { personal_id: DEMO_PIN });
     assert.equal(elsewhere.status, 403);
+    assert.equal((await call(token, 'POST', '/accounts/search', { personal_id: pin })).status, 403, 'a staff account');
+    for (const act of ['password-reset-code', 'second-factor-reset', 'suspend'])
+      assert.equal((await call(token, 'POST', `/accounts/${accountId}/${act}`)).status, 403, act);
+    assert.equal((await call(token, 'POST', `/accounts/${citizenId}/unlock`)).status, 200);
+    // A look-up that finds nothing is audited too (no silent probing of which IDs have accounts).
+    assert.equal((await call(token, 'POST', '/accounts/search', { personal_id: '048299999999' })).status, 404);
+    const [probe] = (await events('account.viewed')).filter((e) => e.outcome === 'failure');
+    assert.deepEqual([probe?.actor_id, probe?.reason], [accountId, 'not_found']);
     assert.equal((await call(token, 'GET', '/keys')).status, 403);
-    const [viewed] = await events('account.viewed');
+    const [viewed] = (await events('account.viewed')).filter((e) => e.outcome === 'success');
     assert.deepEqual(
       [viewed?.actor_type, viewed?.actor_id, viewed?.details.role, viewed?.details.via],
       ['officer', accountId, 'officer', 'api'],
@@ -594,10 +609,15 @@ describe('admin API: staff tokens, per role', () => {
 
     // An agency admin: registers sandbox portals of its agency only, sees only them, cannot approve.
     await grantRole(service.db, { pin, role: 'agency_admin', agency: 'bo-y-te' }, 'test');
-    const mine = await call(token, 'POST', '/clients', {
+    const straight = await call(token, 'POST', '/clients', {
       client_name: 'Cổng Bộ Y tế',
       redirect_uris: ['http://localhost:4704/cb'],
       environment: 'production',
+    });
+    assert.equal(straight.status, 403, 'no production without approval');
+    const mine = await call(token, 'POST', '/clients', {
+      client_name: 'Cổng Bộ Y tế',
+      redirect_uris: ['http://localhost:4704/cb'],
     });
     assert.equal(mine.status, 201, mine.text);
     assert.deepEqual([mine.body!.environment, mine.body!.agency], ['sandbox', 'bo-y-te']);
@@ -618,6 +638,22 @@ describe('admin API: staff tokens, per role', () => {
       (await call(token, 'POST', `/clients/${mine.body!.client_id}/approval`, { reason: 'tự duyệt' })).status,
       403,
     );
+    // Once in production (approved by security), where its codes go and what it receives are security's decision.
+    await sql`update clients set metadata = metadata - 'dinhdanh_environment' where client_id = ${mine.body!.client_id}`.execute(
+      service.db,
+    );
+    const moved = await call(token, 'PATCH', `/clients/${mine.body!.client_id}`, {
+      redirect_uris: ['https://attacker.example/cb'],
+    });
+    assert.equal(moved.status, 403, moved.text);
+    const narrower = await call(token, 'PATCH', `/clients/${mine.body!.client_id}`, { scopes: ['profile'] });
+    assert.equal(narrower.status, 200, "receiving less is the agency's own call");
+    const more = await call(token, 'PATCH', `/clients/${mine.body!.client_id}`, { scopes: ['profile', 'address'] });
+    assert.equal(more.status, 403);
+    assert.equal(
+      (await call(token, 'PATCH', `/clients/${mine.body!.client_id}`, { client_name: 'Cổng Bộ Y tế (mới)' })).status,
+      200,
+    );
     await revokeRole(service.db, pin, 'agency_admin');
 
     // An auditor reads the trail, changes nothing.
@@ -625,6 +661,7 @@ describe('admin API: staff tokens, per role', () => {
     assert.equal((await call(token, 'GET', '/audit/events?limit=5')).status, 200);
     assert.equal((await call(token, 'POST', '/keys', { alg: 'ES256' })).status, 403);
     assert.equal((await call(token, 'POST', '/staff', { personal_id: pin, role: 'admin' })).status, 403);
+    assert.equal((await call(token, 'GET', '/audit/events?cursor=9999999999999999999')).status, 400);
     assert.ok((await denials()).length >= 8, 'every refusal audited');
 
     // Signed out: the token dies with the session.
@@ -632,5 +669,50 @@ describe('admin API: staff tokens, per role', () => {
     const after = await call(token, 'GET', '/audit/events?limit=5');
     assert.equal(after.status, 401);
     assert.match(after.body!.detail, /session has ended|not valid/);
+  });
+});
+
+describe('admin API: what a portal writer must not be able to do', () => {
+  it('refuses admin scopes, production, national_id and implicit consent to machine callers', async () => {
+    const base = { client_name: 'X', redirect_uris: ['http://localhost:4706/cb'] };
+    const adminScoped = await call(tokens.all, 'POST', '/clients', {
+      client_name: 'evil',
+      client_credentials: true,
+      admin_scopes: ['admin:staff'],
+    });
+    assert.equal(adminScoped.status, 403, adminScoped.text);
+    for (const extra of [{ environment: 'production' }, { scopes: ['national_id'] }, { consent: 'implicit' }]) {
+      const r = await call(tokens.all, 'POST', '/clients', { ...base, ...extra });
+      assert.equal(r.status, 403, JSON.stringify(extra));
+      assert.match(r.body!.detail, /security staff/);
+    }
+    const widened = await call(tokens.all, 'PATCH', '/clients/demo-portal', { scopes: ['profile', 'national_id'] });
+    assert.equal(widened.status, 403);
+  });
+
+  it("refuses every change to dinhdanh's own clients, and their ids to anyone else", async () => {
+    const hijack = await call(tokens.all, 'PATCH', '/clients/dinhdanh-staff-tool', {
+      redirect_uris: ['https://evil.example/cb'],
+    });
+    assert.equal(hijack.status, 403, hijack.text);
+    assert.equal((await call(tokens.all, 'POST', '/clients/dinhdanh-account/disable')).status, 403);
+    assert.equal((await call(tokens.all, 'POST', '/clients/dinhdanh-console/secret', {})).status, 403);
+    const squat = await call(tokens.all, 'POST', '/clients', {
+      client_name: 'X',
+      client_id: 'dinhdanh-admin-tool',
+      redirect_uris: ['http://localhost:4707/cb'],
+    });
+    assert.equal(squat.status, 400);
+  });
+
+  it('never gives a staff role to a published test citizen', async () => {
+    await call(tokens.all, 'GET', '/sandbox/test-citizens');
+    const r = await call(tokens.all, 'POST', '/staff', {
+      personal_id: '000194000002',
+      role: 'agency_admin',
+      agency: 'agency-z',
+    });
+    assert.equal(r.status, 400);
+    assert.match(r.body!.detail, /test citizen/);
   });
 });

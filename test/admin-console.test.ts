@@ -496,13 +496,23 @@ describe('agency onboarding', () => {
     ).rows[0]!.metadata;
   const card = () => agencyPage.locator('.card', { hasText: clientId });
 
-  it("edits the portal's redirect URIs (a bad one is refused with the form); disables and enables it", async () => {
+  it("edits the portal (a bad value, or a production portal's redirect URIs, refused with the form); disables and enables it", async () => {
     const page = agencyPage;
     await page.goto(`${service.url}/admin/agency`);
     await card().getByRole('link', { name: 'Sửa' }).click();
     await page.getByRole('heading', { name: 'Sửa cổng: Cổng đặt lịch khám bệnh' }).waitFor();
     await accessible(page, 'agency-edit');
-    await page.locator('#redirect_uris').fill(`${DEMO_REDIRECT}\nftp://example.vn/cb`);
+    // In production: where its codes go is security staff's decision.
+    await page.locator('#redirect_uris').fill(`${DEMO_REDIRECT}\nhttp://127.0.0.1:8089/callback`);
+    const [moved] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/admin/agency/edit')),
+      page.getByRole('button', { name: 'Lưu thay đổi' }).click(),
+    ]);
+    assert.equal(moved.status(), 403);
+    await page.locator('#form-error').waitFor();
+    assert.match((await page.locator('#form-error').textContent()) ?? '', /security staff/);
+    await page.locator('#redirect_uris').fill(DEMO_REDIRECT);
+    await page.locator('#post_logout').fill('ftp://example.vn/out');
     const [refused] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/admin/agency/edit')),
       page.getByRole('button', { name: 'Lưu thay đổi' }).click(),
@@ -510,15 +520,16 @@ describe('agency onboarding', () => {
     assert.equal(refused.status(), 400);
     await page.locator('#form-error').waitFor();
     await accessible(page, 'agency-edit-error');
-    const second = 'http://127.0.0.1:8089/callback';
-    await page.locator('#redirect_uris').fill(`${DEMO_REDIRECT}\n${second}`);
+    const out = 'http://127.0.0.1:8089/signed-out';
+    await page.locator('#post_logout').fill(out);
     await page.getByRole('button', { name: 'Lưu thay đổi' }).click();
     await page.getByText('Đã lưu thay đổi của cổng.').waitFor();
-    assert.deepEqual((await metadata()).redirect_uris, [DEMO_REDIRECT, second]);
+    assert.deepEqual((await metadata()).post_logout_redirect_uris, [out]);
+    assert.deepEqual((await metadata()).redirect_uris, [DEMO_REDIRECT]);
     const updated = (await events('client.updated')).at(-1)!;
     assert.deepEqual(
       [updated.client_id, updated.details.changed, updated.details.role],
-      [clientId, ['redirect_uris'], 'agency_admin'],
+      [clientId, ['post_logout_redirect_uris'], 'agency_admin'],
     );
 
     await page.goto(`${service.url}/admin/agency`);

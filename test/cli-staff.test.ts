@@ -96,7 +96,7 @@ describe('dinhdanh staff', () => {
     );
     refused(['staff', 'grant', '--personal-id', '048203000777', '--role', 'auditor'], /no e-ID account/);
     refused(['staff', 'grant', '--personal-id', DEMO_PIN, '--role', 'king'], /invalid/);
-    refused(['staff', 'revoke', '--personal-id', DEMO_PIN, '--role', 'admin'], /last admin/);
+    refused(['staff', 'revoke', '--personal-id', DEMO_PIN, '--role', 'admin'], /last active admin/);
     assert.equal((await events('staff.granted')).length, before);
     assert.equal((await events('staff.revoked')).length, 1);
   });

@@ -13,7 +13,7 @@ import {
   showAccount,
   suspendAccount,
 } from '../accounts/index.ts';
-import { type Actor, audited, recordVerification, verifyChain } from '../audit/index.ts';
+import { type Actor, actorDetails, audited, recordEvent, recordVerification, verifyChain } from '../audit/index.ts';
 import {
   addClient,
   type ClientChanges,
@@ -57,13 +57,43 @@ const name = (a: Actor) => a.id.slice(0, 100);
 
 // ---- citizens' accounts (officers) ----
 
-/** An officer looks an account up; the look-up of personal data is itself audited. */
-export function viewAccount(d: ActDeps, actor: Actor, pin: string) {
+/**
+ * An officer looks an account up; the look-up of personal data is itself audited, and so is one that found nothing
+ * (an officer probing which personal IDs have accounts leaves a trace: the pseudonym-free subject is the search).
+ */
+export async function viewAccount(d: ActDeps, actor: Actor, pin: string) {
   checkPin(pin);
-  return audited(d.db, actor, 'account.viewed', async (trx) => {
-    const account = await showAccount(trx, pin);
-    return { result: account, subject: account.accountId };
-  });
+  try {
+    return await audited(d.db, actor, 'account.viewed', async (trx) => {
+      const account = await showAccount(trx, pin);
+      return { result: account, subject: account.accountId };
+    });
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'not_found')
+      await recordEvent(d.db, {
+        actor: { type: actor.type, id: actor.id },
+        action: 'account.viewed',
+        outcome: 'failure',
+        reason: 'not_found',
+        ip: actor.ip,
+        details: { province: pin.slice(0, 3), ...actorDetails(actor) },
+      });
+    throw err;
+  }
+}
+
+/** Refuses to leave the service without an active admin (nobody could grant roles again). */
+async function keepAnAdmin(db: Kysely<DB>, accountId: string): Promise<void> {
+  const admins = await db
+    .selectFrom('staff_roles')
+    .innerJoin('accounts', 'accounts.id', 'staff_roles.account_id')
+    .select('accounts.id')
+    .where('staff_roles.role', '=', 'admin')
+    .where('accounts.status', '=', 'active')
+    .forUpdate()
+    .execute();
+  if (admins.length === 1 && admins[0]!.id === accountId)
+    throw new AppError('conflict', 'this is the last active admin: grant admin to someone else first');
 }
 
 /** After checking the citizen in person: a one-time activation code (15 minutes) the citizen enters on /account. */
@@ -99,6 +129,7 @@ export async function passwordResetCode(d: ActDeps, actor: Actor, pin: string) {
 export function suspend(d: ActDeps, actor: Actor, pin: string) {
   checkPin(pin);
   return audited(d.db, actor, 'account.suspend', async (trx) => {
+    await keepAnAdmin(trx, await accountIdForPin(trx, pin));
     const accountId = await suspendAccount(trx, pin, (ids) => requestSessionTermination(trx, ids, 'suspended'));
     return { result: { accountId, status: 'suspended' }, subject: accountId };
   });
@@ -150,12 +181,14 @@ function keysOf(c: { jwks_uri?: string; jwks_kids?: string[] }) {
 }
 
 /** Registers a portal; returns it with its secret (shown once). */
-export function registerClient(d: ActDeps, actor: Actor, input: NewClient) {
+export function registerClient(d: ActDeps, actor: Actor, input: NewClient, reason?: string) {
   return audited(d.db, actor, 'client.registered', async (trx) => {
     const client = await addClient(trx, input, { production: d.production });
     return {
       result: client,
       clientId: client.client_id,
+      // Security staff registering a portal straight to production, or with national_id or implicit consent: why.
+      reason: reason?.trim() || null,
       details: {
         name: client.client_name,
         redirectUris: client.redirect_uris,

@@ -25,6 +25,7 @@ import {
   agencyOf,
   authorize,
   type Capability,
+  isStaffPin,
   listStaff,
   type Principal,
   ROLES,
@@ -33,6 +34,7 @@ import {
 } from '../staff/index.ts';
 import * as acts from './acts.ts';
 import { searchAudit } from './audit-search.ts';
+import { checkChangeWithoutApproval, checkRegistrationWithoutApproval } from './client-rules.ts';
 import { portalUsage } from './usage.ts';
 
 /** What the API needs. */
@@ -65,7 +67,7 @@ const PersonalId = z
 const ClientId = z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, 'must be 3 to 64 letters, digits, ".", "_" or "-"');
 const AccountId = z.uuid().describe("the account's internal id (from accounts/search)");
 const Kid = z.string().min(1).max(200);
-const Cursor = z.string().regex(/^\d{1,19}$/, 'a cursor from next_cursor');
+const Cursor = z.string().regex(/^\d{1,18}$/, 'a cursor from next_cursor');
 const Limit = z.coerce.number().int().min(1).max(200).default(50);
 const Uri = z.string().max(2000);
 const Scope = z.enum(['profile', 'address', 'email', 'phone', 'offline_access', 'national_id']);
@@ -114,7 +116,11 @@ const NewClient = z
     client_credentials: z.boolean().optional(),
     admin_scopes: z.array(z.enum(ADMIN_SCOPES)).optional(),
     agency: z.string().optional().describe('agency admins: always their own agency'),
-    environment: z.enum(['sandbox', 'production']).optional().describe('agency admins: always sandbox'),
+    environment: z
+      .enum(['sandbox', 'production'])
+      .optional()
+      .describe('default sandbox; production (and national_id, implicit consent) only security staff, with a reason'),
+    reason: z.string().min(5).max(500).optional().describe('why production, national_id or implicit consent'),
   })
   .strict()
   .meta({ id: 'NewClient' });
@@ -132,6 +138,7 @@ const ClientChanges = z
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
     scopes: z.array(Scope).optional(),
     min_level: z.union([z.literal(1), z.literal(2)]).optional(),
+    reason: z.string().min(5).max(500).optional().describe('security staff adding national_id: why'),
   })
   .strict()
   .meta({ id: 'ClientChanges' });
@@ -264,9 +271,10 @@ async function pinOf(db: Kysely<DB>, accountId: string): Promise<string> {
 }
 
 const byAccount = z.object({ account_id: AccountId });
-const accountTarget = async (i: Input<{ account_id: string }, unknown, unknown>, d: AdminApiDeps) => ({
-  pin: await pinOf(d.acts.db, i.params.account_id),
-});
+const accountTarget = async (i: Input<{ account_id: string }, unknown, unknown>, d: AdminApiDeps) => {
+  const pin = await pinOf(d.acts.db, i.params.account_id);
+  return { pin, staff: await isStaffPin(d.acts.db, pin) };
+};
 const byClient = z.object({ client_id: ClientId });
 const clientTarget = async (i: Input<{ client_id: string }, unknown, unknown>, d: AdminApiDeps) => ({
   agency: (await getClient(d.acts.db, i.params.client_id)).agency ?? null,
@@ -358,32 +366,45 @@ export const OPERATIONS: Operation[] = [
     run: async (i, actor, d, p) => {
       const b = i.body;
       const agency = agencyOf(p);
-      // An agency admin registers sandbox portals of its own agency, and never widens what a portal may receive.
-      if (actor.role === 'agency_admin') {
-        if (b.scopes?.includes('national_id') || b.consent === 'implicit' || b.admin_scopes?.length)
-          throw new AppError('forbidden', 'national_id, implicit consent and admin scopes need security staff');
-        if (b.agency && b.agency !== agency) throw new AppError('forbidden', 'agency admins register for their agency');
-      }
-      const environment = actor.role === 'agency_admin' ? 'sandbox' : b.environment;
+      // Only a person holding the admin role hands out admin scopes (they reach staff roles and keys).
+      if (b.admin_scopes?.length && !(p.kind === 'staff' && authorize(p, 'staff.write')))
+        throw new AppError(
+          'forbidden',
+          'admin scopes are granted by a person holding the admin role, never by a machine',
+        );
+      if (actor.role === 'agency_admin' && b.agency && b.agency !== agency)
+        throw new AppError('forbidden', 'agency admins register for their agency');
+      // Portals start in the sandbox; production, national_id and implicit consent are security staff's decision,
+      // with the reason recorded.
+      const approver = !!authorize(p, 'clients.approve');
+      const environment = b.environment ?? 'sandbox';
+      const decided = environment === 'production' || b.scopes?.includes('national_id') || b.consent === 'implicit';
+      if (!approver) checkRegistrationWithoutApproval({ ...b, environment });
+      else if (decided && !b.reason) throw new AppError('invalid_input', 'body.reason: say why (5 to 500 characters)');
       if (environment === 'sandbox') await d.ensureTestCitizens();
-      return acts.registerClient(d.acts, actor, {
-        name: b.client_name,
-        redirectUris: b.redirect_uris,
-        postLogoutRedirectUris: b.post_logout_redirect_uris,
-        backchannelLogoutUri: b.backchannel_logout_uri,
-        tokenEndpointAuthMethod: b.token_endpoint_auth_method,
-        jwksUri: b.jwks_uri,
-        jwks: b.jwks,
-        clientId: b.client_id,
-        scopes: b.scopes,
-        allowPersonalId: b.scopes?.includes('national_id'),
-        minLevel: b.min_level,
-        consent: b.consent,
-        clientCredentials: b.client_credentials,
-        adminScopes: b.admin_scopes,
-        agency: actor.role === 'agency_admin' ? agency : b.agency,
-        environment,
-      });
+      return acts.registerClient(
+        d.acts,
+        actor,
+        {
+          name: b.client_name,
+          redirectUris: b.redirect_uris,
+          postLogoutRedirectUris: b.post_logout_redirect_uris,
+          backchannelLogoutUri: b.backchannel_logout_uri,
+          tokenEndpointAuthMethod: b.token_endpoint_auth_method,
+          jwksUri: b.jwks_uri,
+          jwks: b.jwks,
+          clientId: b.client_id,
+          scopes: b.scopes,
+          allowPersonalId: b.scopes?.includes('national_id'),
+          minLevel: b.min_level,
+          consent: b.consent,
+          clientCredentials: b.client_credentials,
+          adminScopes: b.admin_scopes,
+          agency: actor.role === 'agency_admin' ? agency : b.agency,
+          environment,
+        },
+        decided ? b.reason : undefined,
+      );
     },
   }),
   op({
@@ -397,11 +418,9 @@ export const OPERATIONS: Operation[] = [
     body: ClientChanges,
     response: Client,
     target: clientTarget,
-    run: async (i, actor, d) => {
+    run: async (i, actor, d, p) => {
       const b = i.body;
-      if (actor.role === 'agency_admin' && b.scopes?.includes('national_id'))
-        throw new AppError('forbidden', 'the national_id scope needs security staff');
-      return acts.changeClient(d.acts, actor, i.params.client_id, {
+      const changes = {
         name: b.client_name,
         redirectUris: b.redirect_uris,
         postLogoutRedirectUris: b.post_logout_redirect_uris,
@@ -412,7 +431,17 @@ export const OPERATIONS: Operation[] = [
         scopes: b.scopes,
         allowPersonalId: b.scopes?.includes('national_id') || undefined,
         minLevel: b.min_level,
-      });
+      };
+      const client = await getClient(d.acts.db, i.params.client_id);
+      if (!authorize(p, 'clients.approve')) {
+        checkChangeWithoutApproval(client, changes);
+        return acts.changeClient(d.acts, actor, i.params.client_id, changes);
+      }
+      // Security staff widening what a portal receives say why (recorded as an approved change).
+      const widens = b.scopes?.includes('national_id') && !client.scope.split(' ').includes('national_id');
+      if (!widens) return acts.changeClient(d.acts, actor, i.params.client_id, changes);
+      if (!b.reason) throw new AppError('invalid_input', 'body.reason: say why (5 to 500 characters)');
+      return acts.approveClientChange(d.acts, actor, i.params.client_id, changes, b.reason);
     },
   }),
   op({
@@ -519,7 +548,7 @@ export const OPERATIONS: Operation[] = [
     capability: 'accounts.read',
     body: z.object({ personal_id: PersonalId }).strict(),
     response: Account,
-    target: async (i) => ({ pin: i.body.personal_id }),
+    target: async (i, d) => ({ pin: i.body.personal_id, staff: await isStaffPin(d.acts.db, i.body.personal_id) }),
     run: (i, actor, d) => acts.viewAccount(d.acts, actor, i.body.personal_id),
   }),
   accountAct(
@@ -875,7 +904,9 @@ export function adminApiRoutes(d: AdminApiDeps): Router {
         query: parse(o.query, ctx.query, 'query'),
         body: parse(o.body, ctx.request.body ?? {}, 'body'),
       };
-      const target = o.target ? await o.target(input, d) : {};
+      // Whether the caller may do this at all comes before looking anything up (no existence oracle for outsiders);
+      // then whether it may do it to this target.
+      const target = authorize(who, o.capability) && o.target ? await o.target(input, d) : {};
       const actor = authorize(who, o.capability, target);
       if (!actor) {
         await recordEvent(d.acts.db, {

@@ -28,6 +28,7 @@ import {
   agencyOf,
   authorize,
   type Capability,
+  isStaffPin,
   listStaff,
   type Principal,
   ROLES,
@@ -62,6 +63,7 @@ import {
   viewAccount,
 } from './acts.ts';
 import { searchAudit } from './audit-search.ts';
+import { checkChangeWithoutApproval } from './client-rules.ts';
 import { ct } from './console-i18n.ts';
 import {
   AGENCY_METHODS,
@@ -137,7 +139,7 @@ const SECRET_GRACE_SECONDS = 86_400;
 /** Events per page of the audit area. */
 const AUDIT_PAGE = 25;
 /** A cursor: the last `seq` of the previous page. */
-const CURSOR = /^\d{1,19}$/;
+const CURSOR = /^\d{1,18}$/;
 
 /** Midnight starting `day` (YYYY-MM-DD) in `timeZone`, or undefined when `day` is not a date. */
 export function zonedMidnight(day: string, timeZone: string): Date | undefined {
@@ -391,7 +393,7 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
       await allow(ctx, 'accounts.read');
       return send(ctx, lookupView(f, ct(f.lang, 'pin'), pin), 400);
     }
-    const actor = await allow(ctx, 'accounts.read', { pin });
+    const actor = await allow(ctx, 'accounts.read', { pin, staff: await isStaffPin(db, pin) });
     try {
       send(ctx, citizenView(f, await citizen(actor, pin)));
     } catch (err) {
@@ -414,14 +416,14 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
   router.post('/citizens/confirm', parseForm, csrf, requireStaff, async (ctx) => {
     const pin = officerPin(ctx);
     const act = officerAct(ctx);
-    const actor = await allow(ctx, 'accounts.act', { pin });
+    const actor = await allow(ctx, 'accounts.act', { pin, staff: await isStaffPin(db, pin) });
     send(ctx, confirmView(frame(ctx, 'officer'), await citizen(actor, pin), act));
   });
 
   router.post('/citizens/act', parseForm, csrf, requireStaff, async (ctx) => {
     const pin = officerPin(ctx);
     const act = officerAct(ctx);
-    const actor = await allow(ctx, 'accounts.act', { pin });
+    const actor = await allow(ctx, 'accounts.act', { pin, staff: await isStaffPin(db, pin) });
     const f = frame(ctx, 'officer');
     const l = f.lang;
     if (field(ctx, 'checked') !== 'yes') return send(ctx, confirmView(f, await citizen(actor, pin), act), 400);
@@ -796,10 +798,12 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     if (Number(input.minLevel) !== client.min_level) changes.minLevel = input.minLevel === '2' ? 2 : 1;
     const f = frame(ctx, 'agency');
     try {
+      // Production portals: where codes go, how it authenticates and what it receives are security staff's decision.
+      if (!may(ctx, 'clients.approve')) checkChangeWithoutApproval(client, changes);
       await changeClient(d, actor, client.client_id, changes);
     } catch (err) {
-      if (err instanceof AppError && err.code === 'invalid_input')
-        return send(ctx, editView(f, portal, input, err.message), 400);
+      if (err instanceof AppError && (err.code === 'invalid_input' || err.code === 'forbidden'))
+        return send(ctx, editView(f, portal, input, err.message), err.status);
       throw err;
     }
     send(ctx, messageView(f, ct(f.lang, 'doneTitle'), html`<p class="ok">${ct(f.lang, 'saved')}</p>`, '/admin/agency'));

@@ -126,6 +126,9 @@ export interface ClientView {
 /** An agency code: lower-case letters, digits, dots and hyphens. */
 const AGENCY = /^[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]$/;
 
+/** dinhdanh's own clients' ids (reserved: registration refuses them, changes are refused). */
+const FIRST_PARTY_ID = /^dinhdanh-/i;
+
 /** What a client id may look like (registration enforces it; lookups refuse anything else). */
 const CLIENT_ID = /^[A-Za-z0-9._-]{3,64}$/;
 
@@ -161,6 +164,8 @@ export async function addClient(db: Kysely<DB>, input: NewClient, rules: Registr
   const clientId = input.clientId ?? `portal-${randomBytes(9).toString('base64url')}`;
   if (!CLIENT_ID.test(clientId))
     throw new AppError('invalid_input', 'client id must be 3 to 64 letters, digits, ".", "_" or "-"');
+  if (FIRST_PARTY_ID.test(clientId))
+    throw new AppError('invalid_input', 'client ids starting with dinhdanh- are reserved');
   const { name, metadata } = await metadataOf(input, rules);
   const secret = usesSecret(metadata) ? newSecret() : undefined;
   if (await selectClient(db, clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
@@ -462,6 +467,10 @@ export async function getClient(db: Kysely<DB>, clientId: string): Promise<Clien
 
 /** A registered client to change, locked for the transaction; unknown ids are refused with one line. */
 async function storedForChange(db: Kysely<DB>, clientId: string): Promise<StoredClient> {
+  // dinhdanh's own clients (account pages, console, staff tool) are the service's: changing where their codes go
+  // would hand staff tokens to whoever changed it.
+  if (FIRST_PARTY_ID.test(clientId))
+    throw new AppError('forbidden', `${clientId} is one of dinhdanh's own clients: it cannot be changed`);
   const stored = CLIENT_ID.test(clientId) ? await selectClientForUpdate(db, clientId) : undefined;
   if (!stored) throw new AppError('not_found', `no client ${clientId}`);
   return stored;

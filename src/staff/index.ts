@@ -8,6 +8,7 @@ export {
   type Capability,
   grantRole,
   holds,
+  isStaffPin,
   listStaff,
   type Principal,
   ROLES,

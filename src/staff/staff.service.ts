@@ -18,8 +18,9 @@ export type AdminScope = (typeof ADMIN_SCOPES)[number];
 
 /** What may be done, by which roles, and by machine callers holding which scope (none: people only). */
 export const CAPABILITIES = {
-  'accounts.read': { roles: ['officer'], scope: 'admin:accounts' },
-  'accounts.act': { roles: ['officer'], scope: 'admin:accounts' },
+  // Officers act on citizens; on the accounts of staff, only admins (a second person, never a colleague officer).
+  'accounts.read': { roles: ['officer', 'admin'], scope: 'admin:accounts' },
+  'accounts.act': { roles: ['officer', 'admin'], scope: 'admin:accounts' },
   'clients.read': { roles: ['security', 'agency_admin', 'auditor'], scope: 'admin:clients' },
   'clients.write': { roles: ['security', 'agency_admin'], scope: 'admin:clients' },
   // Moving a portal to production (or widening what it may receive) is a decision with a reason, by a person.
@@ -51,13 +52,24 @@ export type Principal =
 /** What the act is about, for scoped roles: a citizen (by personal ID) or a portal's agency. */
 export interface Target {
   pin?: string;
+  /**
+   * The citizen holds a staff role: officers never act on staff (an admin does), so no officer can take over one.
+   * Required with `pin` (authorize refuses a citizen whose staff status is not given).
+   */
+  staff?: boolean;
   agency?: string | null;
 }
 
-/** A grant allows the target: officers in their provinces, agency admins for their agency. */
+/**
+ * A grant allows the target: officers in their provinces and never on staff accounts, admins on staff accounts
+ * only, agency admins for their agency.
+ */
 function covers(g: StaffGrant, target: Target): boolean {
-  if (g.role === 'officer' && g.provinces && target.pin !== undefined)
-    return g.provinces.includes(target.pin.slice(0, 3));
+  if ((g.role === 'officer' || g.role === 'admin') && target.pin !== undefined) {
+    if (target.staff === undefined) return false; // fail closed: who the citizen is must be known
+    if (g.role === 'admin') return target.staff;
+    return !target.staff && (!g.provinces || g.provinces.includes(target.pin.slice(0, 3)));
+  }
   if (g.role === 'agency_admin' && target.agency !== undefined) return !!target.agency && target.agency === g.agency;
   return true;
 }
@@ -129,17 +141,30 @@ function checkGrant(g: RoleGrant): { role: Role; provinces: string[] | null; age
   return { role, provinces, agency: g.agency ?? null };
 }
 
-/** The account of a personal ID (staff are citizens with an e-ID account). */
+/** The account of a personal ID (staff are citizens with an e-ID account; never a published test citizen). */
 async function accountOfPin(db: Kysely<DB>, pin: string): Promise<string> {
   if (!/^\d{12}$/.test(pin)) throw new AppError('invalid_input', 'personal ID must be 12 digits');
   const row = await db
     .selectFrom('accounts')
     .innerJoin('residents', 'residents.id', 'accounts.resident_id')
-    .select('accounts.id')
+    .select(['accounts.id', 'residents.test_citizen'])
     .where('residents.pin', '=', pin)
     .executeTakeFirst();
   if (!row) throw new AppError('not_found', 'no e-ID account for this personal ID');
+  if (row.test_citizen) throw new AppError('invalid_input', 'a sandbox test citizen cannot hold a staff role');
   return row.id;
+}
+
+/** Whether the account of a personal ID holds any staff role (for `Target.staff`). */
+export async function isStaffPin(db: Kysely<DB>, pin: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('staff_roles')
+    .innerJoin('accounts', 'accounts.id', 'staff_roles.account_id')
+    .innerJoin('residents', 'residents.id', 'accounts.resident_id')
+    .select('staff_roles.role')
+    .where('residents.pin', '=', pin)
+    .executeTakeFirst();
+  return !!row;
 }
 
 /** Grants a role (or changes its scope); returns the account id. */
@@ -160,14 +185,17 @@ export async function grantRole(db: Kysely<DB>, g: RoleGrant, grantedBy: string)
 export async function revokeRole(db: Kysely<DB>, pin: string, role: string): Promise<string> {
   const accountId = await accountOfPin(db, pin);
   if (role === 'admin') {
+    // Every admin row locked (two admins revoking each other at once: one waits and then sees the other's revoke).
     const admins = await db
       .selectFrom('staff_roles')
-      .select('account_id')
-      .where('role', '=', 'admin')
+      .innerJoin('accounts', 'accounts.id', 'staff_roles.account_id')
+      .select(['staff_roles.account_id', 'accounts.status'])
+      .where('staff_roles.role', '=', 'admin')
       .forUpdate()
       .execute();
-    if (admins.length === 1 && admins[0]!.account_id === accountId)
-      throw new AppError('conflict', 'the last admin cannot be revoked: grant admin to someone else first');
+    const others = admins.filter((a) => a.account_id !== accountId && a.status === 'active');
+    if (admins.some((a) => a.account_id === accountId) && !others.length)
+      throw new AppError('conflict', 'the last active admin cannot be revoked: grant admin to someone else first');
   }
   const r = await db
     .deleteFrom('staff_roles')

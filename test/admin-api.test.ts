@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { createAccount } from '../src/accounts/index.ts';
 import { OPERATIONS } from '../src/admin/api.ts';
+import { denialToAudit } from '../src/admin/denials.ts';
 import { addClient } from '../src/clients/index.ts';
 import { type Config, loadConfig } from '../src/config/index.ts';
 import { argon2idHasher } from '../src/credentials/index.ts';
@@ -714,5 +715,19 @@ describe('admin API: what a portal writer must not be able to do', () => {
     });
     assert.equal(r.status, 400);
     assert.match(r.body!.detail, /test citizen/);
+  });
+});
+
+describe('admin API: refusals cannot flood the audit trail', () => {
+  it('audits the first refusal of a caller per capability, then one a minute with the count in between', async () => {
+    const before = (await events('admin.denied')).length;
+    for (let i = 0; i < 10; i++) assert.equal((await call(tokens.audit, 'GET', '/staff')).status, 403);
+    const after = await events('admin.denied');
+    assert.ok(after.length - before <= 1, `${after.length - before} events for 10 refusals`);
+    const t0 = 1_000_000;
+    assert.deepEqual(denialToAudit('k', t0), { audit: true, suppressed: 0 });
+    assert.deepEqual(denialToAudit('k', t0 + 1000), { audit: false });
+    assert.deepEqual(denialToAudit('k', t0 + 2000), { audit: false });
+    assert.deepEqual(denialToAudit('k', t0 + 61_000), { audit: true, suppressed: 2 });
   });
 });

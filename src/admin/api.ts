@@ -35,6 +35,7 @@ import {
 import * as acts from './acts.ts';
 import { searchAudit } from './audit-search.ts';
 import { checkChangeWithoutApproval, checkRegistrationWithoutApproval } from './client-rules.ts';
+import { denialToAudit } from './denials.ts';
 import { portalUsage } from './usage.ts';
 
 /** What the API needs. */
@@ -909,14 +910,25 @@ export function adminApiRoutes(d: AdminApiDeps): Router {
       const target = authorize(who, o.capability) && o.target ? await o.target(input, d) : {};
       const actor = authorize(who, o.capability, target);
       if (!actor) {
-        await recordEvent(d.acts.db, {
-          actor: who.kind === 'client' ? { type: 'client', id: who.clientId } : { type: 'staff', id: who.accountId },
-          action: 'admin.denied',
-          outcome: 'failure',
-          reason: 'forbidden',
-          ip: ctx.ip,
-          details: { capability: o.capability, operation: o.operationId, via: 'api' },
-        });
+        const caller =
+          who.kind === 'client'
+            ? { type: 'client' as const, id: who.clientId }
+            : { type: 'staff' as const, id: who.accountId };
+        const audit = denialToAudit(`${caller.type}:${caller.id}:${o.capability}`);
+        if (audit.audit)
+          await recordEvent(d.acts.db, {
+            actor: caller,
+            action: 'admin.denied',
+            outcome: 'failure',
+            reason: 'forbidden',
+            ip: ctx.ip,
+            details: {
+              capability: o.capability,
+              operation: o.operationId,
+              via: 'api',
+              ...(audit.suppressed ? { suppressed: audit.suppressed } : {}),
+            },
+          });
         return problem(ctx, 403, `this operation needs ${o.capability}`);
       }
       const result = await o.run(input, actor, d, who, ctx);

@@ -100,6 +100,7 @@ import {
   staffView,
   usageView,
 } from './console-page.ts';
+import { denialToAudit } from './denials.ts';
 import { changeRequests, openPart, portalUsage, productionRequest } from './usage.ts';
 
 /** What the console needs. */
@@ -248,8 +249,11 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
   };
 
   /** Records a refused console request. */
-  const deny = (ctx: Context, accountId: string, staff: boolean, reason: string, capability?: Capability) =>
-    recordEvent(db, {
+  const deny = async (ctx: Context, accountId: string, staff: boolean, reason: string, capability?: Capability) => {
+    // Repeated refusals of one caller are answered without an event each (denials.ts).
+    const audit = denialToAudit(`console:${accountId}:${capability ?? reason}`);
+    if (!audit.audit) return;
+    await recordEvent(db, {
       actor: { type: staff ? 'staff' : 'citizen', id: accountId },
       action: 'admin.denied',
       outcome: 'failure',
@@ -257,8 +261,14 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
       subject: accountId,
       ip: ctx.ip,
       userAgent: ctx.get('user-agent'),
-      details: { via: 'console', path: ctx.path, ...(capability ? { capability } : {}) },
+      details: {
+        via: 'console',
+        path: ctx.path,
+        ...(capability ? { capability } : {}),
+        ...(audit.suppressed ? { suppressed: audit.suppressed } : {}),
+      },
     });
+  };
 
   /**
    * Guard: a signed-in, active account at level 2 that holds a staff role. A GET without one starts a sign-in at

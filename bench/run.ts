@@ -92,11 +92,11 @@ async function startProcess(
 }
 
 /** CPU seconds (user+system) and peak RSS (MiB) of a process, from /proc. */
-function usage(pid: number): { cpu: number; rssMiB: number } {
+function usage(pid: number): { cpu: number; sys: number; rssMiB: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const cpu = (Number(stat[11]) + Number(stat[12])) / 100;
   const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return { cpu, rssMiB: Number(hwm ?? 0) / 1024 };
+  return { cpu, sys: Number(stat[12]) / 100, rssMiB: Number(hwm ?? 0) / 1024 };
 }
 
 /** Finds the process actually running the server (taskset execs, npm does not sit in between). */
@@ -297,6 +297,8 @@ interface Result {
   p99: number;
   errors: number;
   cpuMsPerRequest: number;
+  /** The part of cpuMsPerRequest spent in the kernel (sockets: HTTP and PostgreSQL round trips). */
+  sysMsPerRequest: number;
   peakRssMiB: number;
   /** Set on open-loop runs: the offered load in requests/s. */
   rate?: number;
@@ -343,6 +345,7 @@ async function run(t: Target, scenario: string, registry: number, rate?: number)
       p99: w.p99,
       errors: w.errors,
       cpuMsPerRequest: w.requests ? Math.round(((after.cpu - before.cpu) * 1e7) / w.requests) / 1e4 : 0,
+      sysMsPerRequest: w.requests ? Math.round(((after.sys - before.sys) * 1e7) / w.requests) / 1e4 : 0,
       peakRssMiB: Math.round(after.rssMiB),
       ...(rate ? { rate } : {}),
     };
@@ -364,6 +367,7 @@ async function run(t: Target, scenario: string, registry: number, rate?: number)
     p99: Math.round(r.p99 * 10) / 10,
     errors: r.errors,
     cpuMsPerRequest: r.requests ? Math.round(((after.cpu - before.cpu) * 1e7) / r.requests) / 1e4 : 0,
+    sysMsPerRequest: r.requests ? Math.round(((after.sys - before.sys) * 1e7) / r.requests) / 1e4 : 0,
     peakRssMiB: Math.round(after.rssMiB),
     ...(rate ? { rate } : {}),
     ...(r.firstError ? { firstError: r.firstError } : {}),
@@ -394,6 +398,7 @@ const cleanup = async () => {
 
 try {
   const port = await freePort();
+  const metricsPort = await freePort();
   const env = {
     DATABASE_URL: dbUrl,
     PORT: String(port),
@@ -402,6 +407,9 @@ try {
     DEMO_SEED: 'always',
     MASTER_KEY: randomBytes(32).toString('base64'),
     DB_POOL_SIZE: process.env.DB_POOL_SIZE ?? '10',
+    // Scraped around the half-peak runs for the event-loop delay and GC pauses behind the tail.
+    METRICS_PORT: String(metricsPort),
+    METRICS_HOST: '127.0.0.1',
     LOGIN_IP_FAILURES: '1000000',
   };
   // PROFILE_DIR=/tmp/prof: dinhdanh writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
@@ -524,13 +532,80 @@ try {
     }
     ceiling.child.kill('SIGTERM');
   }
+  /**
+   * dinhdanh's Prometheus figures: event-loop delay (prom-client's monitorEventLoopDelay histogram, reset at each
+   * scrape) and GC pauses counted by length.
+   */
+  const scrape = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+    // Pauses longer than `le` seconds: every GC counted, less those in the buckets up to `le` (any label order).
+    const lines = text.split('\n');
+    const sum = (pick: (l: string) => boolean) =>
+      lines.filter(pick).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const total = sum((l) => l.startsWith('nodejs_gc_duration_seconds_count'));
+    const upTo = (le: string) =>
+      sum((l) => l.startsWith('nodejs_gc_duration_seconds_bucket') && l.includes(`le="${le}"`));
+    return {
+      lagMax: num(/^nodejs_eventloop_lag_max_seconds (\S+)$/m),
+      lagP99: num(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m),
+      gcOver10ms: total - upTo('0.01'),
+      gcOver100ms: total - upTo('0.1'),
+    };
+  };
+  /** Samples what dinhdanh's active PostgreSQL backends wait on, every 10 ms, until stopped (wait -> samples). */
+  const sampleWaits = () => {
+    const seen: Record<string, number> = {};
+    let on = true;
+    const loop = (async () => {
+      while (on) {
+        const { rows } = await db.query<{ w: string }>(
+          `select coalesce(wait_event_type || ':' || wait_event, 'cpu') as w from pg_stat_activity
+           where datname = $1 and state = 'active' and pid <> pg_backend_pid()`,
+          [dbName],
+        );
+        for (const { w } of rows) seen[w] = (seen[w] ?? 0) + 1;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    return {
+      stop: async () => {
+        on = false;
+        await loop;
+        return seen;
+      },
+    };
+  };
+  /**
+   * Milliseconds the main thread of `pid` (the event loop) spent runnable but not running: waiting for a core that
+   * other processes held (/proc/<pid>/task/<pid>/schedstat, second field).
+   */
+  const runQueueMs = (pid: number) =>
+    Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  const halfPeakStalls = new Map<string, Record<string, unknown>>();
   // Latency of the token endpoint at half of dinhdanh's peak (open loop, so a stall shows in p99).
   for (const scenario of scenarios.filter((x) => x === 'client_credentials' || x === 'refresh')) {
     const peak = results.filter((r) => r.target === 'dinhdanh' && r.scenario === scenario && !r.rate);
     const rate = Math.max(1, Math.round(peak.reduce((a, r) => a + r.rps, 0) / peak.length / 2));
+    await scrape(); // resets the event-loop delay histogram
+    const gcBefore = await scrape();
+    const waits = sampleWaits();
+    const queuedBefore = runQueueMs(targets[1]!.pid);
     const r = await run(targets[1]!, scenario, sizes[0]!, rate);
+    const queued = runQueueMs(targets[1]!.pid) - queuedBefore;
+    const after = await scrape();
+    const stalls = {
+      loopDelayMaxMs: Math.round(after.lagMax * 1e4) / 10,
+      loopDelayP99Ms: Math.round(after.lagP99 * 1e4) / 10,
+      gcOver10ms: after.gcOver10ms - gcBefore.gcOver10ms,
+      gcOver100ms: after.gcOver100ms - gcBefore.gcOver100ms,
+      dbWaits: await waits.stop(),
+      // Time dinhdanh's event loop was runnable but waited for a core (other processes had both).
+      runQueueMsPerSecond: Math.round(queued / (durationMs / 1000)),
+    };
+    halfPeakStalls.set(scenario, stalls);
     results.push(r);
-    process.stderr.write(`${JSON.stringify(r)}\n`);
+    process.stderr.write(`${JSON.stringify({ ...r, ...stalls })}\n`);
   }
   for (const size of sizes.slice(1)) {
     process.stderr.write(`growing the registry to ${size} residents with accounts...\n`);
@@ -564,6 +639,9 @@ try {
       p99: avg(d.map((r) => r.p99)),
       errors: d.reduce((a, r) => a + r.errors, 0),
       cpuMsPerRequest: avg(d.map((r) => r.cpuMsPerRequest)),
+      sysMsPerRequest: avg(d.map((r) => r.sysMsPerRequest)),
+      baselineCpuMsPerRequest: b.length ? avg(b.map((r) => r.cpuMsPerRequest)) : null,
+      baselineSysMsPerRequest: b.length ? avg(b.map((r) => r.sysMsPerRequest)) : null,
       perCore: avg(d.map((r) => (r.cpuMsPerRequest ? 1000 / r.cpuMsPerRequest : 0))),
       peakRssMiB: Math.max(...d.map((r) => r.peakRssMiB)),
       keycloakPerCore: keycloakPerCore[scenario!] ?? null,
@@ -592,11 +670,11 @@ try {
   const md = [
     `Run ${meta.date}: ${meta.durationSeconds} s per run, ${concurrency} concurrent users, provider on core 0${hasTaskset ? '' : ' (not pinned: no taskset)'}, PostgreSQL ${meta.database}.`,
     '',
-    '| scenario | registry | dinhdanh req/s | baseline req/s | ratio | p50 ms | p99 ms | errors | CPU ms/req | req/s per core | Keycloak per vCPU | peak RSS MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| scenario | registry | dinhdanh req/s | baseline req/s | ratio | p50 ms | p99 ms | errors | CPU ms/req (kernel) | baseline CPU ms/req (kernel) | req/s per core | Keycloak per vCPU | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.scenario} | ${r.registry} | ${r.dinhdanhRps} | ${r.baselineRps ?? '—'} | ${r.ratio ?? '—'} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.cpuMsPerRequest.toFixed(2)} | ${Math.round(r.perCore)} | ${r.keycloakPerCore ?? '—'} | ${r.peakRssMiB} |`,
+        `| ${r.scenario} | ${r.registry} | ${r.dinhdanhRps} | ${r.baselineRps ?? '—'} | ${r.ratio ?? '—'} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.cpuMsPerRequest.toFixed(2)} (${r.sysMsPerRequest.toFixed(2)}) | ${r.baselineCpuMsPerRequest == null ? '—' : `${r.baselineCpuMsPerRequest.toFixed(2)} (${r.baselineSysMsPerRequest!.toFixed(2)})`} | ${Math.round(r.perCore)} | ${r.keycloakPerCore ?? '—'} | ${r.peakRssMiB} |`,
     ),
     ...(rows.some((r) => r.ceilingRps)
       ? [
@@ -624,6 +702,30 @@ try {
             (h) =>
               `| ${h.scenario} | ${h.offered} | ${h.rps} | ${h.p50.toFixed(1)} | ${h.p99.toFixed(1)} | ${h.errors} |`,
           ),
+          '',
+          'During those runs (event-loop delay from monitorEventLoopDelay, GC pauses by length, samples every 10 ms of',
+          "what dinhdanh's active PostgreSQL backends waited on):",
+          '',
+          '| scenario | loop delay p99 ms | loop delay max ms | GC pauses > 10 ms | > 100 ms | event loop waiting for a core, ms/s | PostgreSQL waits (samples) |',
+          '|---|---|---|---|---|---|---|',
+          ...halfPeak.map((h) => {
+            const s = halfPeakStalls.get(h.scenario) as
+              | {
+                  loopDelayP99Ms: number;
+                  loopDelayMaxMs: number;
+                  gcOver10ms: number;
+                  gcOver100ms: number;
+                  runQueueMsPerSecond: number;
+                  dbWaits: Record<string, number>;
+                }
+              | undefined;
+            if (!s) return `| ${h.scenario} | — | — | — | — | — | — |`;
+            const waits = Object.entries(s.dbWaits)
+              .sort((a, b) => b[1] - a[1])
+              .map(([w, n]) => `${w} ${n}`)
+              .join(', ');
+            return `| ${h.scenario} | ${s.loopDelayP99Ms} | ${s.loopDelayMaxMs} | ${s.gcOver10ms} | ${s.gcOver100ms} | ${s.runQueueMsPerSecond} | ${waits || 'none'} |`;
+          }),
         ]
       : []),
   ].join('\n');

@@ -164,6 +164,9 @@ const METHODS = new Map([
   ['/token/revocation', 'POST'],
 ]);
 
+/** Endpoints of oidc-provider called by portals and APIs, not by browsers: none of our routers answers them. */
+export const PROVIDER_PATHS = ['/token', '/token/introspection', '/token/revocation', '/me', '/request'];
+
 /** Builds the Koa app and its request listener. */
 export function createApp({
   host,
@@ -211,7 +214,36 @@ export function createApp({
       });
     return next();
   });
-  for (const r of [healthRoutes(readiness, host, jwksMaxAge), ...routers]) app.use(r.routes()).use(r.allowedMethods());
+  // The provider is looked up per request: a key change swaps it without dropping requests in flight.
+  const mounted = new WeakMap<object, Koa.Middleware>();
+  const toProvider = (ctx: Context, next: Next) => {
+    const provider = host.current;
+    let m = mounted.get(provider);
+    if (!m) {
+      m = mount(provider as unknown as Koa);
+      mounted.set(provider, m);
+    }
+    return m(ctx as never, next);
+  };
+  // What nothing answered: 405 with Allow where the path exists for other methods, else 404.
+  const unanswered = (ctx: Context) => {
+    const allow = METHODS.get(ctx.path);
+    if (allow) {
+      ctx.set('allow', allow);
+      throw new AppError('method_not_allowed', `${ctx.method} is not allowed here`);
+    }
+    throw new AppError('not_found', 'no such page');
+  };
+  // The provider's back-channel endpoints (token, introspection, revocation, userinfo, PAR) go to it at once, past our
+  // routers: only those where no router has a route or middleware (checked here, per path, when the app is built),
+  // so the answer is the one the routers would have passed on, and a token request does not test every route
+  // pattern of every router first. Everything above (headers, request id and log, metrics, errors) still runs.
+  const all = [healthRoutes(readiness, host, jwksMaxAge), ...routers];
+  const bypass = new Set(
+    PROVIDER_PATHS.filter((p) => all.every((r) => !r.match(p, 'GET').path.length && !r.match(p, 'POST').path.length)),
+  );
+  app.use((ctx, next) => (bypass.has(ctx.path) ? toProvider(ctx, async () => unanswered(ctx)) : next()));
+  for (const r of all) app.use(r.routes()).use(r.allowedMethods());
   // Discovery: the provider builds it once per instance; later requests get the stored copy (also served by
   // the document responder before Koa).
   app.use(async (ctx, next) => {
@@ -229,25 +261,8 @@ export function createApp({
     }
     sendDocument(ctx, doc, 'application/json; charset=utf-8', jwksMaxAge);
   });
-  // The provider is looked up per request: a key change swaps it without dropping requests in flight.
-  const mounted = new WeakMap<object, Koa.Middleware>();
-  app.use((ctx, next) => {
-    const provider = host.current;
-    let m = mounted.get(provider);
-    if (!m) {
-      m = mount(provider as unknown as Koa);
-      mounted.set(provider, m);
-    }
-    return m(ctx, next);
-  });
-  app.use((ctx) => {
-    const allow = METHODS.get(ctx.path);
-    if (allow) {
-      ctx.set('allow', allow);
-      throw new AppError('method_not_allowed', `${ctx.method} is not allowed here`);
-    }
-    throw new AppError('not_found', 'no such page');
-  });
+  app.use(toProvider);
+  app.use(unanswered);
   const koa = app.callback();
   const serveDocument = documentResponder(documents, jwksMaxAge, trustProxy, log);
   return {

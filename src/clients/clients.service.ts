@@ -207,6 +207,9 @@ async function metadataOf(
   const redirectUris = input.redirectUris.map((u) => checkUri('redirect URI', u));
   const postLogout = (input.postLogoutRedirectUris ?? []).map((u) => checkUri('post-logout redirect URI', u));
   const backchannel = input.backchannelLogoutUri && checkUri('back-channel logout URI', input.backchannelLogoutUri);
+  // In production a back-channel URI on this machine would make the node POST to its own services.
+  if (backchannel && rules.production === true && LOOPBACK.has(new URL(backchannel).hostname))
+    throw new AppError('invalid_input', 'a back-channel logout URI on this machine is refused in production');
   const scopes = new Set(input.scopes?.length ? ['openid', ...input.scopes] : DEFAULT_SCOPES);
   if (scopes.has('national_id') && !input.allowPersonalId)
     throw new AppError(

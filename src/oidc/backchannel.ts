@@ -4,14 +4,14 @@
  * oidc-provider signs the logout token and hands the POST to our `fetch`; we store it in `backchannel_outbox` and
  * answer at once. A worker on every node claims due deliveries (a lease, so two nodes never send one twice at the
  * same time), POSTs them with a short timeout, and retries failures with exponential backoff until the deadline.
- * Every outcome goes to the audit trail. Portals' back-channel URIs are registered by security staff (https, or
- * http on loopback for development), so the worker does not need oidc-provider's special-use-address filter.
+ * Every outcome goes to the audit trail. The POST refuses special-use addresses (a portal's URL cannot make a node
+ * call into its own network: outgoing.ts `postForm`), as oidc-provider's own requests do.
  */
 import { decodeJwt } from 'jose';
 import { type Kysely, sql } from 'kysely';
 import { recordEvent } from '../audit/index.ts';
 import type { DB } from '../db/index.ts';
-import { outgoingFetch } from './outgoing.ts';
+import { outgoingFetch, postForm } from './outgoing.ts';
 
 type Fetch = (url: string, options: RequestInit) => Promise<Response>;
 
@@ -73,17 +73,14 @@ export async function deliverDue(db: Kysely<DB>, opts: DeliverOptions = {}): Pro
     claimed.rows.map(async (d) => {
       let error: string | null = null;
       try {
-        const res = await fetch(d.url, {
-          method: 'POST',
-          redirect: 'manual',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: d.body,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        if (res.status !== 200 && res.status !== 204) error = `HTTP ${res.status}`;
-        await res.body?.cancel();
+        const status = await postForm(d.url, d.body, timeoutMs);
+        if (status !== 200 && status !== 204) error = `HTTP ${status}`;
       } catch (err) {
-        error = (err as Error).name === 'TimeoutError' ? 'timeout' : ((err as Error).message ?? 'error').slice(0, 200);
+        const name = (err as Error).name;
+        error =
+          name === 'TimeoutError' || name === 'AbortError'
+            ? 'timeout'
+            : ((err as Error).message ?? 'error').slice(0, 200);
       }
       // Retried for the whole window: the last attempt comes at the deadline, and only a failure then gives up.
       const now = Date.now();

@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { connect } from '../src/db/index.ts';
 import type { Service } from '../src/main.ts';
 import { insertResidents } from '../src/registry/index.ts';
-import { gatewaySender } from '../src/sms/index.ts';
+import { gatewaySender, purgeOutbox } from '../src/sms/index.ts';
 import { Agent, csrfOf } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestService } from './helpers/service.ts';
@@ -154,5 +156,28 @@ describe('enrollment through a gateway', () => {
     assert.equal(res.status, 503);
     assert.ok(Number(res.headers.get('retry-after')) > 0);
     assert.match(await res.text(), /tạm gián đoạn/);
+  });
+});
+
+describe('the development outbox', () => {
+  it('is purged of messages older than a day, in batches, keeping the newer ones', async () => {
+    const database = await freshDatabase();
+    const db = connect(database.url, 1);
+    try {
+      await sql`insert into sms_outbox (to_phone, purpose, body, created_at)
+        select '+84900000009', 'enroll', 'old ' || g, now() - interval '2 days' from generate_series(1, 25) g`.execute(
+        db,
+      );
+      await sql`insert into sms_outbox (to_phone, purpose, body) values ('+84900000009', 'enroll', 'new')`.execute(db);
+      assert.equal(await purgeOutbox(db, 10), 25, 'three statements of at most 10');
+      const left = await sql<{ body: string }>`select body from sms_outbox`.execute(db);
+      assert.deepEqual(
+        left.rows.map((r) => r.body),
+        ['new'],
+      );
+    } finally {
+      await db.destroy();
+      await database.drop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 /** Queries over `verification_codes` (see possession.ts). */
 import { type Kysely, sql } from 'kysely';
-import type { DB } from '../db/index.ts';
+import { type DB, deleteOlderThan } from '../db/index.ts';
 
 /** Tries each code starts with (the column's default). */
 const TRIES = 5;
@@ -192,24 +192,6 @@ export async function voidCodes(db: Kysely<DB>, residentId: string, exceptId: st
  * Deletes codes expired for more than a day (kept a day for the send limits), `batch` rows per statement until none
  * are left: each statement is its own short transaction, and rows another node is deleting are skipped.
  */
-export async function deleteExpiredCodes(db: Kysely<DB>, batch = 1000): Promise<number> {
-  const cutoff = new Date(Date.now() - 86_400_000);
-  let total = 0;
-  for (;;) {
-    const r = await db
-      .deleteFrom('verification_codes')
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('verification_codes')
-          .select('id')
-          .where('expires_at', '<', cutoff)
-          .limit(batch)
-          .forUpdate()
-          .skipLocked(),
-      )
-      .executeTakeFirst();
-    const n = Number(r.numDeletedRows);
-    total += n;
-    if (n < batch) return total;
-  }
+export function deleteExpiredCodes(db: Kysely<DB>, batch = 1000): Promise<number> {
+  return deleteOlderThan(db, 'verification_codes', 'expires_at', new Date(Date.now() - 86_400_000), batch);
 }

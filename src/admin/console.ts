@@ -1,13 +1,3 @@
-/**
- * The staff console (/admin): officers, security staff, agency admins and staff admins work in a browser. It signs in
- * through the provider like /account (first-party client, code + PKCE, a short flow cookie) and reads the provider's
- * SSO session. What this enforces, on every request: an active account signed in at level 2 (an essential `acr`
- * claim asks the provider for it), holding at least one staff role (else a 403 page, audited `admin.denied`); every
- * act asks `authorize` (staff/) for its capability and target first (a refusal is a 403 page and an audited
- * `admin.denied` failure) and then runs as one audited transaction (admin/acts.ts). Every form carries a CSRF token;
- * a personal ID travels only in POST bodies, never in a URL. Pages are `no-store`.
- */
-import { createHash, randomBytes } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -20,6 +10,7 @@ import type { PasswordHasher } from '../credentials/index.ts';
 import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from '../interactions/csrf.ts';
+import { firstPartySignIn } from '../interactions/first-party.ts';
 import { listKeys, SIGNING_ALGS } from '../keys/index.ts';
 import type { Limiter } from '../limits/index.ts';
 import { CONSOLE_CLIENT_ID, type ProviderRef } from '../oidc/index.ts';
@@ -174,7 +165,6 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
   const { host, db, issuer, csrfSecret, acr, master, hasher, pseudonym, loginLimiter, timeZone } = deps;
   const d: ActDeps = { db, master, keys: deps.keys, production: deps.production };
   const router = new Router({ prefix: '/admin' });
-  const redirectUri = `${issuer}/admin/callback`;
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
   const csrf = requireCsrf(csrfSecret, byNonce);
   const atLevel2 = (value: unknown) => typeof value === 'string' && (acr.levels[value] ?? 0) >= 2;
@@ -205,33 +195,16 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     ctx.body = page;
   };
 
-  /** Starts a sign-in at level 2 (state and PKCE verifier in a short cookie on /admin). */
-  function startSignIn(ctx: Context, extra: Record<string, string> = {}) {
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(16).toString('base64url');
-    ctx.cookies.set(FLOW_COOKIE, `${state}.${verifier}`, {
-      httpOnly: true,
-      sameSite: 'lax',
-      path: '/admin',
-      maxAge: 600_000,
-    });
-    const auth = new URL(`${issuer}/auth`);
-    auth.search = new URLSearchParams({
-      client_id: CONSOLE_CLIENT_ID,
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: redirectUri,
-      state,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
+  const signIn = firstPartySignIn({ host, issuer, clientId: CONSOLE_CLIENT_ID, path: '/admin', cookie: FLOW_COOKIE });
+  /** Starts a sign-in at level 2. */
+  const startSignIn = (ctx: Context, extra: Record<string, string> = {}) =>
+    signIn.start(ctx, {
       acr_values: acr.level2,
       // Essential: the provider asks a level-1 session for the second factor, and refuses a level-1 account.
       claims: JSON.stringify({ id_token: { acr: { essential: true, values: [acr.level2] } } }),
       ui_locales: lang(ctx),
       ...extra,
-    }).toString();
-    ctx.redirect(auth.toString());
-  }
+    });
 
   /** The page for a session below level 2 (or a sign-in that did not reach it), with a way to sign in again. */
   const needLevel2 = (ctx: Context) => {
@@ -348,25 +321,9 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
 
   /** The end of the sign-in: the code checked as a client would, and redeemed in process (see account.ts). */
   router.get('/callback', async (ctx) => {
-    const [state, verifier] = (ctx.cookies.get(FLOW_COOKIE) ?? '').split('.');
-    ctx.cookies.set(FLOW_COOKIE, null, { path: '/admin' });
-    if (!state || !verifier || ctx.query.state !== state)
-      throw new AppError('invalid_input', 'sign-in state does not match; start again from /admin');
-    if (typeof ctx.query.error === 'string') return needLevel2(ctx);
-    const value = typeof ctx.query.code === 'string' ? ctx.query.code.slice(0, 200) : '';
-    const code = value ? await host.current.AuthorizationCode.find(value) : undefined;
-    const session = await host.current.Session.get(ctx as never);
-    const ok =
-      !!code &&
-      !(code as unknown as { consumed?: number }).consumed &&
-      code.clientId === CONSOLE_CLIENT_ID &&
-      code.redirectUri === redirectUri &&
-      code.codeChallengeMethod === 'S256' &&
-      code.codeChallenge === createHash('sha256').update(verifier).digest('base64url') &&
-      !!session.accountId &&
-      code.accountId === session.accountId;
-    await code?.destroy();
-    if (!ok) throw new AppError('invalid_input', 'sign-in could not be confirmed; start again from /admin');
+    const r = await signIn.finish(ctx);
+    if (r.refused) return needLevel2(ctx);
+    const { session } = r;
     if (!atLevel2(session.acr)) return needLevel2(ctx);
     ctx.redirect('/admin');
   });

@@ -1,7 +1,7 @@
 /**
  * The database door: one `pg` code path for the embedded default and an external PostgreSQL.
  */
-import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { connectionOptions, type PoolOptions } from './connection.ts';
@@ -273,3 +273,26 @@ export async function listenChannel(
 }
 
 export { createProbe, type Probe } from './probe.ts';
+
+/**
+ * Deletes the rows of `table` whose `column` is before `cutoff`, `batch` rows per statement along the primary key
+ * `id`, until none are left: each statement is its own short transaction, and rows another node is deleting are
+ * skipped (no long lock at any size). Returns how many were deleted.
+ */
+export async function deleteOlderThan(
+  db: Kysely<DB>,
+  table: 'verification_codes' | 'sms_outbox',
+  column: 'expires_at' | 'created_at',
+  cutoff: Date,
+  batch = 1000,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const r = await sql`delete from ${sql.table(table)} where id in (
+      select id from ${sql.table(table)} where ${sql.ref(column)} < ${cutoff}
+      order by id limit ${batch} for update skip locked)`.execute(db);
+    const n = Number(r.numAffectedRows ?? 0);
+    total += n;
+    if (n < batch) return total;
+  }
+}

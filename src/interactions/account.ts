@@ -1,9 +1,3 @@
-/**
- * The citizen's account pages (/account): who they are in the registry, their level, their own sign-in history.
- * They sign in through the provider like any portal (first-party client, PKCE); the page then reads the provider's
- * SSO session, so signing out anywhere signs out here too.
- */
-import { createHash, randomBytes } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -48,6 +42,7 @@ import {
 import { html, type Lang, page, pickLang, t } from '../ui/index.ts';
 import { type AccountView, accountPage, mask, removePasskeyPage } from './account-page.ts';
 import { byNonce, csrfToken, formNonce, requireCsrf } from './csrf.ts';
+import { firstPartySignIn } from './first-party.ts';
 
 /** What the account routes need. */
 export interface AccountDeps {
@@ -175,34 +170,9 @@ export function accountRoutes(deps: AccountDeps): Router {
       html`<p>${text}</p><p><a href="/account">${t(l, 'backToAccount')}</a></p>`,
     );
   };
-  const redirectUri = `${issuer}/account/callback`;
-
-  /**
-   * Not signed in: to the provider's login, as a client (state and PKCE verifier kept in a short cookie). `extra`:
-   * more authorization parameters (a fresh sign-in at a given level).
-   */
-  function startSignIn(ctx: Context, extra: Record<string, string> = {}) {
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(16).toString('base64url');
-    ctx.cookies.set(FLOW_COOKIE, `${state}.${verifier}`, {
-      httpOnly: true,
-      sameSite: 'lax',
-      path: '/account',
-      maxAge: 600_000,
-    });
-    const auth = new URL(`${issuer}/auth`);
-    auth.search = new URLSearchParams({
-      client_id: ACCOUNT_CLIENT_ID,
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: redirectUri,
-      state,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      ...extra,
-    }).toString();
-    ctx.redirect(auth.toString());
-  }
+  const signIn = firstPartySignIn({ host, issuer, clientId: ACCOUNT_CLIENT_ID, path: '/account', cookie: FLOW_COOKIE });
+  /** Not signed in: to the provider's login. `extra`: more parameters (a fresh sign-in at a given level). */
+  const startSignIn = (ctx: Context, extra: Record<string, string> = {}) => signIn.start(ctx, extra);
 
   const portalName = async (clientId: string) => (await host.current.Client.find(clientId))?.clientName ?? clientId;
 
@@ -520,25 +490,8 @@ export function accountRoutes(deps: AccountDeps): Router {
    * the account now signed in) and redeems it in-process: the code is destroyed, never left to expire unused.
    */
   router.get('/callback', async (ctx) => {
-    const [state, verifier] = (ctx.cookies.get(FLOW_COOKIE) ?? '').split('.');
-    ctx.cookies.set(FLOW_COOKIE, null, { path: '/account' });
-    if (!state || !verifier || ctx.query.state !== state)
-      throw new AppError('invalid_input', 'sign-in state does not match');
-    if (typeof ctx.query.error === 'string') throw new AppError('invalid_input', 'sign-in was not completed');
-    const value = typeof ctx.query.code === 'string' ? ctx.query.code.slice(0, 200) : '';
-    const code = value ? await host.current.AuthorizationCode.find(value) : undefined;
-    const session = await host.current.Session.get(ctx as never);
-    const ok =
-      !!code &&
-      !(code as unknown as { consumed?: number }).consumed &&
-      code.clientId === ACCOUNT_CLIENT_ID &&
-      code.redirectUri === redirectUri &&
-      code.codeChallengeMethod === 'S256' &&
-      code.codeChallenge === createHash('sha256').update(verifier).digest('base64url') &&
-      !!session.accountId &&
-      code.accountId === session.accountId;
-    await code?.destroy();
-    if (!ok) throw new AppError('invalid_input', 'sign-in could not be confirmed; start again from /account');
+    const r = await signIn.finish(ctx);
+    if (r.refused) throw new AppError('invalid_input', 'sign-in was not completed');
     ctx.redirect('/account');
   });
 

@@ -9,7 +9,7 @@
  * Production refuses to start without a gateway (config).
  */
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/index.ts';
+import { type DB, deleteOlderThan } from '../db/index.ts';
 import { RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { AppError } from '../errors.ts';
 
@@ -121,25 +121,6 @@ export async function listOutbox(db: Kysely<DB>, options: { to?: string; limit?:
  * Deletes outbox messages older than a day (they hold codes, even if only development ones), `batch` rows per
  * statement (oldest first, along the primary key) until none are left.
  */
-export async function purgeOutbox(db: Kysely<DB>, batch = 1000): Promise<number> {
-  const cutoff = new Date(Date.now() - 86_400_000);
-  let total = 0;
-  for (;;) {
-    const r = await db
-      .deleteFrom('sms_outbox')
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('sms_outbox')
-          .select('id')
-          .where('created_at', '<', cutoff)
-          .orderBy('id')
-          .limit(batch)
-          .forUpdate()
-          .skipLocked(),
-      )
-      .executeTakeFirst();
-    const n = Number(r.numDeletedRows);
-    total += n;
-    if (n < batch) return total;
-  }
+export function purgeOutbox(db: Kysely<DB>, batch = 1000): Promise<number> {
+  return deleteOlderThan(db, 'sms_outbox', 'created_at', new Date(Date.now() - 86_400_000), batch);
 }

@@ -3,13 +3,17 @@
  * consume: when two connections race to redeem one code, exactly one wins.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import type { Adapter as OidcAdapter } from 'oidc-provider';
+import pg from 'pg';
 import { connect, type DB, runPrepared } from '../src/db/index.ts';
-import { postgresAdapter, purgeExpired, tokenVault } from '../src/oidc/index.ts';
+import { prefetchedAccount } from '../src/oidc/adapter.ts';
+import { inRequestScope, postgresAdapter, purgeExpired, tokenVault } from '../src/oidc/index.ts';
+import { insertResidents } from '../src/registry/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { resident } from './helpers/residents.ts';
 
 let database: TestDatabase;
 let db: Kysely<DB>;
@@ -170,5 +174,88 @@ describe('tokens at rest', () => {
     await hashed('Grant').upsert('grant-1', { jti: 'grant-1' }, 60);
     const { rows } = await sql`select 1 from oidc_payloads where model = 'Grant' and id = 'grant-1'`.execute(db);
     assert.equal(rows.length, 1, 'a grant id is no bearer secret');
+  });
+});
+
+describe('finds in one statement, with the grant and account read alongside (Performance II)', () => {
+  // Invariants: finds made in the same tick (introspection's three models, concurrent requests) are one statement and
+  // each caller gets its own row; a token's grant and account read with it answer the same request's next lookup of
+  // them once, never another request's, and never after the request wrote the grant.
+  const statements: string[] = [];
+  const original = pg.Client.prototype.query;
+  before(() => {
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as { name?: string } | string;
+      if (typeof q === 'object' && q?.name?.startsWith('oidc_')) statements.push(q.name);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+  });
+  after(() => {
+    pg.Client.prototype.query = original;
+  });
+  const accountId = randomUUID();
+
+  it('answers finds made together with one statement, each with its own row', async () => {
+    const at = new Adapter('AccessToken');
+    for (const n of [1, 2, 3]) await at.upsert(`b${n}`, { jti: `b${n}`, accountId: `acc${n}` }, 60);
+    statements.length = 0;
+    const found = await Promise.all([
+      at.find('b1'),
+      new Adapter('RefreshToken').find('b1'),
+      at.find('b2'),
+      at.find('nope'),
+      at.find('b3'),
+    ]);
+    assert.deepEqual(
+      found.map((f) => f?.accountId),
+      ['acc1', undefined, 'acc2', undefined, 'acc3'],
+    );
+    assert.deepEqual(statements, ['oidc_find_many']);
+  });
+
+  it("serves a request's grant and account lookups from its token's read, once, and only in that request", async () => {
+    await insertResidents(db, [resident('001090099001', 'Lê Văn Tám', '1990-04-30')]);
+    const { rows } = await sql<{ id: string }>`select id from residents where pin = '001090099001'`.execute(db);
+    await sql`insert into accounts (id, resident_id, password_hash, level, status)
+      values (${accountId}, ${rows[0]!.id}, 'x', 1, 'active')`.execute(db);
+    await new Adapter('Grant').upsert('gp', { jti: 'gp', accountId, clientId: 'c' }, 60);
+    await new Adapter('RefreshToken').upsert('rp', { jti: 'rp', grantId: 'gp', accountId }, 60);
+    await inRequestScope(async () => {
+      statements.length = 0;
+      assert.equal((await new Adapter('RefreshToken').find('rp'))?.grantId, 'gp');
+      assert.equal((await new Adapter('Grant').find('gp'))?.clientId, 'c');
+      assert.equal(prefetchedAccount(accountId)?.account_id, accountId);
+      assert.deepEqual(statements, ['oidc_find_many'], 'the grant came with the token');
+      assert.equal(prefetchedAccount(accountId), undefined, 'taken once');
+      assert.equal((await new Adapter('Grant').find('gp'))?.clientId, 'c');
+      assert.equal(statements.length, 2, 'a second lookup reads again');
+    });
+    // Another request, or none: nothing carried over.
+    await inRequestScope(async () => {
+      statements.length = 0;
+      await new Adapter('Grant').find('gp');
+      assert.equal(statements.length, 1);
+    });
+    statements.length = 0;
+    await new Adapter('RefreshToken').find('rp');
+    await new Adapter('Grant').find('gp');
+    assert.equal(statements.length, 2, 'outside a request scope the grant is read by itself');
+  });
+
+  it('reads the grant again after the request wrote it, and tells a revoked grant or a gone account', async () => {
+    await inRequestScope(async () => {
+      await new Adapter('RefreshToken').find('rp');
+      await new Adapter('Grant').upsert('gp', { jti: 'gp', accountId, clientId: 'changed' }, 60);
+      assert.equal((await new Adapter('Grant').find('gp'))?.clientId, 'changed');
+    });
+    await new Adapter('Grant').destroy('gp');
+    await sql`delete from accounts where id = ${accountId}`.execute(db);
+    await inRequestScope(async () => {
+      statements.length = 0;
+      assert.ok(await new Adapter('RefreshToken').find('rp'));
+      assert.equal(await new Adapter('Grant').find('gp'), undefined, 'no live grant');
+      assert.equal(prefetchedAccount(accountId), null, 'no account');
+      assert.deepEqual(statements, ['oidc_find_many']);
+    });
   });
 });

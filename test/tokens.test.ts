@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
+import pg from 'pg';
 import { addClient } from '../src/clients/index.ts';
 import type { Service } from '../src/main.ts';
 import { Agent, csrfOf, location } from './helpers/agent.ts';
@@ -114,6 +115,41 @@ const waitFor = async (check: () => Promise<boolean>, ms = 8000) => {
   }
   return false;
 };
+
+describe('statements per token request (Performance II)', () => {
+  // Bound: each statement costs the provider about 50 µs of CPU and a round trip; a token's grant and account come
+  // with it (adapter.ts). Counted on this process's PostgreSQL clients by statement name (the request paths' named
+  // statements; background loops use others).
+  it('refresh makes 4 (token with grant and account, consume, two saves), userinfo and introspection 1', async () => {
+    const t = await login(new Agent());
+    const names: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as { name?: string } | string;
+      if (typeof q === 'object' && q?.name && /^(oidc_|account_)/.test(q.name)) names.push(q.name);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      const counted = async (f: () => Promise<unknown>) => {
+        names.length = 0;
+        await f();
+        return [...names];
+      };
+      let r: oidc.TokenEndpointResponse | undefined;
+      assert.deepEqual(
+        await counted(async () => {
+          r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
+        }),
+        ['oidc_find_many', 'oidc_consume', 'oidc_upsert', 'oidc_upsert'],
+      );
+      const sub = (await oidc.tokenIntrospection(portal, r!.access_token)).sub;
+      assert.deepEqual(await counted(() => oidc.fetchUserInfo(portal, r!.access_token, sub!)), ['oidc_find_many']);
+      assert.deepEqual(await counted(() => oidc.tokenIntrospection(portal, r!.access_token)), ['oidc_find_many']);
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+  });
+});
 
 describe('refresh tokens', () => {
   it('rotate on every use; a reused one revokes the whole grant, and the event is recorded', async () => {

@@ -298,27 +298,42 @@ const ACCOUNT_WITH_RESIDENT = `select residents.*, accounts.id as account_id, ac
   accounts.status as account_status, accounts.email as account_email, accounts.phone_number as account_phone
 from accounts join residents on residents.id = accounts.resident_id where accounts.id = $1`;
 
-export async function selectAccountWithResident(db: Kysely<DB>, accountId: string) {
-  type Row = ResidentRow & {
-    account_id: string;
-    account_level: number;
-    account_status: 'active' | 'suspended' | 'disabled';
-    account_email: string | null;
-    account_phone: string | null;
+/** A row of ACCOUNT_WITH_RESIDENT (or the value of `accountWithResidentJson`, with the same keys). */
+export type AccountWithResidentRow = ResidentRow & {
+  account_id: string;
+  account_level: number;
+  account_status: 'active' | 'suspended' | 'disabled';
+  account_email: string | null;
+  account_phone: string | null;
+};
+
+/**
+ * The same account-and-resident row as one jsonb value, for a statement that reads it with something else (the token
+ * lookup reads a token's account with it). `accountIdSql`: an SQL expression of type uuid.
+ */
+export const accountWithResidentJson = (accountIdSql: string) => `(select to_jsonb(residents.*) || jsonb_build_object(
+  'account_id', accounts.id, 'account_level', accounts.level, 'account_status', accounts.status,
+  'account_email', accounts.email, 'account_phone', accounts.phone_number)
+from accounts join residents on residents.id = accounts.resident_id where accounts.id = ${accountIdSql})`;
+
+/** An account and its resident from a row of either statement. */
+export function accountWithResidentOf(r: AccountWithResidentRow) {
+  return {
+    account: {
+      id: r.account_id,
+      level: r.account_level,
+      status: r.account_status,
+      email: r.account_email,
+      phoneNumber: r.account_phone,
+    },
+    resident: toResident(r),
   };
-  const r = (await runPrepared<Row>(db, 'account_with_resident', ACCOUNT_WITH_RESIDENT, [accountId])).rows[0];
-  return (
-    r && {
-      account: {
-        id: r.account_id,
-        level: r.account_level,
-        status: r.account_status,
-        email: r.account_email,
-        phoneNumber: r.account_phone,
-      },
-      resident: toResident(r),
-    }
-  );
+}
+
+export async function selectAccountWithResident(db: Kysely<DB>, accountId: string) {
+  const r = (await runPrepared<AccountWithResidentRow>(db, 'account_with_resident', ACCOUNT_WITH_RESIDENT, [accountId]))
+    .rows[0];
+  return r && accountWithResidentOf(r);
 }
 
 /** Sets a new password after a reset and remembers how and from where (the citizen is told at the next sign-in). */

@@ -16,6 +16,8 @@ import type { DB } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { findResident, isPinShape, type Resident } from '../registry/index.ts';
 import {
+  type AccountWithResidentRow,
+  accountWithResidentOf,
   countAccounts,
   insertAccount,
   selectAccountWithResident,
@@ -83,12 +85,20 @@ export interface AccountProfile {
   resident: Resident;
 }
 
-/** Loads an account and its resident; undefined when either is gone. */
-export async function findAccountProfile(db: Kysely<DB>, accountId: string): Promise<AccountProfile | undefined> {
+/**
+ * Loads an account and its resident; undefined when either is gone. `row`: the two as already read with something
+ * else (the token lookup), then no statement is made.
+ */
+export async function findAccountProfile(
+  db: Kysely<DB>,
+  accountId: string,
+  row?: AccountWithResidentRow | null,
+): Promise<AccountProfile | undefined> {
+  if (row === null) return undefined;
   if (!/^[0-9a-f-]{36}$/.test(accountId)) return undefined;
-  const row = await selectAccountWithResident(db, accountId);
-  if (!row) return undefined;
-  const { account, resident } = row;
+  const found = row ? accountWithResidentOf(row) : await selectAccountWithResident(db, accountId);
+  if (!found) return undefined;
+  const { account, resident } = found;
   return {
     accountId: account.id,
     level: account.level,

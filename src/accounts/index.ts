@@ -1,4 +1,6 @@
 /** E-ID accounts bound to residents: level 1 (enrolled, password) and level 2 (in person, second factor). */
+
+export { type AccountWithResidentRow, accountWithResidentJson } from './accounts.repository.ts';
 export {
   type AccountProfile,
   changePassword,

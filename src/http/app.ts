@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { RETRY_AFTER_SECONDS } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { type ProviderHost, publicDocument } from '../oidc/index.ts';
+import { inRequestScope, type ProviderHost, publicDocument } from '../oidc/index.ts';
 import {
   type DocumentSource,
   documentHeaders,
@@ -242,7 +242,10 @@ export function createApp({
   const bypass = new Set(
     PROVIDER_PATHS.filter((p) => all.every((r) => !r.match(p, 'GET').path.length && !r.match(p, 'POST').path.length)),
   );
-  app.use((ctx, next) => (bypass.has(ctx.path) ? toProvider(ctx, async () => unanswered(ctx)) : next()));
+  // Each in a request scope of the storage adapter: a token's grant and account read with it serve the request's own lookups.
+  app.use((ctx, next) =>
+    bypass.has(ctx.path) ? inRequestScope(() => toProvider(ctx, async () => unanswered(ctx))) : next(),
+  );
   for (const r of all) app.use(r.routes()).use(r.allowedMethods());
   // Discovery: the provider builds it once per instance; later requests get the stored copy (also served by
   // the document responder before Koa).

@@ -6,6 +6,7 @@
  * twice the CPU. The rest are built with Kysely as usual.
  */
 import { type Kysely, sql } from 'kysely';
+import { type AccountWithResidentRow, accountWithResidentJson } from '../accounts/index.ts';
 import { type DB, runPrepared } from '../db/index.ts';
 
 type Payload = Record<string, unknown>;
@@ -21,6 +22,23 @@ const FIND = Object.fromEntries(
       and (expires_at is null or expires_at > now())`,
   ]),
 ) as Record<'id' | 'uid' | 'user_code', string>;
+/** Token models read with their account (the ones oidc-provider follows with findAccount). */
+const ACCOUNT_TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
+
+// Several instances by (model, id) in one statement, each with the grant it belongs to (read in the same snapshot:
+// oidc-provider asks for a token's grant right after the token, and a grant is revoked with its tokens in one
+// transaction, so both are seen or neither).
+// Likewise the token's account with its resident, which oidc-provider asks for next (findAccount): an account is
+// suspended with its tokens deleted in one transaction too.
+const FIND_MANY = `select t.model, t.id, t.payload, t.consumed_at, t.grant_id, g.payload as grant_payload,
+  g.consumed_at as grant_consumed_at,
+  case when t.model in (${[...ACCOUNT_TOKEN_MODELS].map((m) => `'${m}'`).join(', ')})
+    and t.payload->>'accountId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+  then ${accountWithResidentJson("(t.payload->>'accountId')::uuid")} end as account
+from unnest($1::text[], $2::text[]) as k(model, id)
+join oidc_payloads t on t.model = k.model and t.id = k.id
+left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and (g.expires_at is null or g.expires_at > now())
+where t.expires_at is null or t.expires_at > now()`;
 const CONSUME = 'update oidc_payloads set consumed_at = now() where model = $1 and id = $2 and consumed_at is null';
 // A live row wins the conflict (nothing written, no row counted); an expired one not yet purged is taken over.
 const CLAIM = `insert into oidc_payloads (model, id, payload, expires_at) values ($1, $2, $3, $4)
@@ -67,6 +85,49 @@ export async function findPayload(
   if (!row) return undefined;
   return row.consumed_at ? { ...row.payload, consumed: true } : row.payload;
 }
+
+/**
+ * A live instance found by `findPayloads`, with its grant when it names one (`grant` undefined: no live grant) and,
+ * for a token of an account, that account with its resident (`account` null: none; undefined: not read).
+ */
+export interface FoundPayload {
+  payload: Payload;
+  grantId: string | null;
+  grant: Payload | undefined;
+  account: AccountWithResidentRow | null | undefined;
+}
+
+/** Finds live instances by (model, id) in one statement; keyed by `payloadKey(model, id)`. */
+export async function findPayloads(
+  db: Kysely<DB>,
+  keys: { model: string; id: string }[],
+): Promise<Map<string, FoundPayload>> {
+  const usable = keys.filter((k) => !k.id.includes('\u0000') && k.id.length <= 1000);
+  const found = new Map<string, FoundPayload>();
+  if (!usable.length) return found;
+  const { rows } = await runPrepared<{
+    model: string;
+    id: string;
+    payload: Payload;
+    consumed_at: Date | null;
+    grant_id: string | null;
+    grant_payload: Payload | null;
+    grant_consumed_at: Date | null;
+    account: AccountWithResidentRow | null;
+  }>(db, 'oidc_find_many', FIND_MANY, [usable.map((k) => k.model), usable.map((k) => k.id)]);
+  const withConsumed = (p: Payload, at: Date | null) => (at ? { ...p, consumed: true } : p);
+  for (const r of rows)
+    found.set(payloadKey(r.model, r.id), {
+      payload: withConsumed(r.payload, r.consumed_at),
+      grantId: r.grant_id,
+      grant: r.grant_payload ? withConsumed(r.grant_payload, r.grant_consumed_at) : undefined,
+      account: ACCOUNT_TOKEN_MODELS.has(r.model) && typeof r.payload.accountId === 'string' ? r.account : undefined,
+    });
+  return found;
+}
+
+/** The key of an instance in `findPayloads`' answer. */
+export const payloadKey = (model: string, id: string) => `${model}\u0000${id}`;
 
 /** Marks an instance consumed; true only for the one caller that consumed it (atomic across nodes). */
 export async function consumePayload(db: Kysely<DB>, model: string, id: string): Promise<boolean> {

@@ -12,8 +12,10 @@
  * the id; every later or concurrent one is told "seen" and refuses (invalid_client for an assertion). oidc-provider's
  * save that follows sets the real expiry.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely } from 'kysely';
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
+import type { AccountWithResidentRow } from '../accounts/index.ts';
 import { findClientMetadata } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import {
@@ -21,7 +23,10 @@ import {
   consumePayload,
   deleteAccountGrant,
   destroyPayload,
+  type FoundPayload,
   findPayload,
+  findPayloads,
+  payloadKey,
   purgeExpiredPayloads,
   revokePayloadsByGrant,
   selectAccountGrants,
@@ -36,6 +41,37 @@ import { BEARER_MODELS, HASHED, type TokenVault } from './token-at-rest.ts';
 const REPLAY_CLAIM_SECONDS = 600;
 
 /**
+ * Grants read with a token earlier in the same request (`findPayloads` joins each token's grant), by row id; an
+ * entry is taken by the request's next `Grant.find` of that id, once, or dropped when the grant is written.
+ */
+type Prefetched = Map<string, AdapterPayload | AccountWithResidentRow | null | undefined>;
+const requestScope = new AsyncLocalStorage<Prefetched>();
+
+/**
+ * Runs one request of the provider's back-channel endpoints (token, introspection, revocation, userinfo) in a scope
+ * of its own: a grant read there with its token answers the request's own `Grant.find` of it, one statement fewer.
+ * The grant is then as it was when the token was read (the same snapshot, a round trip earlier than the library's
+ * own read): a revocation, which deletes a grant and its tokens in one transaction, is seen for both or for neither.
+ * Never shared between requests: another request reads the grant again.
+ */
+export function inRequestScope<T>(fn: () => T): T {
+  return requestScope.run(new Map(), fn);
+}
+
+/**
+ * The account (with its resident) read with a token earlier in this request, if any, taken once: `null` when the
+ * token's account no longer exists; undefined when none was read (then read it).
+ */
+export function prefetchedAccount(accountId: string): AccountWithResidentRow | null | undefined {
+  const scope = requestScope.getStore();
+  const key = payloadKey('Account', accountId);
+  if (!scope?.has(key)) return undefined;
+  const row = scope.get(key) as AccountWithResidentRow | null;
+  scope.delete(key);
+  return row;
+}
+
+/**
  * Builds the adapter class oidc-provider instantiates once per model name. With a `vault` (the service always has
  * one), bearer artefacts are stored under a keyed hash of their value (see token-at-rest.ts); rows written before
  * that (a rolling deploy) are still found by their plain id until they expire.
@@ -46,10 +82,62 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     (p && vault ? vault.restored(model, p, id) : p) as AdapterPayload | undefined;
   /** Whether a row of `model` may also exist under the plain `id` (written before hashing; never a hashed id). */
   const legacy = (model: string, id: string) => !!vault && BEARER_MODELS.has(model) && !id.startsWith(HASHED);
+  /**
+   * Finds by id wait for the end of the current tick and go to PostgreSQL together, one statement for all of them
+   * (introspection looks a token up as three models at once; concurrent requests share it too), with the rows'
+   * grants. Each caller's grant goes to its own request's scope.
+   */
+  type Wanted = { keys: string[]; scope: Prefetched | undefined; done: (row: FoundPayload | undefined) => void };
+  let batch: { wanted: Wanted[]; fail: ((err: unknown) => void)[] } | undefined;
+  const runBatch = async () => {
+    const current = batch;
+    batch = undefined;
+    if (!current) return;
+    const keys = new Map<string, { model: string; id: string }>();
+    for (const w of current.wanted)
+      for (const k of w.keys) {
+        const [model, id] = k.split('\u0000') as [string, string];
+        keys.set(k, { model, id });
+      }
+    let found: Map<string, FoundPayload>;
+    try {
+      found = await findPayloads(db, [...keys.values()]);
+    } catch (err) {
+      for (const fail of current.fail) fail(err);
+      return;
+    }
+    for (const w of current.wanted) {
+      const row = w.keys.map((k) => found.get(k)).find((r) => r !== undefined);
+      if (row?.grantId && w.scope) w.scope.set(payloadKey('Grant', row.grantId), row.grant);
+      if (row && row.account !== undefined && w.scope)
+        w.scope.set(payloadKey('Account', String(row.payload.accountId)), row.account);
+      w.done(row);
+    }
+  };
   /** A row by its hashed id, else (rows from before hashing) by the plain one. */
-  const findById = async (model: string, id: string) => {
-    const found = await findPayload(db, model, 'id', rowId(model, id));
-    return found || !legacy(model, id) ? found : findPayload(db, model, 'id', id);
+  const findById = (model: string, id: string) =>
+    new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
+      if (!batch) {
+        batch = { wanted: [], fail: [] };
+        process.nextTick(runBatch);
+      }
+      const keys = [payloadKey(model, rowId(model, id))];
+      if (legacy(model, id)) keys.push(payloadKey(model, id));
+      batch.wanted.push({ keys, scope: requestScope.getStore(), done: (row) => resolve(row?.payload) });
+      batch.fail.push(reject);
+    });
+  /** The grant read with a token earlier in this request, if any (taken once). */
+  const prefetchedGrant = (id: string): { payload: AdapterPayload | undefined } | undefined => {
+    const scope = requestScope.getStore();
+    const key = payloadKey('Grant', id);
+    if (!scope?.has(key)) return undefined;
+    const payload = scope.get(key) as AdapterPayload | undefined;
+    scope.delete(key);
+    return { payload };
+  };
+  /** A write of `id` in this request makes an earlier read of it stale. */
+  const written = (model: string, id: string) => {
+    if (model === 'Grant') requestScope.getStore()?.delete(payloadKey('Grant', id));
   };
   /** Claims a replay-detection id: undefined the first time (now held), a payload saying "seen" ever after. */
   const claimReplayId = async (id: string): Promise<AdapterPayload | undefined> => {
@@ -72,6 +160,7 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === 'Client') throw new Error('clients are managed with `dinhdanh clients`');
       const p = payload as Record<string, unknown>;
+      written(this.model, id);
       await upsertPayload(
         db,
         this.model,
@@ -84,6 +173,10 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return (await findClientMetadata(db, id)) as AdapterPayload | undefined;
       if (this.model === 'ReplayDetection') return claimReplayId(id);
+      if (this.model === 'Grant') {
+        const prefetched = prefetchedGrant(id);
+        if (prefetched) return prefetched.payload;
+      }
       return restored(this.model, await findById(this.model, id), id);
     }
 
@@ -96,6 +189,7 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     }
 
     async consume(id: string): Promise<void> {
+      written(this.model, id);
       const consumed =
         (await consumePayload(db, this.model, rowId(this.model, id))) ||
         (legacy(this.model, id) && (await consumePayload(db, this.model, id)));
@@ -103,6 +197,7 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     }
 
     async destroy(id: string): Promise<void> {
+      written(this.model, id);
       await destroyPayload(db, this.model, rowId(this.model, id));
       if (legacy(this.model, id)) await destroyPayload(db, this.model, id);
     }

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Account, FindAccount } from 'oidc-provider';
 import { type AccountProfile, findAccountProfile } from '../accounts/index.ts';
 import type { DB, Residence } from '../db/index.ts';
+import { prefetchedAccount } from './adapter.ts';
 
 /**
  * Scopes and the claims each releases (and so `claims_supported`). No `updated_at`: the registry record's update time
@@ -71,7 +72,8 @@ export function claimsOf(p: AccountProfile): { sub: string } & Record<string, un
 /** oidc-provider's findAccount: only active accounts of active residents exist for the provider. */
 export function findAccount(db: Kysely<DB>): FindAccount {
   return async (ctx, sub): Promise<Account | undefined> => {
-    const profile = await findAccountProfile(db, sub);
+    // Read with the request's token, when there is one (adapter.ts: the same snapshot as the token).
+    const profile = await findAccountProfile(db, sub, prefetchedAccount(sub));
     if (profile?.status !== 'active' || profile.resident.status !== 'active') return undefined;
     const permitted = (ctx.oidc?.client as { scope?: string } | undefined)?.scope;
     return {

@@ -1,5 +1,6 @@
 /** The OpenID Provider: configuration, storage adapter, accounts and claims. */
 export {
+  inRequestScope,
   listAccountGrants,
   postgresAdapter,
   purgeExpired,

@@ -10,7 +10,14 @@ import type { Adapter as OidcAdapter } from 'oidc-provider';
 import pg from 'pg';
 import { connect, type DB, runPrepared } from '../src/db/index.ts';
 import { prefetchedAccount } from '../src/oidc/adapter.ts';
-import { inRequestScope, postgresAdapter, purgeExpired, tokenVault } from '../src/oidc/index.ts';
+import {
+  afterRequestCommit,
+  commitRequest,
+  inRequestScope,
+  postgresAdapter,
+  purgeExpired,
+  tokenVault,
+} from '../src/oidc/index.ts';
 import { insertResidents } from '../src/registry/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { resident } from './helpers/residents.ts';
@@ -256,6 +263,45 @@ describe('finds in one statement, with the grant and account read alongside (Per
       assert.equal(await new Adapter('Grant').find('gp'), undefined, 'no live grant');
       assert.equal(prefetchedAccount(accountId), null, 'no account');
       assert.deepEqual(statements, ['oidc_find_many']);
+    });
+  });
+  it("holds a request's consume and the saves after it until commitRequest: one statement, all or nothing", async () => {
+    const code = new Adapter('AuthorizationCode');
+    await code.upsert('hc1', { jti: 'hc1', grantId: 'gh1' }, 60);
+    await code.upsert('hc2', { jti: 'hc2', grantId: 'gh2' }, 60);
+    const outcomes: boolean[] = [];
+    const redeem = (id: string, token: string) =>
+      inRequestScope(async () => {
+        statements.length = 0;
+        await code.consume(id);
+        await new Adapter('AccessToken').upsert(token, { jti: token, grantId: 'gh1' }, 60);
+        const seen = outcomes.length;
+        afterRequestCommit((ok) => outcomes.push(ok));
+        assert.deepEqual(statements, [], 'nothing written before the commit');
+        assert.equal(outcomes.length, seen, 'nor recorded');
+        const ok = await commitRequest();
+        assert.deepEqual(statements, ['oidc_consume_and_save']);
+        return ok;
+      });
+    assert.equal(await redeem('hc1', 'at-won'), true);
+    assert.equal((await code.find('hc1'))?.consumed, true);
+    assert.ok(await new Adapter('AccessToken').find('at-won'));
+    // The same code again (a request that read it before the first committed): refused, and nothing of it saved.
+    assert.equal(await redeem('hc1', 'at-lost'), false);
+    assert.equal(await new Adapter('AccessToken').find('at-lost'), undefined);
+    assert.deepEqual(outcomes, [true, false]);
+    // Anything else the request does with the table writes the held ones first, in order; a lost consume is then the
+    // error it would have been at the consume.
+    await inRequestScope(async () => {
+      await code.consume('hc2');
+      await new Adapter('AccessToken').upsert('at-2', { jti: 'at-2', grantId: 'gh2' }, 60);
+      assert.ok(await new Adapter('AccessToken').find('at-2'), 'read after its own write');
+      await code.consume('hc2');
+      await assert.rejects(
+        new Adapter('AccessToken').find('at-2'),
+        (e: { error?: string }) => e.error === 'invalid_grant',
+      );
+      assert.equal(await commitRequest(), true, 'nothing left to commit');
     });
   });
 });

@@ -120,7 +120,7 @@ describe('statements per token request (Performance II)', () => {
   // Bound: each statement costs the provider about 50 µs of CPU and a round trip; a token's grant and account come
   // with it (adapter.ts). Counted on this process's PostgreSQL clients by statement name (the request paths' named
   // statements; background loops use others).
-  it('refresh makes 4 (token with grant and account, consume, two saves), userinfo and introspection 1', async () => {
+  it('refresh makes 2 (token with grant and account; consume with the new tokens), userinfo and introspection 1', async () => {
     const t = await login(new Agent());
     const names: string[] = [];
     const original = pg.Client.prototype.query;
@@ -140,7 +140,7 @@ describe('statements per token request (Performance II)', () => {
         await counted(async () => {
           r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
         }),
-        ['oidc_find_many', 'oidc_consume', 'oidc_upsert', 'oidc_upsert'],
+        ['oidc_find_many', 'oidc_consume_and_save'],
       );
       const sub = (await oidc.tokenIntrospection(portal, r!.access_token)).sub;
       assert.deepEqual(await counted(() => oidc.fetchUserInfo(portal, r!.access_token, sub!)), ['oidc_find_many']);
@@ -152,6 +152,51 @@ describe('statements per token request (Performance II)', () => {
 });
 
 describe('refresh tokens', () => {
+  it('raced: of two requests with one refresh token exactly one gets tokens; nothing of the other is kept', async () => {
+    const t = await login(new Agent());
+    const before = Number(
+      (
+        await sql<{
+          n: string;
+        }>`select count(*) as n from oidc_payloads where model in ('AccessToken', 'RefreshToken')`.execute(service.db)
+      ).rows[0]!.n,
+    );
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 4 }, () => oidc.refreshTokenGrant(portal, t.refresh_token!)),
+    );
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    assert.equal(won.length, 1, 'exactly one refresh wins');
+    for (const o of outcomes)
+      if (o.status === 'rejected') assert.equal((o.reason as { error?: string }).error, 'invalid_grant');
+    const after = Number(
+      (
+        await sql<{
+          n: string;
+        }>`select count(*) as n from oidc_payloads where model in ('AccessToken', 'RefreshToken')`.execute(service.db)
+      ).rows[0]!.n,
+    );
+    // A request that loses early (it saw the token consumed) revokes the grant, as a reuse does; one that loses at the
+    // commit writes nothing. Either way no losing request's tokens exist: at most the winner's two.
+    assert.ok(after <= before + 2, `${after - before} new token rows`);
+    // The audit trail says one refresh (the tokens committed), not one per request that got as far as building them.
+    const refreshed = async () =>
+      Number(
+        (
+          await sql<{ n: string }>`select count(*) as n from audit_events where action = 'token.refreshed'
+            and client_id = ${clientId}`.execute(service.db)
+        ).rows[0]?.n,
+      );
+    const start = await refreshed();
+    const again = await login(new Agent());
+    const raced = await Promise.allSettled(
+      Array.from({ length: 4 }, () => oidc.refreshTokenGrant(portal, again.refresh_token!)),
+    );
+    const wins = raced.filter((o) => o.status === 'fulfilled').length;
+    assert.equal(wins, 1);
+    assert.ok(await waitFor(async () => (await refreshed()) >= start + 1));
+    assert.equal(await refreshed(), start + 1, 'one refresh recorded');
+  });
+
   it('rotate on every use; a reused one revokes the whole grant, and the event is recorded', async () => {
     const t = await login(new Agent());
     const r1 = await oidc.refreshTokenGrant(portal, t.refresh_token!);

@@ -9,11 +9,12 @@ import { context } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
+import { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { RETRY_AFTER_SECONDS } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { inRequestScope, type ProviderHost, publicDocument } from '../oidc/index.ts';
+import { commitRequest, inRequestScope, type ProviderHost, publicDocument } from '../oidc/index.ts';
 import {
   type DocumentSource,
   documentHeaders,
@@ -242,10 +243,19 @@ export function createApp({
   const bypass = new Set(
     PROVIDER_PATHS.filter((p) => all.every((r) => !r.match(p, 'GET').path.length && !r.match(p, 'POST').path.length)),
   );
-  // Each in a request scope of the storage adapter: a token's grant and account read with it serve the request's own lookups.
-  app.use((ctx, next) =>
-    bypass.has(ctx.path) ? inRequestScope(() => toProvider(ctx, async () => unanswered(ctx))) : next(),
-  );
+  // Each in a request scope of the storage adapter (adapter.ts): a token's grant and account read with it serve the
+  // request's own lookups, and a token request's consume and new tokens are written together, committed here before
+  // the answer leaves (a consume that lost to another request: invalid_grant, nothing written; the database down: 503).
+  const providerRequest = async (ctx: Context) => {
+    try {
+      await toProvider(ctx, async () => unanswered(ctx));
+    } catch (err) {
+      await commitRequest();
+      throw err;
+    }
+    if (!(await commitRequest()) && ctx.status < 400) throw new errors.InvalidGrant('grant request is invalid');
+  };
+  app.use((ctx, next) => (bypass.has(ctx.path) ? inRequestScope(() => providerRequest(ctx)) : next()));
   for (const r of all) app.use(r.routes()).use(r.allowedMethods());
   // Discovery: the provider builds it once per instance; later requests get the stored copy (also served by
   // the document responder before Koa).

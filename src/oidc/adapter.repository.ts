@@ -129,6 +129,57 @@ export async function findPayloads(
 /** The key of an instance in `findPayloads`' answer. */
 export const payloadKey = (model: string, id: string) => `${model}\u0000${id}`;
 
+// A token request's writes in one statement and one commit: its consume (an authorization code, a refresh token) and
+// the saves that follow it (the new tokens), these only if every consume took effect (nobody consumed it first).
+const CONSUME_AND_SAVE = `with c as (
+  update oidc_payloads set consumed_at = now()
+  where (model, id) in (select * from unnest($1::text[], $2::text[])) and consumed_at is null
+  returning 1
+), u as (
+  insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+  select * from unnest($3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+  where (select count(*) from c) = $10
+  on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+    user_code = excluded.user_code, expires_at = excluded.expires_at, consumed_at = null
+  returning 1
+)
+select (select count(*) from c)::int as consumed`;
+
+/** An instance to save, as `upsertPayload` takes it. */
+export interface PayloadWrite {
+  model: string;
+  id: string;
+  payload: Payload;
+  expiresIn: number | undefined;
+}
+
+/**
+ * Consumes instances and, only if all `expected` consumes took effect, saves `saves`; atomic (one statement). `consume`
+ * may hold an instance under two ids (hashed and, from before hashing, plain): at most one of them exists. Returns
+ * whether the consumes took effect (false: someone consumed one first, nothing was written).
+ */
+export async function consumeAndSave(
+  db: Kysely<DB>,
+  consume: { model: string; id: string }[],
+  expected: number,
+  saves: PayloadWrite[],
+): Promise<boolean> {
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const { rows } = await runPrepared<{ consumed: number }>(db, 'oidc_consume_and_save', CONSUME_AND_SAVE, [
+    consume.map((c) => c.model),
+    consume.map((c) => c.id),
+    saves.map((s) => s.model),
+    saves.map((s) => s.id),
+    saves.map((s) => JSON.stringify(s.payload)),
+    saves.map((s) => str(s.payload.grantId)),
+    saves.map((s) => str(s.payload.uid)),
+    saves.map((s) => str(s.payload.userCode)),
+    saves.map((s) => (s.expiresIn ? new Date(Date.now() + s.expiresIn * 1000) : null)),
+    expected,
+  ]);
+  return rows[0]?.consumed === expected;
+}
+
 /** Marks an instance consumed; true only for the one caller that consumed it (atomic across nodes). */
 export async function consumePayload(db: Kysely<DB>, model: string, id: string): Promise<boolean> {
   return (await runPrepared(db, 'oidc_consume', CONSUME, [model, id])).rowCount === 1;

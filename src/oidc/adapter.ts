@@ -20,12 +20,14 @@ import { findClientMetadata } from '../clients/index.ts';
 import type { DB } from '../db/index.ts';
 import {
   claimPayload,
+  consumeAndSave,
   consumePayload,
   deleteAccountGrant,
   destroyPayload,
   type FoundPayload,
   findPayload,
   findPayloads,
+  type PayloadWrite,
   payloadKey,
   purgeExpiredPayloads,
   revokePayloadsByGrant,
@@ -40,22 +42,82 @@ import { BEARER_MODELS, HASHED, type TokenVault } from './token-at-rest.ts';
  */
 const REPLAY_CLAIM_SECONDS = 600;
 
-/**
- * Grants read with a token earlier in the same request (`findPayloads` joins each token's grant), by row id; an
- * entry is taken by the request's next `Grant.find` of that id, once, or dropped when the grant is written.
- */
-type Prefetched = Map<string, AdapterPayload | AccountWithResidentRow | null | undefined>;
-const requestScope = new AsyncLocalStorage<Prefetched>();
+/** Consumes held back within a request (the token endpoint's: a code, a refresh token) with the saves after them. */
+const HELD_CONSUMES = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 /**
- * Runs one request of the provider's back-channel endpoints (token, introspection, revocation, userinfo) in a scope
- * of its own: a grant read there with its token answers the request's own `Grant.find` of it, one statement fewer.
- * The grant is then as it was when the token was read (the same snapshot, a round trip earlier than the library's
- * own read): a revocation, which deletes a grant and its tokens in one transaction, is seen for both or for neither.
- * Never shared between requests: another request reads the grant again.
+ * What one request of the provider's back-channel endpoints holds (see `inRequestScope`): grants and accounts read
+ * with its token, by key, each taken once by the request's next lookup of it or dropped when the request writes it;
+ * and the writes it holds back until `commitRequest`.
+ */
+interface RequestScope {
+  prefetched: Map<string, AdapterPayload | AccountWithResidentRow | null | undefined>;
+  pending?: PendingWrites;
+  /** Run once the held writes are committed (true) or refused (false: a consume lost); at once when none are held. */
+  afterCommit: ((committed: boolean) => void)[];
+}
+
+/**
+ * A token request's consume (of its code or refresh token) and the saves after it, held back to go to PostgreSQL in
+ * one statement and one commit (three before): see `commitRequest`.
+ */
+interface PendingWrites {
+  consume: { model: string; id: string }[];
+  expected: number;
+  saves: PayloadWrite[];
+  /** Writes them; false when a consume lost to another request (nothing written). */
+  flush(): Promise<boolean>;
+  /** The model of the first consume, for the error a lost race gets. */
+  model: string;
+}
+
+const requestScope = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * Runs one request of the provider's back-channel endpoints (token, introspection, revocation, userinfo, PAR) in a
+ * scope of its own. There:
+ * - a grant and an account read with the token (the same statement, the same snapshot: a round trip earlier than the
+ *   library's own reads, which they answer) serve the request's own lookups; a revocation or a suspension, which
+ *   deletes the grant or changes the account together with its tokens in one transaction, is seen for both or for
+ *   neither;
+ * - a consume and the saves after it are held back and written in one statement (see `commitRequest`, which the
+ *   caller must await before the response leaves: until then nothing of it is committed).
+ * Never shared between requests.
  */
 export function inRequestScope<T>(fn: () => T): T {
-  return requestScope.run(new Map(), fn);
+  return requestScope.run({ prefetched: new Map(), afterCommit: [] }, fn);
+}
+
+/**
+ * Commits the writes the current request held back, if any. Returns false when its consume lost to another request
+ * (someone redeemed the code or refresh token first): nothing of the request was written, and the answer must be
+ * invalid_grant, not the tokens the library built. Throws what the database throws (nothing written then either).
+ */
+export async function commitRequest(): Promise<boolean> {
+  const scope = requestScope.getStore();
+  const pending = scope?.pending;
+  let committed = true;
+  try {
+    if (pending) {
+      scope.pending = undefined;
+      committed = await pending.flush();
+    }
+  } finally {
+    const after = scope?.afterCommit.splice(0) ?? [];
+    for (const f of after) f(committed);
+  }
+  return committed;
+}
+
+/**
+ * Runs `f` once the current request's held-back writes are committed (with true) or refused (false); at once (true)
+ * when it holds none or runs outside a request scope. For what must not be recorded before the write is (the audit
+ * event and metric of issued tokens).
+ */
+export function afterRequestCommit(f: (committed: boolean) => void): void {
+  const scope = requestScope.getStore();
+  if (scope?.pending) scope.afterCommit.push(f);
+  else f(true);
 }
 
 /**
@@ -63,7 +125,7 @@ export function inRequestScope<T>(fn: () => T): T {
  * token's account no longer exists; undefined when none was read (then read it).
  */
 export function prefetchedAccount(accountId: string): AccountWithResidentRow | null | undefined {
-  const scope = requestScope.getStore();
+  const scope = requestScope.getStore()?.prefetched;
   const key = payloadKey('Account', accountId);
   if (!scope?.has(key)) return undefined;
   const row = scope.get(key) as AccountWithResidentRow | null;
@@ -87,7 +149,11 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
    * (introspection looks a token up as three models at once; concurrent requests share it too), with the rows'
    * grants. Each caller's grant goes to its own request's scope.
    */
-  type Wanted = { keys: string[]; scope: Prefetched | undefined; done: (row: FoundPayload | undefined) => void };
+  type Wanted = {
+    keys: string[];
+    scope: RequestScope['prefetched'] | undefined;
+    done: (row: FoundPayload | undefined) => void;
+  };
   let batch: { wanted: Wanted[]; fail: ((err: unknown) => void)[] } | undefined;
   const runBatch = async () => {
     const current = batch;
@@ -123,12 +189,12 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
       }
       const keys = [payloadKey(model, rowId(model, id))];
       if (legacy(model, id)) keys.push(payloadKey(model, id));
-      batch.wanted.push({ keys, scope: requestScope.getStore(), done: (row) => resolve(row?.payload) });
+      batch.wanted.push({ keys, scope: requestScope.getStore()?.prefetched, done: (row) => resolve(row?.payload) });
       batch.fail.push(reject);
     });
   /** The grant read with a token earlier in this request, if any (taken once). */
   const prefetchedGrant = (id: string): { payload: AdapterPayload | undefined } | undefined => {
-    const scope = requestScope.getStore();
+    const scope = requestScope.getStore()?.prefetched;
     const key = payloadKey('Grant', id);
     if (!scope?.has(key)) return undefined;
     const payload = scope.get(key) as AdapterPayload | undefined;
@@ -137,8 +203,30 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
   };
   /** A write of `id` in this request makes an earlier read of it stale. */
   const written = (model: string, id: string) => {
-    if (model === 'Grant') requestScope.getStore()?.delete(payloadKey('Grant', id));
+    if (model === 'Grant') requestScope.getStore()?.prefetched.delete(payloadKey('Grant', id));
   };
+  /**
+   * Before anything else the request does with the table: its held-back writes, so that it reads what it wrote and
+   * writes in order. A consume that lost is the error it would have been at the consume.
+   */
+  const settle = async () => {
+    const scope = requestScope.getStore();
+    const pending = scope?.pending;
+    if (!pending) return;
+    scope.pending = undefined;
+    const committed = await pending.flush();
+    const after = scope.afterCommit.splice(0);
+    for (const f of after) f(committed);
+    if (!committed) throw new errors.InvalidGrant(`${pending.model} already consumed`);
+  };
+  /** The consume ids of an instance: its row id, and its plain id where a row from before hashing may hold it. */
+  const consumeKeys = (model: string, id: string) =>
+    legacy(model, id)
+      ? [
+          { model, id: rowId(model, id) },
+          { model, id },
+        ]
+      : [{ model, id: rowId(model, id) }];
   /** Claims a replay-detection id: undefined the first time (now held), a payload saying "seen" ever after. */
   const claimReplayId = async (id: string): Promise<AdapterPayload | undefined> => {
     const exp = Math.floor(Date.now() / 1000) + REPLAY_CLAIM_SECONDS;
@@ -161,17 +249,19 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
       if (this.model === 'Client') throw new Error('clients are managed with `dinhdanh clients`');
       const p = payload as Record<string, unknown>;
       written(this.model, id);
-      await upsertPayload(
-        db,
-        this.model,
-        rowId(this.model, id),
-        vault ? vault.stored(this.model, id, p) : p,
-        expiresIn,
-      );
+      const stored = vault ? vault.stored(this.model, id, p) : p;
+      const pending = requestScope.getStore()?.pending;
+      if (pending) {
+        // After the request's consume: saved with it, or not at all.
+        pending.saves.push({ model: this.model, id: rowId(this.model, id), payload: stored, expiresIn });
+        return;
+      }
+      await upsertPayload(db, this.model, rowId(this.model, id), stored, expiresIn);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return (await findClientMetadata(db, id)) as AdapterPayload | undefined;
+      await settle();
       if (this.model === 'ReplayDetection') return claimReplayId(id);
       if (this.model === 'Grant') {
         const prefetched = prefetchedGrant(id);
@@ -181,15 +271,37 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      await settle();
       return restored(this.model, await findPayload(db, this.model, 'uid', uid));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      await settle();
       return restored(this.model, await findPayload(db, this.model, 'user_code', userCode));
     }
 
     async consume(id: string): Promise<void> {
       written(this.model, id);
+      const scope = requestScope.getStore();
+      if (scope && HELD_CONSUMES.has(this.model)) {
+        // Held back with the saves that follow (the new tokens): one statement, one commit, at commitRequest.
+        const keys = consumeKeys(this.model, id);
+        if (scope.pending) {
+          scope.pending.consume.push(...keys);
+          scope.pending.expected += 1;
+        } else {
+          const pending: PendingWrites = {
+            consume: keys,
+            expected: 1,
+            saves: [],
+            model: this.model,
+            flush: () => consumeAndSave(db, pending.consume, pending.expected, pending.saves),
+          };
+          scope.pending = pending;
+        }
+        return;
+      }
+      await settle();
       const consumed =
         (await consumePayload(db, this.model, rowId(this.model, id))) ||
         (legacy(this.model, id) && (await consumePayload(db, this.model, id)));
@@ -197,12 +309,14 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     }
 
     async destroy(id: string): Promise<void> {
+      await settle();
       written(this.model, id);
       await destroyPayload(db, this.model, rowId(this.model, id));
       if (legacy(this.model, id)) await destroyPayload(db, this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      await settle();
       await revokePayloadsByGrant(db, this.model, grantId);
     }
   };

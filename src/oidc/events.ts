@@ -4,6 +4,7 @@ import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { AuditEvent, AuditQueue } from '../audit/index.ts';
 import type { DB } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
+import { afterRequestCommit } from './adapter.ts';
 import { upsertSessionDevice } from './sessions.ts';
 
 type Ctx = KoaContextWithOIDC;
@@ -26,13 +27,29 @@ export function auditProviderEvents(
   provider.on('grant.success', (ctx: Ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type ?? '');
     const action = grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued';
-    record({
-      actor: { type: 'client', id: ctx.oidc.client?.clientId },
-      action,
-      outcome: 'success',
-      details: { grantType },
-      ...from(ctx),
-    });
+    const who = from(ctx);
+    // Once the tokens are committed (adapter.ts holds a token request's writes until its answer): a refresh token or
+    // code another request redeemed first makes this request an invalid_grant instead.
+    afterRequestCommit((committed) =>
+      record(
+        committed
+          ? {
+              actor: { type: 'client', id: ctx.oidc.client?.clientId },
+              action,
+              outcome: 'success',
+              details: { grantType },
+              ...who,
+            }
+          : {
+              actor: { type: 'client', id: ctx.oidc.client?.clientId },
+              action: 'token.request',
+              outcome: 'failure',
+              reason: 'invalid_grant',
+              details: { grantType, why: 'already consumed' },
+              ...who,
+            },
+      ),
+    );
   });
   provider.on('grant.error', (ctx: Ctx, err: { error?: string }) => {
     record({
@@ -71,6 +88,10 @@ export function auditProviderEvents(
 /** Counts tokens issued by the provider's token endpoint, by grant type and client. */
 export function countProviderEvents(provider: Provider, metrics: Metrics): void {
   provider.on('grant.success', (ctx: Ctx) => {
-    metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? ''), ctx.oidc.client?.clientId ?? 'unknown');
+    const grantType = String(ctx.oidc.params?.grant_type ?? '');
+    const clientId = ctx.oidc.client?.clientId ?? 'unknown';
+    afterRequestCommit((committed) => {
+      if (committed) metrics.tokenIssued(grantType, clientId);
+    });
   });
 }

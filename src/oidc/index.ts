@@ -1,5 +1,7 @@
 /** The OpenID Provider: configuration, storage adapter, accounts and claims. */
 export {
+  afterRequestCommit,
+  commitRequest,
   inRequestScope,
   listAccountGrants,
   postgresAdapter,

@@ -458,7 +458,8 @@ async function startHost(
   const host = await startProviderHost({
     load: async () => {
       await secrets.cookies.reload();
-      return loadKeyMaterial(db, master);
+      // With the policy: the host learns when the next scheduled transition is due, and ticks only then.
+      return loadKeyMaterial(db, master, config.keys);
     },
     fingerprint: () => keysFingerprint(db),
     tick: () => runScheduledTransitions(db, master, config.keys),

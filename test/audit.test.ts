@@ -15,6 +15,7 @@ import { type Kysely, sql } from 'kysely';
 import { archiveEvents, createAuditQueue, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
 import { connect, type DB } from '../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { until } from './helpers/wait.ts';
 
 const run = promisify(execFile);
 let database: TestDatabase;
@@ -89,6 +90,46 @@ describe('audit chain', () => {
       assert.equal(rows[i]!.user_agent, v || null);
       assert.equal(rows[i]!.reason, v || null);
       assert.deepEqual(rows[i]!.details, { i, v, nested: { z: [v, 1], a: true } });
+    }
+    assert.equal((await verifyChain(db)).ok, true);
+  });
+
+  it('writes a queued event within its interval, and retries a failed write with no further event to wake it', async () => {
+    // The queue arms its timer only while events wait: the retry after a failure must arm it too.
+    const errors: unknown[] = [];
+    const queue = createAuditQueue(db, (err) => errors.push(err), 25);
+    const count = async () =>
+      Number((await sql<{ n: string }>`select count(*) as n from audit_events`.execute(db)).rows[0]!.n);
+    const event = (i: number) => ({
+      actor: { type: 'system' as const },
+      action: 'test.queued',
+      outcome: 'success' as const,
+      details: { i },
+    });
+    // Writes fail while audit_refuse has a row (a trigger of this file's own database, removed below).
+    await sql`create table audit_refuse (x int)`.execute(db);
+    await sql`create function audit_refuse() returns trigger language plpgsql as $$
+      begin if exists (select 1 from audit_refuse) then raise exception 'refused by the test'; end if; return new; end $$`.execute(
+      db,
+    );
+    await sql`create trigger audit_refuse before insert on audit_events for each row execute function audit_refuse()`.execute(
+      db,
+    );
+    try {
+      queue.record(event(1));
+      await until('the first event is written', async () => (await count()) === 1, 2000);
+      await sql`insert into audit_refuse values (1)`.execute(db);
+      queue.record(event(2));
+      await until('its write fails', () => errors.length > 0, 2000);
+      assert.equal(queue.pending, 1, 'the event is kept');
+      await sql`delete from audit_refuse`.execute(db);
+      await until('the retry writes it, unprompted', async () => (await count()) === 2, 6000);
+      assert.equal(queue.pending, 0);
+    } finally {
+      await queue.close();
+      await sql`drop trigger audit_refuse on audit_events`.execute(db);
+      await sql`drop function audit_refuse()`.execute(db);
+      await sql`drop table audit_refuse`.execute(db);
     }
     assert.equal((await verifyChain(db)).ok, true);
   });

@@ -40,6 +40,11 @@ export interface KeyMaterial {
   signing: JWK[];
   jwks: { keys: JWK[] };
   fingerprint: string;
+  /**
+   * When the next scheduled transition of these keys falls due under the policy given to `loadKeyMaterial` (epoch
+   * ms; null: none is scheduled; absent: no policy given).
+   */
+  nextTransitionAt?: number | null;
 }
 
 export function isSigningAlg(alg: string): alg is SigningAlg {
@@ -82,8 +87,8 @@ export async function ensureActiveKeys(
   return created;
 }
 
-/** Loads the current key material. */
-export async function loadKeyMaterial(db: Kysely<DB>, master: Buffer): Promise<KeyMaterial> {
+/** Loads the current key material; with `policy`, also when its next scheduled transition falls due. */
+export async function loadKeyMaterial(db: Kysely<DB>, master: Buffer, policy?: KeyPolicy): Promise<KeyMaterial> {
   const keys = await selectKeys(db);
   const published = keys.filter((k) => k.state === 'staged' || k.state === 'active' || k.state === 'retired');
   const signing = keys
@@ -102,6 +107,7 @@ export async function loadKeyMaterial(db: Kysely<DB>, master: Buffer): Promise<K
       .map((k) => `${k.kid}:${k.state}`)
       .sort()
       .join(','),
+    ...(policy ? { nextTransitionAt: nextTransitionAt(keys, policy) } : {}),
   };
 }
 
@@ -207,6 +213,38 @@ export async function rotateKey(db: Kysely<DB>, master: Buffer, alg: SigningAlg,
 }
 
 /**
+ * When the scheduled transition of `k` falls due (epoch ms), or null when it has none: an auto-activating staged
+ * key is activated after the lead time, a retired key removed after retention, and an active key without a staged
+ * successor gets one after the rotation period. `keys` is the whole set `k` belongs to.
+ */
+function transitionDueAt(k: SigningKeyRow, keys: SigningKeyRow[], policy: KeyPolicy): number | null {
+  if (k.state === 'staged' && k.autoActivate) return k.createdAt.getTime() + policy.leadSeconds * 1000;
+  if (k.state === 'retired' && k.retiredAt) return k.retiredAt.getTime() + policy.retentionSeconds * 1000;
+  if (
+    k.state === 'active' &&
+    k.activatedAt &&
+    isSigningAlg(k.alg) &&
+    !keys.some((s) => s.alg === k.alg && s.state === 'staged')
+  )
+    return k.activatedAt.getTime() + policy.rotationDays * 86400_000;
+  return null;
+}
+
+/**
+ * The earliest scheduled transition of a key set (epoch ms), or null: until then `runScheduledTransitions` has
+ * nothing to do on this set. Every transition changes a key's state, so a set with the same states (the watcher's
+ * fingerprint) has the same answer.
+ */
+function nextTransitionAt(keys: SigningKeyRow[], policy: KeyPolicy): number | null {
+  let next: number | null = null;
+  for (const k of keys) {
+    const due = transitionDueAt(k, keys, policy);
+    if (due !== null && (next === null || due < next)) next = due;
+  }
+  return next;
+}
+
+/**
  * The scheduled lifecycle, run by every node; the advisory lock makes exactly one perform each transition:
  * activate auto-activating staged keys past their lead time, remove retired keys past retention, and stage a
  * successor for active keys older than the rotation period.
@@ -217,23 +255,19 @@ export async function runScheduledTransitions(db: Kysely<DB>, master: Buffer, po
     const now = Date.now();
     const keys = await selectKeys(trx);
     for (const k of keys) {
-      if (k.state === 'staged' && k.autoActivate && now >= k.createdAt.getTime() + policy.leadSeconds * 1000) {
+      const due = transitionDueAt(k, keys, policy);
+      if (due === null || now < due) continue;
+      if (k.state === 'staged') {
         const current = keys.find((c) => c.alg === k.alg && c.state === 'active');
         if (current) await setKeyState(trx, current.kid, 'retired');
         await setKeyState(trx, k.kid, 'active');
         done.push(`activated ${k.kid}`);
       }
-      if (k.state === 'retired' && k.retiredAt && now >= k.retiredAt.getTime() + policy.retentionSeconds * 1000) {
+      if (k.state === 'retired') {
         await setKeyState(trx, k.kid, 'removed');
         done.push(`removed ${k.kid}`);
       }
-      const due = k.activatedAt && now >= k.activatedAt.getTime() + policy.rotationDays * 86400_000;
-      if (
-        k.state === 'active' &&
-        due &&
-        isSigningAlg(k.alg) &&
-        !keys.some((s) => s.alg === k.alg && s.state === 'staged')
-      ) {
+      if (k.state === 'active' && isSigningAlg(k.alg)) {
         const n = await newKey(master, k.alg);
         await insertKey(trx, { ...n, alg: k.alg, state: 'staged', autoActivate: true, operator: 'system' });
         done.push(`staged ${n.kid}`);

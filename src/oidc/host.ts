@@ -6,6 +6,9 @@
  * atomically: requests in flight finish on the provider they started on; all protocol state lives in PostgreSQL, so
  * the two instances are interchangeable. The JWKS document (staged, active and retired public keys) is served
  * pre-serialized, with an ETag and Cache-Control max-age.
+ *
+ * Each interval costs one statement (the fingerprint); the scheduled transitions' transaction runs only once one is
+ * due by the loaded key set.
  */
 import { createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
@@ -20,6 +23,11 @@ export interface ProviderRef {
 export interface HostKeys {
   signing: JWK[];
   jwks: { keys: JWK[] };
+  /**
+   * When the next scheduled key transition falls due (epoch ms; null: none): `tick` is skipped before then. Absent:
+   * unknown, and `tick` runs every interval.
+   */
+  nextTransitionAt?: number | null;
 }
 
 /** The JWKS document, ready to send. */
@@ -41,7 +49,10 @@ export interface HostOptions {
   fingerprint: () => Promise<string>;
   /** Subscribes to change notifications; returns the subscription. */
   listen?: (onChange: () => void) => Promise<{ stop(): Promise<void> }>;
-  /** Runs on each tick before the check (scheduled key transitions). */
+  /**
+   * Runs on each tick before the check (scheduled key transitions), when the loaded keys say one is due (or do not
+   * say): an idle node does not open a transaction every interval for nothing.
+   */
   tick?: () => Promise<unknown>;
   intervalMs: number;
   onError: (err: unknown) => void;
@@ -86,8 +97,14 @@ export async function startProviderHost(opts: HostOptions): Promise<ProviderHost
     return running;
   };
 
+  // The due time always belongs to the key set loaded last: a transition made elsewhere changes the fingerprint, and
+  // the set is reloaded within one interval (at once by NOTIFY). Past due and still not done (another node held the
+  // lock): the tick runs again next interval, as it used to every interval.
+  const due = () => keys.nextTransitionAt === undefined || (keys.nextTransitionAt ?? Infinity) <= Date.now();
   const timer = setInterval(() => {
-    Promise.resolve(opts.tick?.()).then(refresh).catch(opts.onError);
+    Promise.resolve(due() ? opts.tick?.() : undefined)
+      .then(refresh)
+      .catch(opts.onError);
   }, opts.intervalMs);
   timer.unref();
   const subscription = opts.listen ? await opts.listen(() => void refresh().catch(opts.onError)) : undefined;

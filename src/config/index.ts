@@ -255,7 +255,7 @@ export const fields = {
     schema: int(1, 3650),
   },
   KEY_CHECK_SECONDS: {
-    doc: 'Every node checks the key set (and runs scheduled transitions) this often; changes also arrive by NOTIFY.',
+    doc: 'Every node checks the key set this often (a scheduled transition runs at the first check after it is due); changes also arrive by NOTIFY.',
     default: '5',
     schema: int(1, 10),
   },

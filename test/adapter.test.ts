@@ -9,7 +9,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Adapter as OidcAdapter } from 'oidc-provider';
 import pg from 'pg';
 import { connect, type DB, runPrepared } from '../src/db/index.ts';
-import { prefetchedAccount } from '../src/oidc/adapter.ts';
+import { prefetchedAccount, type WriteOutcome } from '../src/oidc/adapter.ts';
 import {
   afterRequestCommit,
   commitRequest,
@@ -249,27 +249,52 @@ describe('finds in one statement, with the grant and account read alongside (Per
     assert.equal(statements.length, 2, 'outside a request scope the grant is read by itself');
   });
 
-  it('reads the grant again after the request wrote it, and tells a revoked grant or a gone account', async () => {
+  it('reads the grant again after the request wrote it; a token of a suspended or gone account is not live', async () => {
     await inRequestScope(async () => {
       await new Adapter('RefreshToken').find('rp');
       await new Adapter('Grant').upsert('gp', { jti: 'gp', accountId, clientId: 'changed' }, 60);
       assert.equal((await new Adapter('Grant').find('gp'))?.clientId, 'changed');
     });
     await new Adapter('Grant').destroy('gp');
-    await sql`delete from accounts where id = ${accountId}`.execute(db);
     await inRequestScope(async () => {
       statements.length = 0;
       assert.ok(await new Adapter('RefreshToken').find('rp'));
       assert.equal(await new Adapter('Grant').find('gp'), undefined, 'no live grant');
-      assert.equal(prefetchedAccount(accountId), null, 'no account');
       assert.deepEqual(statements, ['oidc_find_many']);
     });
+    // Suspended (or its resident no longer active), then gone: its tokens are found nowhere, at once.
+    await sql`update accounts set status = 'suspended' where id = ${accountId}`.execute(db);
+    assert.equal(await new Adapter('RefreshToken').find('rp'), undefined, 'suspended');
+    await sql`update accounts set status = 'active' where id = ${accountId}`.execute(db);
+    assert.ok(await new Adapter('RefreshToken').find('rp'), 'active again');
+    await sql`update residents set status = 'deceased' where pin = '001090099001'`.execute(db);
+    assert.equal(await new Adapter('RefreshToken').find('rp'), undefined, 'resident no longer active');
+    await sql`update residents set status = 'active' where pin = '001090099001'`.execute(db);
+    await sql`delete from accounts where id = ${accountId}`.execute(db);
+    assert.equal(await new Adapter('RefreshToken').find('rp'), undefined, 'gone');
+  });
+
+  it("hides a disabled portal's tokens; gives two requests reading one row in one tick their own copies", async () => {
+    await sql`insert into clients (client_id, name, metadata) values ('off-portal', 'x', ${JSON.stringify({
+      client_id: 'off-portal',
+      dinhdanh_disabled: true,
+    })}::jsonb)`.execute(db);
+    await new Adapter('AccessToken').upsert('off-at', { jti: 'off-at', clientId: 'off-portal' }, 60);
+    assert.equal(await new Adapter('AccessToken').find('off-at'), undefined);
+    await sql`update clients set metadata = metadata - 'dinhdanh_disabled' where client_id = 'off-portal'`.execute(db);
+    assert.ok(await new Adapter('AccessToken').find('off-at'), 'enabled again');
+    const [a, b] = await Promise.all([
+      new Adapter('AccessToken').find('off-at'),
+      new Adapter('AccessToken').find('off-at'),
+    ]);
+    assert.deepEqual(a, b);
+    assert.notEqual(a, b, 'not one object');
   });
   it("holds a request's consume and the saves after it until commitRequest: one statement, all or nothing", async () => {
     const code = new Adapter('AuthorizationCode');
     await code.upsert('hc1', { jti: 'hc1', grantId: 'gh1' }, 60);
     await code.upsert('hc2', { jti: 'hc2', grantId: 'gh2' }, 60);
-    const outcomes: boolean[] = [];
+    const outcomes: WriteOutcome[] = [];
     const redeem = (id: string, token: string) =>
       inRequestScope(async () => {
         statements.length = 0;
@@ -289,7 +314,7 @@ describe('finds in one statement, with the grant and account read alongside (Per
     // The same code again (a request that read it before the first committed): refused, and nothing of it saved.
     assert.equal(await redeem('hc1', 'at-lost'), false);
     assert.equal(await new Adapter('AccessToken').find('at-lost'), undefined);
-    assert.deepEqual(outcomes, [true, false]);
+    assert.deepEqual(outcomes, ['committed', 'refused']);
     // Anything else the request does with the table writes the held ones first, in order; a lost consume is then the
     // error it would have been at the consume.
     await inRequestScope(async () => {

@@ -153,6 +153,14 @@ describe('statements per token request (Performance II)', () => {
 
 describe('refresh tokens', () => {
   it('raced: of two requests with one refresh token exactly one gets tokens; nothing of the other is kept', async () => {
+    const refreshed = async () =>
+      Number(
+        (
+          await sql<{ n: string }>`select count(*) as n from audit_events where action = 'token.refreshed'
+            and client_id = ${clientId}`.execute(service.db)
+        ).rows[0]?.n,
+      );
+    const start = await refreshed();
     const t = await login(new Agent());
     const before = Number(
       (
@@ -178,23 +186,26 @@ describe('refresh tokens', () => {
     // A request that loses early (it saw the token consumed) revokes the grant, as a reuse does; one that loses at the
     // commit writes nothing. Either way no losing request's tokens exist: at most the winner's two.
     assert.ok(after <= before + 2, `${after - before} new token rows`);
-    // The audit trail says one refresh (the tokens committed), not one per request that got as far as building them.
-    const refreshed = async () =>
-      Number(
-        (
-          await sql<{ n: string }>`select count(*) as n from audit_events where action = 'token.refreshed'
-            and client_id = ${clientId}`.execute(service.db)
-        ).rows[0]?.n,
-      );
-    const start = await refreshed();
+    // The audit trail says one refresh per race (the tokens committed), not one per request that got as far as
+    // building them.
     const again = await login(new Agent());
     const raced = await Promise.allSettled(
       Array.from({ length: 4 }, () => oidc.refreshTokenGrant(portal, again.refresh_token!)),
     );
     const wins = raced.filter((o) => o.status === 'fulfilled').length;
     assert.equal(wins, 1);
-    assert.ok(await waitFor(async () => (await refreshed()) >= start + 1));
-    assert.equal(await refreshed(), start + 1, 'one refresh recorded');
+    assert.ok(await waitFor(async () => (await refreshed()) >= start + 2));
+    assert.equal(await refreshed(), start + 2, 'one refresh recorded per race');
+  });
+
+  it('a request that fails after the consume keeps the refresh token usable (nothing of it is written)', async () => {
+    const t = await login(new Agent());
+    await assert.rejects(
+      oidc.refreshTokenGrant(portal, t.refresh_token!, { resource: 'https://api.khac.example.vn' }),
+      (e: { error?: string }) => e.error === 'invalid_target',
+    );
+    const r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
+    assert.ok(r.access_token, 'the same refresh token works on the next try');
   });
 
   it('rotate on every use; a reused one revokes the whole grant, and the event is recorded', async () => {

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { RETRY_AFTER_SECONDS } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { commitRequest, inRequestScope, type ProviderHost, publicDocument } from '../oidc/index.ts';
+import { commitRequest, discardRequest, inRequestScope, type ProviderHost, publicDocument } from '../oidc/index.ts';
 import {
   type DocumentSource,
   documentHeaders,
@@ -246,14 +246,17 @@ export function createApp({
   // Each in a request scope of the storage adapter (adapter.ts): a token's grant and account read with it serve the
   // request's own lookups, and a token request's consume and new tokens are written together, committed here before
   // the answer leaves (a consume that lost to another request: invalid_grant, nothing written; the database down: 503).
+  // An error after the consume (thrown, or answered by the library) drops what the request held back: the code or
+  // refresh token stays usable for the client's next try.
   const providerRequest = async (ctx: Context) => {
     try {
       await toProvider(ctx, async () => unanswered(ctx));
     } catch (err) {
-      await commitRequest();
+      await discardRequest();
       throw err;
     }
-    if (!(await commitRequest()) && ctx.status < 400) throw new errors.InvalidGrant('grant request is invalid');
+    if (ctx.status >= 400) await discardRequest();
+    else if (!(await commitRequest())) throw new errors.InvalidGrant('grant request is invalid');
   };
   app.use((ctx, next) => (bypass.has(ctx.path) ? inRequestScope(() => providerRequest(ctx)) : next()));
   for (const r of all) app.use(r.routes()).use(r.allowedMethods());

@@ -22,6 +22,9 @@ const FIND = Object.fromEntries(
       and (expires_at is null or expires_at > now())`,
   ]),
 ) as Record<'id' | 'uid' | 'user_code', string>;
+/** An account id (accounts.id is a uuid); the statement reads the account of a token only for one of this shape. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** Token models read with their account (the ones oidc-provider follows with findAccount). */
 const ACCOUNT_TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
 
@@ -33,8 +36,10 @@ const ACCOUNT_TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken', 'Authorizat
 const FIND_MANY = `select t.model, t.id, t.payload, t.consumed_at, t.grant_id, g.payload as grant_payload,
   g.consumed_at as grant_consumed_at,
   case when t.model in (${[...ACCOUNT_TOKEN_MODELS].map((m) => `'${m}'`).join(', ')})
-    and t.payload->>'accountId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-  then ${accountWithResidentJson("(t.payload->>'accountId')::uuid")} end as account
+    and t.payload->>'accountId' ~ '${UUID.source}'
+  then ${accountWithResidentJson("(t.payload->>'accountId')::uuid")} end as account,
+  coalesce((select c.metadata->'dinhdanh_disabled' = 'true'::jsonb from clients c
+    where c.client_id = t.payload->>'clientId'), false) as client_disabled
 from unnest($1::text[], $2::text[]) as k(model, id)
 join oidc_payloads t on t.model = k.model and t.id = k.id
 left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and (g.expires_at is null or g.expires_at > now())
@@ -114,15 +119,25 @@ export async function findPayloads(
     grant_payload: Payload | null;
     grant_consumed_at: Date | null;
     account: AccountWithResidentRow | null;
+    client_disabled: boolean;
   }>(db, 'oidc_find_many', FIND_MANY, [usable.map((k) => k.model), usable.map((k) => k.id)]);
   const withConsumed = (p: Payload, at: Date | null) => (at ? { ...p, consumed: true } : p);
-  for (const r of rows)
+  for (const r of rows) {
+    // Not live, whatever the row says: a token of a disabled portal, or of an account that is not active (suspended,
+    // disabled, its resident no longer active; the rule of findAccount). Read in the same statement, so a suspension
+    // or a portal's disabling stops its tokens everywhere at once (introspection too, which never asks for the
+    // account or, for an API, the token's own client).
+    if (r.client_disabled) continue;
+    const holder =
+      ACCOUNT_TOKEN_MODELS.has(r.model) && typeof r.payload.accountId === 'string' && UUID.test(r.payload.accountId);
+    if (holder && (r.account?.account_status !== 'active' || r.account?.status !== 'active')) continue;
     found.set(payloadKey(r.model, r.id), {
       payload: withConsumed(r.payload, r.consumed_at),
       grantId: r.grant_id,
       grant: r.grant_payload ? withConsumed(r.grant_payload, r.grant_consumed_at) : undefined,
-      account: ACCOUNT_TOKEN_MODELS.has(r.model) && typeof r.payload.accountId === 'string' ? r.account : undefined,
+      account: holder ? r.account : undefined,
     });
+  }
   return found;
 }
 

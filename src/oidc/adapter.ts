@@ -53,22 +53,46 @@ const HELD_CONSUMES = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode'
 interface RequestScope {
   prefetched: Map<string, AdapterPayload | AccountWithResidentRow | null | undefined>;
   pending?: PendingWrites;
-  /** Run once the held writes are committed (true) or refused (false: a consume lost); at once when none are held. */
-  afterCommit: ((committed: boolean) => void)[];
+  /** Run once the held writes are settled (see `WriteOutcome`); at once when none are held. */
+  afterCommit: ((outcome: WriteOutcome) => void)[];
 }
+
+/**
+ * What became of a request's held writes: committed; refused (a consume lost to another request, or the request
+ * failed and they were dropped: nothing written); failed (the database did not answer: nothing written, as far as
+ * this node knows; see commitRequest).
+ */
+export type WriteOutcome = 'committed' | 'refused' | 'failed';
 
 /**
  * A token request's consume (of its code or refresh token) and the saves after it, held back to go to PostgreSQL in
  * one statement and one commit (three before): see `commitRequest`.
  */
 interface PendingWrites {
-  consume: { model: string; id: string }[];
-  expected: number;
-  saves: PayloadWrite[];
+  /** The consumed instances by key (an instance may have two row ids: see consumeKeys). */
+  consume: Map<string, { model: string; id: string }[]>;
+  /** The saves by row key: saving one instance twice keeps the last. */
+  saves: Map<string, PayloadWrite>;
   /** Writes them; false when a consume lost to another request (nothing written). */
   flush(): Promise<boolean>;
   /** The model of the first consume, for the error a lost race gets. */
   model: string;
+}
+
+/** Settles the scope's held writes: written (`keep`) or dropped; runs the callbacks waiting for them. */
+async function settleScope(scope: RequestScope | undefined, keep: boolean): Promise<WriteOutcome> {
+  const pending = scope?.pending;
+  let outcome: WriteOutcome = 'committed';
+  if (scope && pending) {
+    scope.pending = undefined;
+    outcome = 'failed';
+    try {
+      outcome = !keep ? 'refused' : (await pending.flush()) ? 'committed' : 'refused';
+    } finally {
+      for (const f of scope.afterCommit.splice(0)) f(outcome);
+    }
+  }
+  return outcome;
 }
 
 const requestScope = new AsyncLocalStorage<RequestScope>();
@@ -91,33 +115,31 @@ export function inRequestScope<T>(fn: () => T): T {
 /**
  * Commits the writes the current request held back, if any. Returns false when its consume lost to another request
  * (someone redeemed the code or refresh token first): nothing of the request was written, and the answer must be
- * invalid_grant, not the tokens the library built. Throws what the database throws (nothing written then either).
+ * invalid_grant, not the tokens the library built. Throws what the database throws: the answer is then a 503 and
+ * the client retries. (If the connection broke after PostgreSQL committed, the retry finds its token consumed and
+ * the grant is revoked as for a reuse: the citizen signs in again. Nothing is ever half-written: it is one statement.)
  */
 export async function commitRequest(): Promise<boolean> {
-  const scope = requestScope.getStore();
-  const pending = scope?.pending;
-  let committed = true;
-  try {
-    if (pending) {
-      scope.pending = undefined;
-      committed = await pending.flush();
-    }
-  } finally {
-    const after = scope?.afterCommit.splice(0) ?? [];
-    for (const f of after) f(committed);
-  }
-  return committed;
+  return (await settleScope(requestScope.getStore(), true)) !== 'refused';
 }
 
 /**
- * Runs `f` once the current request's held-back writes are committed (with true) or refused (false); at once (true)
- * when it holds none or runs outside a request scope. For what must not be recorded before the write is (the audit
- * event and metric of issued tokens).
+ * Drops the writes the current request held back: the request failed after its consume (an error the library threw
+ * or answered), so its code or refresh token stays as it was and the client may try again.
  */
-export function afterRequestCommit(f: (committed: boolean) => void): void {
+export async function discardRequest(): Promise<void> {
+  await settleScope(requestScope.getStore(), false);
+}
+
+/**
+ * Runs `f` once the current request's held-back writes are settled; at once ('committed') when it holds none or runs
+ * outside a request scope. For what must not be recorded before the write is (the audit event and metric of issued
+ * tokens).
+ */
+export function afterRequestCommit(f: (outcome: WriteOutcome) => void): void {
   const scope = requestScope.getStore();
   if (scope?.pending) scope.afterCommit.push(f);
-  else f(true);
+  else f('committed');
 }
 
 /**
@@ -172,8 +194,13 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
       for (const fail of current.fail) fail(err);
       return;
     }
+    // Each waiter gets a row of its own: two requests reading one instance in the same tick must not share an object
+    // (the library changes what it reads).
+    const handedOut = new Set<FoundPayload>();
     for (const w of current.wanted) {
-      const row = w.keys.map((k) => found.get(k)).find((r) => r !== undefined);
+      let row = w.keys.map((k) => found.get(k)).find((r) => r !== undefined);
+      if (row && handedOut.has(row)) row = structuredClone(row);
+      else if (row) handedOut.add(row);
       if (row?.grantId && w.scope) w.scope.set(payloadKey('Grant', row.grantId), row.grant);
       if (row && row.account !== undefined && w.scope)
         w.scope.set(payloadKey('Account', String(row.payload.accountId)), row.account);
@@ -211,13 +238,8 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
    */
   const settle = async () => {
     const scope = requestScope.getStore();
-    const pending = scope?.pending;
-    if (!pending) return;
-    scope.pending = undefined;
-    const committed = await pending.flush();
-    const after = scope.afterCommit.splice(0);
-    for (const f of after) f(committed);
-    if (!committed) throw new errors.InvalidGrant(`${pending.model} already consumed`);
+    const model = scope?.pending?.model;
+    if ((await settleScope(scope, true)) === 'refused') throw new errors.InvalidGrant(`${model} already consumed`);
   };
   /** The consume ids of an instance: its row id, and its plain id where a row from before hashing may hold it. */
   const consumeKeys = (model: string, id: string) =>
@@ -253,7 +275,8 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
       const pending = requestScope.getStore()?.pending;
       if (pending) {
         // After the request's consume: saved with it, or not at all.
-        pending.saves.push({ model: this.model, id: rowId(this.model, id), payload: stored, expiresIn });
+        const row = rowId(this.model, id);
+        pending.saves.set(payloadKey(this.model, row), { model: this.model, id: row, payload: stored, expiresIn });
         return;
       }
       await upsertPayload(db, this.model, rowId(this.model, id), stored, expiresIn);
@@ -261,8 +284,9 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return (await findClientMetadata(db, id)) as AdapterPayload | undefined;
-      await settle();
+      // A claim reads nothing the request holds back (its save that follows is held with the rest).
       if (this.model === 'ReplayDetection') return claimReplayId(id);
+      await settle();
       if (this.model === 'Grant') {
         const prefetched = prefetchedGrant(id);
         if (prefetched) return prefetched.payload;
@@ -285,20 +309,21 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
       const scope = requestScope.getStore();
       if (scope && HELD_CONSUMES.has(this.model)) {
         // Held back with the saves that follow (the new tokens): one statement, one commit, at commitRequest.
-        const keys = consumeKeys(this.model, id);
-        if (scope.pending) {
-          scope.pending.consume.push(...keys);
-          scope.pending.expected += 1;
-        } else {
+        const key = payloadKey(this.model, rowId(this.model, id));
+        if (!scope.pending) {
           const pending: PendingWrites = {
-            consume: keys,
-            expected: 1,
-            saves: [],
+            consume: new Map(),
+            saves: new Map(),
             model: this.model,
-            flush: () => consumeAndSave(db, pending.consume, pending.expected, pending.saves),
+            flush: () =>
+              consumeAndSave(db, [...pending.consume.values()].flat(), pending.consume.size, [
+                ...pending.saves.values(),
+              ]),
           };
           scope.pending = pending;
         }
+        if (scope.pending.consume.has(key)) throw new errors.InvalidGrant(`${this.model} already consumed`);
+        scope.pending.consume.set(key, consumeKeys(this.model, id));
         return;
       }
       await settle();

@@ -30,9 +30,9 @@ export function auditProviderEvents(
     const who = from(ctx);
     // Once the tokens are committed (adapter.ts holds a token request's writes until its answer): a refresh token or
     // code another request redeemed first makes this request an invalid_grant instead.
-    afterRequestCommit((committed) =>
+    afterRequestCommit((outcome) =>
       record(
-        committed
+        outcome === 'committed'
           ? {
               actor: { type: 'client', id: ctx.oidc.client?.clientId },
               action,
@@ -44,8 +44,8 @@ export function auditProviderEvents(
               actor: { type: 'client', id: ctx.oidc.client?.clientId },
               action: 'token.request',
               outcome: 'failure',
-              reason: 'invalid_grant',
-              details: { grantType, why: 'already consumed' },
+              reason: outcome === 'failed' ? 'temporarily_unavailable' : 'invalid_grant',
+              details: { grantType, ...(outcome === 'refused' ? { why: 'already consumed' } : {}) },
               ...who,
             },
       ),
@@ -90,8 +90,8 @@ export function countProviderEvents(provider: Provider, metrics: Metrics): void 
   provider.on('grant.success', (ctx: Ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type ?? '');
     const clientId = ctx.oidc.client?.clientId ?? 'unknown';
-    afterRequestCommit((committed) => {
-      if (committed) metrics.tokenIssued(grantType, clientId);
+    afterRequestCommit((outcome) => {
+      if (outcome === 'committed') metrics.tokenIssued(grantType, clientId);
     });
   });
 }

@@ -2,6 +2,7 @@
 export {
   afterRequestCommit,
   commitRequest,
+  discardRequest,
   inRequestScope,
   listAccountGrants,
   postgresAdapter,

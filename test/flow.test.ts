@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
+import pg from 'pg';
 import type { Service } from '../src/main.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
@@ -106,6 +107,57 @@ describe('authorization code + PKCE', () => {
         expectedState: state,
       }),
       (err: { error?: string }) => err.error === 'invalid_grant',
+    );
+  });
+});
+
+describe('statements per login (issue 20, target 3)', () => {
+  // Bound: each statement costs the provider about 50 µs of CPU and its PostgreSQL a round trip, on every login of
+  // every citizen. Counted on this process's PostgreSQL clients (named statements by name, others by their text);
+  // the audit event's own statements and background loops are left out (they have their own owners and tests).
+  const background = /backchannel_outbox|session_terminations|signing_keys|service_secrets|from "clients"/;
+  const audit = /^(begin|commit|rollback)$|audit|pg_advisory_xact_lock/i;
+  /** Runs `f`, returning its result and the statements this process sent meanwhile. */
+  async function counted<T>(f: () => Promise<T>): Promise<[T, string[]]> {
+    const seen: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as { name?: string; text?: string } | string;
+      const label = typeof q === 'string' ? q : (q?.name ?? q?.text ?? '');
+      seen.push(label.replace(/\s+/g, ' ').trim());
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      return [await f(), seen];
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+  }
+  const ours = (labels: string[]) => labels.filter((l) => !background.test(l) && !audit.test(l));
+
+  it('the password step: interaction, lease with the lock and IP checks, login record, cleared failures with the lease, the result; the authorization after it reads no level or sandbox flag apart from the account', async () => {
+    // Consent given once: the next sign-in goes from the password straight to a code.
+    await loginThrough(new Agent(), (await authorizationRequest(portal)).url.toString());
+    const agent = new Agent();
+    const start = await follow(agent, (await authorizationRequest(portal)).url.toString());
+    const html = await start.res.text();
+    const [login, passwordStep] = await counted(() => submitLogin(agent, start.url, DEMO_PIN, DEMO_PASSWORD, html));
+    assert.equal(login.status, 303);
+    assert.deepEqual(ours(passwordStep), [
+      'oidc_find_many', // the interaction (once: the result is stored on it, not on a second read)
+      'limits-acquire', // the lease, with the key's lock and the IP's block read in the same statement
+      'login_record', // with the untold password reset
+      'limits-succeed', // failures cleared and the lease released together
+      'oidc_upsert', // the interaction's result
+    ]);
+    const [callback, authorizationStep] = await counted(() => follow(agent, location(login, start.url)));
+    assert.ok(callback.url.startsWith(DEMO_REDIRECT), 'a code, consent remembered');
+    const step = ours(authorizationStep);
+    assert.equal(step.filter((l) => l === 'account_with_resident').length, 1, step.join('\n'));
+    assert.deepEqual(
+      step.filter((l) => /test_citizen|totp_secret_sealed|password_reset/.test(l)),
+      [],
+      'the level and the sandbox flag come with the account',
     );
   });
 });

@@ -10,21 +10,40 @@ export interface LoginRecord {
   level: number;
   accountStatus: string;
   residentStatus: string;
+  /** A password reset the citizen has not been told about yet (told at this sign-in), else null. */
+  untoldReset: UntoldReset | null;
 }
 
+/** A password reset not yet told: when, how (`sms` or `officer`) and from which IP. */
+export interface UntoldReset {
+  at: Date;
+  via: string | null;
+  ip: string | null;
+}
+
+/**
+ * A prepared statement, as it runs on every login; it also reads the untold password reset, which a successful login
+ * shows next (one statement where there were two).
+ */
+const LOGIN_RECORD = `select accounts.id, accounts.password_hash, accounts.level, accounts.status as account_status,
+  residents.status as resident_status,
+  case when accounts.password_reset_told_at is null then accounts.password_reset_at end as reset_at,
+  accounts.password_reset_via as reset_via, accounts.password_reset_ip as reset_ip
+from accounts join residents on residents.id = accounts.resident_id where residents.pin = $1`;
+
 export async function selectLoginRecord(db: Kysely<DB>, pin: string): Promise<LoginRecord | undefined> {
-  const r = await db
-    .selectFrom('accounts')
-    .innerJoin('residents', 'residents.id', 'accounts.resident_id')
-    .select([
-      'accounts.id',
-      'accounts.password_hash',
-      'accounts.level',
-      'accounts.status as account_status',
-      'residents.status as resident_status',
-    ])
-    .where('residents.pin', '=', pin)
-    .executeTakeFirst();
+  const r = (
+    await runPrepared<{
+      id: string;
+      password_hash: string;
+      level: number;
+      account_status: string;
+      resident_status: string;
+      reset_at: Date | null;
+      reset_via: string | null;
+      reset_ip: string | null;
+    }>(db, 'login_record', LOGIN_RECORD, [pin])
+  ).rows[0];
   return (
     r && {
       accountId: r.id,
@@ -32,6 +51,7 @@ export async function selectLoginRecord(db: Kysely<DB>, pin: string): Promise<Lo
       level: r.level,
       accountStatus: r.account_status,
       residentStatus: r.resident_status,
+      untoldReset: r.reset_at ? { at: r.reset_at, via: r.reset_via, ip: r.reset_ip } : null,
     }
   );
 }
@@ -300,6 +320,8 @@ from accounts join residents on residents.id = accounts.resident_id where accoun
 
 /** A row of ACCOUNT_WITH_RESIDENT (or the value of `accountWithResidentJson`, with the same keys). */
 export type AccountWithResidentRow = ResidentRow & {
+  /** residents.test_citizen (both statements read every resident column). */
+  test_citizen: boolean;
   account_id: string;
   account_level: number;
   account_status: 'active' | 'suspended' | 'disabled';
@@ -325,6 +347,7 @@ export function accountWithResidentOf(r: AccountWithResidentRow) {
       status: r.account_status,
       email: r.account_email,
       phoneNumber: r.account_phone,
+      testCitizen: r.test_citizen,
     },
     resident: toResident(r),
   };

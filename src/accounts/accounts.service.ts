@@ -25,6 +25,7 @@ import {
   selectPasswordHash,
   updatePasswordHash,
 } from './accounts.repository.ts';
+import { noticeOf, type PendingResetNotice } from './reset-notice.ts';
 
 /** Why a login failed (for the audit log, never for the citizen). */
 export type LoginFailure =
@@ -34,8 +35,10 @@ export type LoginFailure =
   | 'account_disabled'
   | 'resident_inactive';
 
-/** Outcome of a password check. */
-export type LoginResult = { ok: true; accountId: string; level: number } | { ok: false; reason: LoginFailure };
+/** Outcome of a password check; a success carries the notice of an untold password reset, if any. */
+export type LoginResult =
+  | { ok: true; accountId: string; level: number; resetNotice: PendingResetNotice | null }
+  | { ok: false; reason: LoginFailure };
 
 /** Checks a personal identification number and password. Always runs argon2 once. */
 export async function verifyPassword(
@@ -55,7 +58,7 @@ export async function verifyPassword(
   if (hasher.needsRehash(record.passwordHash)) {
     await updatePasswordHash(db, record.accountId, await hasher.hash(password)); // upgrade to current parameters
   }
-  return { ok: true, accountId: record.accountId, level: record.level };
+  return { ok: true, accountId: record.accountId, level: record.level, resetNotice: noticeOf(record.untoldReset) };
 }
 
 /** Changes a password; needs the current one. Returns a precise problem or null on success. */
@@ -82,6 +85,8 @@ export interface AccountProfile {
   status: string;
   email: string | null;
   phoneNumber: string | null;
+  /** A synthetic test citizen of the sandbox (residents.test_citizen). */
+  testCitizen: boolean;
   resident: Resident;
 }
 
@@ -105,6 +110,7 @@ export async function findAccountProfile(
     status: account.status,
     email: account.email,
     phoneNumber: account.phoneNumber,
+    testCitizen: account.testCitizen,
     resident,
   };
 }

@@ -62,4 +62,4 @@ export {
   startRecovery,
   verifyRecoveryCode,
 } from './recovery.ts';
-export { registeredPhone, resetNotice } from './reset-notice.ts';
+export { type PendingResetNotice, registeredPhone, resetNotice } from './reset-notice.ts';

@@ -4,15 +4,27 @@
  * as an HMAC under the cookie key, compared in constant time on every POST, plus `Sec-Fetch-Site` where the browser
  * sends it.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 
 const NONCE_COOKIE = 'form_nonce';
 
+/** The secret as a KeyObject, made once per secret (not from the string at each token). */
+const keys = new Map<string, KeyObject>();
+const keyOf = (secret: string) => {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret));
+    if (keys.size > 16) keys.clear(); // a node has one secret (tests make several)
+    keys.set(secret, key);
+  }
+  return key;
+};
+
 /** Token for a form bound to `binding`. */
 export function csrfToken(secret: string, binding: string): string {
-  return createHmac('sha256', secret).update(`csrf:${binding}`).digest('base64url');
+  return createHmac('sha256', keyOf(secret)).update(`csrf:${binding}`).digest('base64url');
 }
 
 /** The browser's form nonce, created (signed cookie) on first use. */

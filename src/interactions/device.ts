@@ -11,7 +11,7 @@
  * guesses per lock), no more. One cookie holds entries for the MAX_ENTRIES most recently proven IDs (a shared family
  * phone), newest first; older ones drop out. Each correct password renews the browser's entry for that ID (new nonce).
  */
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 
 const NAME = 'device';
@@ -31,7 +31,10 @@ export interface DeviceKey {
 
 /** Device cookies MAC'd under a key derived from `secret` (the service's cookie/CSRF secret). */
 export function deviceCookies(secret: string) {
-  const macKey = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'dinhdanh device cookie v1', 32));
+  // A KeyObject: made once, not from raw bytes at each MAC (up to MAX_ENTRIES + 1 of them per attempt).
+  const macKey = createSecretKey(
+    Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'dinhdanh device cookie v1', 32)),
+  );
   const mac = (key: string, nonce: string, exp: string) =>
     createHmac('sha256', macKey).update(`device:${key}:${nonce}:${exp}`).digest('base64url');
   /** Well-formed, unexpired entries, newest first, at most MAX_ENTRIES. */

@@ -14,6 +14,7 @@ import {
   type LoginFailure,
   listPasskeys,
   type PasskeyView,
+  type PendingResetNotice,
   passkeyAssurance,
   relyingParty,
   resetNotice,
@@ -136,6 +137,30 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     };
   }
 
+  /**
+   * Stores the step's result on the interaction this request loaded (`load`) and returns where the browser goes
+   * next: what oidc-provider's interactionResult does, without loading the interaction (and its session) a second
+   * time from the cookie.
+   */
+  async function storeResult(details: Details, result: InteractionResults, merge = false): Promise<string> {
+    details.result = merge ? { ...details.lastSubmission, ...result } : result;
+    await details.save(details.exp - Math.floor(Date.now() / 1000));
+    return details.returnTo;
+  }
+
+  /** oidc-provider's interactionFinished on the loaded interaction: the result stored, 303 to the authorization. */
+  async function finish(ctx: Context, details: Details, result: InteractionResults, merge = false) {
+    const returnTo = await storeResult(details, result, merge);
+    ctx.res.statusCode = 303;
+    ctx.res.setHeader('Location', returnTo);
+    ctx.res.setHeader('Content-Length', '0');
+    ctx.res.end();
+  }
+
+  /**
+   * The login's audit event and result. `notice`: the untold password reset, when the caller read it already (the
+   * password step reads it with the login record); undefined: read it here.
+   */
   async function finishLogin(
     ctx: Context,
     details: Details,
@@ -143,6 +168,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     level: number,
     amr: string[],
     action = 'login',
+    notice?: PendingResetNotice | null,
   ) {
     await recordEvent(db, {
       actor: { type: 'citizen', id: accountId },
@@ -160,12 +186,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       login: { accountId, acr: acrOf(level), amr, remember: true },
     };
     // A password reset the citizen has not heard of: told once, here, before going on to the portal.
-    const reset = await resetNotice.pending(db, accountId);
-    if (!reset) {
-      await host.current.interactionFinished(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
-      return;
-    }
-    const next = await host.current.interactionResult(ctx.req, ctx.res, results, { mergeWithLastSubmission: false });
+    const reset = notice === undefined ? await resetNotice.pending(db, accountId) : notice;
+    if (!reset) return finish(ctx, details, results);
+    const next = await storeResult(details, results);
     await resetNotice.told(db, accountId);
     ctx.body = resetNoticePage({ ...(await base(ctx, details)), ...reset, next });
   }
@@ -296,7 +319,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   }
 
   /** After a correct password: the second factor, a clear refusal (level too low), or the finished login. */
-  async function nextStep(ctx: Context, details: Details, a: LoginAttempt, accountId: string, level: number) {
+  async function nextStep(
+    ctx: Context,
+    details: Details,
+    a: LoginAttempt,
+    {
+      accountId,
+      level,
+      resetNotice: notice,
+    }: { accountId: string; level: number; resetNotice: PendingResetNotice | null },
+  ) {
     const need = await requirement(details);
     if (Math.max(need.required, need.voluntary) >= 2 && level >= 2) {
       proof.set(ctx, details.uid, accountId);
@@ -316,7 +348,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       ctx.body = unmetPage({ ...(await base(ctx, details)), phishing: need.required >= PHISHING_RESISTANT });
       return;
     }
-    await finishLogin(ctx, details, accountId, 1, ['pwd']);
+    await finishLogin(ctx, details, accountId, 1, ['pwd'], 'login', notice);
   }
 
   router.post('/:uid/login', remember, parseForm, csrf, async (ctx) => {
@@ -327,7 +359,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!result.ok) return refuse(ctx, details, attempt, result.reason);
     await loginLimiter.succeed(attempt.limited);
     devices.issue(ctx, attempt.key);
-    await nextStep(ctx, details, attempt, result.accountId, result.level);
+    await nextStep(ctx, details, attempt, result);
   });
 
   router.post('/:uid/otp', remember, parseForm, csrf, async (ctx) => {
@@ -514,12 +546,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       userAgent: ctx.get('user-agent'),
       details: { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [] },
     });
-    await host.current.interactionFinished(
-      ctx.req,
-      ctx.res,
-      { consent: { grantId } },
-      { mergeWithLastSubmission: true },
-    );
+    await finish(ctx, details, { consent: { grantId } }, true);
   });
 
   router.post('/:uid/abort', remember, parseForm, csrf, async (ctx) => {

@@ -11,7 +11,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import { asUnavailable } from '../db/index.ts';
 
 /** Limits for one kind of secret. */
@@ -86,10 +86,6 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
     blockDuration: 900,
   });
 
-  /** Seconds left when `r` has consumed more than `limit` points. */
-  const remaining = (r: RateLimiterRes | null, limit: number) =>
-    r && r.consumedPoints > limit ? Math.max(1, Math.ceil(r.msBeforeNext / 1000)) : 0;
-
   /** Locks the key once for this run of failures; the lock grows with each lock in a day. */
   async function lock(key: string): Promise<number> {
     // Atomic claim: of parallel callers only the first sets (and counts) the lock.
@@ -106,56 +102,98 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
   // whole cluster holds a key's lease, so one entry per key suffices).
   const holders = new Map<string, string>();
   const waiting = new Map<string, number>();
-  const acquire = async (key: string): Promise<boolean> => {
+  /** Seconds a `rate_limits` row (points, expire in epoch ms; rate-limiter-flexible's format) still blocks, or 0. */
+  const rowBlocks = (points: number | null, expire: string | null, limit: number) =>
+    points !== null && points > limit
+      ? Math.max(1, Math.ceil((expire === null ? 0 : Number(expire) - Date.now()) / 1000))
+      : 0;
+  /**
+   * Takes the key's lease unless the key is locked or the IP blocked, in one statement (one round trip where
+   * reading the lock, the IP's block and taking the lease took three): the seconds it is blocked for, or whether the
+   * lease is now ours (false: another check holds it). The rows are rate-limiter-flexible's (`<prefix>:<key>`), read
+   * as its `get` reads them.
+   */
+  const acquire = async (key: string, ip: string): Promise<{ blocked: number; acquired: boolean }> => {
     const holder = randomUUID();
-    const r = await pool.query(
-      `insert into attempt_leases (key, holder, until) values ($1, $2, now() + interval '${LEASE_SECONDS} seconds')
-       on conflict (key) do update set holder = excluded.holder, until = excluded.until
-       where attempt_leases.until < now() returning holder`,
-      [`${kind}:${key}`, holder],
+    const r = await pool.query<{
+      lock_points: number | null;
+      lock_expire: string | null;
+      ip_points: number | null;
+      ip_expire: string | null;
+      holder: string | null;
+    }>({
+      name: 'limits-acquire',
+      text: `with state as (
+        select max(points) filter (where key = $1) as lock_points, max(expire) filter (where key = $1) as lock_expire,
+          max(points) filter (where key = $2) as ip_points, max(expire) filter (where key = $2) as ip_expire
+        from rate_limits where key in ($1, $2) and (expire > $3 or expire is null)
+      ), lease as (
+        insert into attempt_leases (key, holder, until)
+        select $4, $5, now() + interval '${LEASE_SECONDS} seconds' from state
+        where coalesce(lock_points, 0) <= 0 and coalesce(ip_points, 0) <= $6
+        on conflict (key) do update set holder = excluded.holder, until = excluded.until
+        where attempt_leases.until < now() returning holder
+      )
+      select state.*, (select holder from lease) as holder from state`,
+      values: [`${kind}:lock:${key}`, `${kind}:ip:${ip}`, Date.now(), `${kind}:${key}`, holder, policy.ipFailures],
+    });
+    const row = r.rows[0]!;
+    const blocked = Math.max(
+      rowBlocks(row.lock_points, row.lock_expire, 0),
+      rowBlocks(row.ip_points, row.ip_expire, policy.ipFailures),
     );
-    if (r.rows[0]?.holder !== holder) return false;
+    if (blocked || row.holder !== holder) return { blocked, acquired: false };
     holders.set(key, holder);
-    return true;
+    return { blocked: 0, acquired: true };
   };
-  const releaseLease = async (key: string) => {
+  /**
+   * Ends this node's lease of `key`. After a check that locked the key, the row stays, expired as of now, instead of
+   * being deleted: the next check can take it only in a transaction that starts later, so its snapshot holds the
+   * lock. (A deleted row would let a check whose statement began before the lock was committed take the lease with a
+   * view that misses the lock.)
+   */
+  const releaseLease = async (key: string, locked = false) => {
     const holder = holders.get(key);
     if (!holder) return;
     holders.delete(key);
-    await pool.query('delete from attempt_leases where key = $1 and holder = $2', [`${kind}:${key}`, holder]);
-  };
-  const blockedFor = async (key: string, ip: string) => {
-    const [lockRes, ipRes] = await Promise.all([locks.get(key), perIp.get(ip)]);
-    return Math.max(remaining(lockRes, 0), remaining(ipRes, policy.ipFailures));
+    await pool.query({
+      name: locked ? 'limits-release-locked' : 'limits-release',
+      text: locked
+        ? 'update attempt_leases set until = now() where key = $1 and holder = $2'
+        : 'delete from attempt_leases where key = $1 and holder = $2',
+      values: [`${kind}:${key}`, holder],
+    });
   };
 
   return unavailableOnOutage({
     async reserve(key, ip) {
-      const blocked = await blockedFor(key, ip);
-      if (blocked) return blocked; // refused without a check: attempts during a lock never prolong it
-      // A crowd on one key (a script, not a citizen with two tabs) is refused at once rather than queued.
-      if ((waiting.get(key) ?? 0) >= MAX_WAITING) return 1;
-      waiting.set(key, (waiting.get(key) ?? 0) + 1);
-      try {
-        const deadline = Date.now() + WAIT_MS;
-        for (let pause = 20; !(await acquire(key)); pause = Math.min(pause * 2, 200)) {
-          if (Date.now() > deadline) return 1;
-          await new Promise((r) => setTimeout(r, pause + Math.random() * pause));
+      // Refused without a check while locked or blocked: attempts during a lock never prolong it.
+      let attempt = await acquire(key, ip);
+      if (attempt.blocked) return attempt.blocked;
+      if (!attempt.acquired) {
+        // A crowd on one key (a script, not a citizen with two tabs) is refused at once rather than queued.
+        if ((waiting.get(key) ?? 0) >= MAX_WAITING) return 1;
+        waiting.set(key, (waiting.get(key) ?? 0) + 1);
+        try {
+          const deadline = Date.now() + WAIT_MS;
+          for (let pause = 20; !attempt.acquired; pause = Math.min(pause * 2, 200)) {
+            if (Date.now() > deadline) return 1;
+            await new Promise((r) => setTimeout(r, pause + Math.random() * pause));
+            attempt = await acquire(key, ip);
+            if (attempt.blocked) return attempt.blocked;
+          }
+        } finally {
+          const n = (waiting.get(key) ?? 1) - 1;
+          if (n) waiting.set(key, n);
+          else waiting.delete(key);
         }
-      } finally {
-        const n = (waiting.get(key) ?? 1) - 1;
-        if (n) waiting.set(key, n);
-        else waiting.delete(key);
       }
-      // The check before ours may have locked the key.
-      const locked = remaining(await locks.get(key), 0);
-      if (locked) {
-        await releaseLease(key);
-        return locked;
-      }
+      // The lock was read in the statement that took the lease: a check that locks the key releases its lease as
+      // expired from after the lock's commit (releaseLease), so a lease taken later comes with a view that holds it.
       return 0;
     },
     async fail(key, ip) {
+      let locking = false;
       try {
         // Per IP, count the personal IDs that failed, not the failures: a commune office or a carrier's NAT where
         // many citizens each mistype a few times stays open; one client trying many IDs (stuffing) is stopped.
@@ -166,17 +204,23 @@ export function createLimiter(pool: pg.Pool, kind: string, policy: LimitPolicy =
         const n = (await failures.penalty(key, 1)).consumedPoints;
         const delayMs = Math.min(250 * 2 ** (Math.max(n, 1) - 1), 4000);
         if (n < policy.maxFailures) return { delayMs, lockedFor: 0 };
+        locking = true;
         return { delayMs, lockedFor: await lock(key) };
       } finally {
-        await releaseLease(key);
+        await releaseLease(key, locking);
       }
     },
     async succeed(key) {
-      try {
-        await failures.delete(key);
-      } finally {
-        await releaseLease(key);
-      }
+      // The key's consecutive failures cleared and the lease released in one statement.
+      const holder = holders.get(key);
+      if (!holder) return void (await failures.delete(key));
+      holders.delete(key);
+      await pool.query({
+        name: 'limits-succeed',
+        text: `with cleared as (delete from rate_limits where key = $1)
+          delete from attempt_leases where key = $2 and holder = $3`,
+        values: [`${kind}:key:${key}`, `${kind}:${key}`, holder],
+      });
     },
     release: releaseLease,
     async unlock(key) {

@@ -9,6 +9,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
 import type { Config } from '../config/index.ts';
+import { loadedAccount } from './claims.ts';
 
 type Acr = Config['acr'];
 
@@ -154,7 +155,8 @@ export function assurancePolicy(acr: Acr, accountLevel: (accountId: string) => P
         if (!oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT;
         const need = requirementOf(acr, oidc.params as never, clientMinLevel(oidc.client as never));
         // (`session.acr`, the canonical value: `oidc.acr` is the value echoed to the portal, possibly a lower one.)
-        const level = await accountLevel(oidc.session.accountId);
+        // The level of the account loaded for this request (the same account, read moments ago), else read it.
+        const level = loadedAccount(ctx, oidc.session.accountId)?.level ?? (await accountLevel(oidc.session.accountId));
         const have = sessionLevel(acr, oidc.session.acr, level);
         return needsStepUp(need, have, level) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
       },

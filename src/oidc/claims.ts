@@ -69,15 +69,41 @@ export function claimsOf(p: AccountProfile): { sub: string } & Record<string, un
   };
 }
 
+/**
+ * The account oidc-provider loaded in this request (findAccount below), with the level and sandbox flag read in the
+ * same statement as its claims.
+ */
+type LoadedAccount = Account & { level: number; testCitizen: boolean };
+
+/**
+ * The account `accountId` as loaded earlier in this request (the authorization endpoint loads the session's account
+ * before the grant and the prompt checks), if it is that one: its level and sandbox flag need no statement of their
+ * own. Undefined when the request has not loaded it (or it is not active: then nothing was loaded): read it then.
+ * Per request only: nothing outlives the request that read it.
+ */
+export function loadedAccount(
+  ctx: { oidc?: { account?: Account } } | undefined,
+  accountId: string,
+): LoadedAccount | undefined {
+  const account = ctx?.oidc?.account as Partial<LoadedAccount> | undefined;
+  return account?.accountId === accountId &&
+    typeof account.level === 'number' &&
+    typeof account.testCitizen === 'boolean'
+    ? (account as LoadedAccount)
+    : undefined;
+}
+
 /** oidc-provider's findAccount: only active accounts of active residents exist for the provider. */
 export function findAccount(db: Kysely<DB>): FindAccount {
-  return async (ctx, sub): Promise<Account | undefined> => {
+  return async (ctx, sub): Promise<LoadedAccount | undefined> => {
     // Read with the request's token, when there is one (adapter.ts: the same snapshot as the token).
     const profile = await findAccountProfile(db, sub, prefetchedAccount(sub));
     if (profile?.status !== 'active' || profile.resident.status !== 'active') return undefined;
     const permitted = (ctx.oidc?.client as { scope?: string } | undefined)?.scope;
     return {
       accountId: profile.accountId,
+      level: profile.level,
+      testCitizen: profile.testCitizen,
       claims: (_use, scope) => {
         const allowed = releasableClaims(scope ?? '', permitted);
         const all = claimsOf(profile);

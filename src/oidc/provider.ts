@@ -14,7 +14,7 @@ import type { DB } from '../db/index.ts';
 import { latestGrantId, postgresAdapter } from './adapter.ts';
 import { assurancePolicy, clientMinLevel, echoedAcr } from './assurance.ts';
 import { queueingFetch } from './backchannel.ts';
-import { findAccount, SCOPE_CLAIMS } from './claims.ts';
+import { findAccount, loadedAccount, SCOPE_CLAIMS } from './claims.ts';
 import {
   assertClientAssertion,
   assertRequestObject,
@@ -217,7 +217,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       // production portal never sees a test citizen.
       const first = FIRST_PARTY.has(client.clientId);
       const sandbox = client.metadata().dinhdanh_environment === 'sandbox';
-      if (!first && session.accountId && sandbox !== (await isTestCitizen(session.accountId)))
+      // (The account loaded for this request says it, when it is the session's: no statement of its own.)
+      const testCitizen = async (id: string) => loadedAccount(ctx, id)?.testCitizen ?? (await isTestCitizen(id));
+      if (!first && session.accountId && sandbox !== (await testCitizen(session.accountId)))
         throw new errors.AccessDenied(
           sandbox
             ? 'this portal is in the sandbox: only test citizens may sign in to it'

@@ -1,6 +1,6 @@
 /** Queries over SSO sessions (Session rows of `oidc_payloads`), their devices and termination requests. */
 import { type Kysely, sql } from 'kysely';
-import type { DB } from '../db/index.ts';
+import { type DB, runPrepared } from '../db/index.ts';
 
 /** An SSO session as the account page and the workers see it. */
 export interface SessionRow {
@@ -62,16 +62,16 @@ export async function selectExpiredSessions(db: Kysely<DB>, limit: number): Prom
   return rows.map((r) => toRow(r as never));
 }
 
+/** A prepared statement: it runs at every authorization (each sign-in and each single sign-on to a portal). */
+const UPSERT_DEVICE = `insert into session_devices (session_uid, account_id, user_agent, ip) values ($1, $2, $3, $4)
+on conflict (session_uid) do update set last_seen_at = $5, ip = $4`;
+
 /** Records (or refreshes) the device and place of a session. */
 export async function upsertSessionDevice(
   db: Kysely<DB>,
   d: { uid: string; accountId: string; userAgent: string | null; ip: string | null },
 ): Promise<void> {
-  await db
-    .insertInto('session_devices')
-    .values({ session_uid: d.uid, account_id: d.accountId, user_agent: d.userAgent, ip: d.ip })
-    .onConflict((oc) => oc.column('session_uid').doUpdateSet({ last_seen_at: new Date(), ip: d.ip }))
-    .execute();
+  await runPrepared(db, 'session_device_upsert', UPSERT_DEVICE, [d.uid, d.accountId, d.userAgent, d.ip, new Date()]);
 }
 
 /** Deletes a session and its device row. */

@@ -50,7 +50,7 @@ const CLAIM = `insert into oidc_payloads (model, id, payload, expires_at) values
 on conflict (model, id) do update set payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = null,
   grant_id = null, uid = null, user_code = null
 where oidc_payloads.expires_at is not null and oidc_payloads.expires_at <= now()`;
-const DESTROY = 'delete from oidc_payloads where model = $1 and id = $2';
+const DESTROY = 'delete from oidc_payloads where model = $1 and id = any($2::text[])';
 
 /** Inserts or replaces one model instance. */
 export async function upsertPayload(
@@ -216,9 +216,9 @@ export async function claimPayload(
   return (await runPrepared(db, 'oidc_claim', CLAIM, [model, id, JSON.stringify(payload), expiresAt])).rowCount === 1;
 }
 
-/** Deletes one instance. */
-export async function destroyPayload(db: Kysely<DB>, model: string, id: string): Promise<void> {
-  await runPrepared(db, 'oidc_destroy', DESTROY, [model, id]);
+/** Deletes one instance, under any of its row ids (hashed, and plain from before hashing), in one statement. */
+export async function destroyPayload(db: Kysely<DB>, model: string, ids: string[]): Promise<void> {
+  await runPrepared(db, 'oidc_destroy', DESTROY, [model, ids]);
 }
 
 /** Deletes every instance of `model` that belongs to a grant. */

@@ -336,8 +336,11 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
     async destroy(id: string): Promise<void> {
       await settle();
       written(this.model, id);
-      await destroyPayload(db, this.model, rowId(this.model, id));
-      if (legacy(this.model, id)) await destroyPayload(db, this.model, id);
+      await destroyPayload(
+        db,
+        this.model,
+        legacy(this.model, id) ? [rowId(this.model, id), id] : [rowId(this.model, id)],
+      );
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --scenarios a,b --duration 10 --concurrency 16 --registry 10000,1000000 --rounds 1]`
+ * `npm run bench [-- --scenarios a,b --duration 10 --concurrency 16 --registry 10000,1000000 --rounds 1]` (`idle`:
+ * bench/idle.ts's node nobody calls, in its own process, after the rest)
  *
  * Starts dinhdanh (on a fresh database of the machine's PostgreSQL when TEST_DATABASE_URL or DATABASE_URL is set,
  * else the embedded one) and, as the baseline in the same invocation, raw oidc-provider with its in-memory adapter
@@ -25,7 +26,7 @@ const { values: args } = parseArgs({
   options: {
     scenarios: {
       type: 'string',
-      default: 'discovery,jwks,client_credentials,code,refresh,userinfo,introspection,login',
+      default: 'discovery,jwks,client_credentials,code,refresh,userinfo,introspection,login,idle',
     },
     duration: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '16' },
@@ -540,7 +541,7 @@ try {
 
   const results: Result[] = [];
   for (let round = 0; round < Number(args.rounds); round++) {
-    for (const scenario of scenarios) {
+    for (const scenario of scenarios.filter((x) => x !== 'idle')) {
       for (const t of targets) {
         const r = await run(t, scenario, sizes[0]!);
         results.push(r);
@@ -809,6 +810,23 @@ try {
       limit: 10,
       better: 'lower',
     });
+  // An idle node's CPU (bench/idle.ts, its own process: a node nobody calls, 30 s after a warm-up).
+  if (scenarios.includes('idle')) {
+    const out = await promisify(execFile)(process.execPath, [path.join(root, 'bench/idle.ts'), '--seconds', '30'], {
+      env: process.env,
+      maxBuffer: 1 << 24,
+    }).then(
+      (r) => r.stdout,
+      (err: { stdout?: string }) => err.stdout ?? '',
+    );
+    const idle = /^target idle node: ([\d.]+)/m.exec(out);
+    verdicts.push({
+      target: 'idle node: % of a core',
+      measured: idle ? Number(idle[1]) : null,
+      limit: 1,
+      better: 'lower',
+    });
+  }
   const outcome = (v: Verdict) => {
     if (v.measured === null) return 'not measured';
     const met = v.better === 'lower' ? v.measured <= v.limit : v.measured >= v.limit;

@@ -228,6 +228,43 @@ describe('dinhdanh clients (joining the running service)', () => {
   });
 });
 
+/** A preload that prints, at exit, every module the process loaded (as JSON on stderr). */
+const RECORD_MODULES = `data:text/javascript,${encodeURIComponent(`
+  import { registerHooks } from 'node:module';
+  const seen = [];
+  registerHooks({ load(url, context, next) { seen.push(url); return next(url, context); } });
+  process.on('exit', () => process.stderr.write(JSON.stringify(seen)));
+`)}`;
+
+/** The files under src/ that `dinhdanh ...args` loads, relative to src/. */
+function loadedBy(...args: string[]): string[] {
+  const r = spawnSync(process.execPath, ['--import', RECORD_MODULES, 'src/cli/main.ts', ...args], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const src = `${new URL('../src/', import.meta.url)}`;
+  return (JSON.parse(r.stderr) as string[]).filter((u) => u.startsWith(src)).map((u) => u.slice(src.length));
+}
+
+describe('a command loads only what it runs', () => {
+  // Tests and operators run a hundred commands: each one pays for its own group's modules, not the service's.
+  it('`config` loads neither the service, nor the database, nor any command group', () => {
+    const loaded = loadedBy('config');
+    assert.ok(loaded.includes('cli/main.ts') && loaded.includes('config/index.ts'), loaded.join(' '));
+    for (const f of ['main.ts', 'db/index.ts', 'cli/shared.ts', 'cli/clients.ts', 'cli/accounts.ts'])
+      assert.ok(!loaded.includes(f), `${f} not loaded`);
+  });
+  it('`audit --help` loads its own group and no other, nor the service', () => {
+    const loaded = loadedBy('audit', '--help');
+    assert.ok(loaded.includes('cli/audit.ts'), loaded.join(' '));
+    for (const f of ['main.ts', 'http/app.ts', 'cli/clients.ts', 'cli/keys.ts', 'cli/accounts.ts', 'cli/staff.ts'])
+      assert.ok(!loaded.includes(f), `${f} not loaded`);
+  });
+});
+
 describe('CLI with the service stopped', () => {
   it('starts the embedded server itself, and stops it again', async () => {
     service.kill('SIGTERM');

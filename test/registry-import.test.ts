@@ -624,8 +624,9 @@ describe('importResidents', () => {
   });
 });
 
+const registered = (await program()).commands.some((c) => c.name() === 'registry');
+
 describe('dinhdanh registry (CLI)', () => {
-  const registered = program().commands.some((c) => c.name() === 'registry');
   const skip = registered ? false : 'registry commands are not registered in src/cli/main.ts yet';
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-registry-'));
   const cli = (...args: string[]) =>

@@ -4,30 +4,48 @@
  * per problem; errors never print a stack trace. Every operator act is audited (see audited.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { audited } from '../audit/audited.ts';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
-import { argon2idHasher } from '../credentials/index.ts';
-import { migrateToLatest, openDatabase } from '../db/index.ts';
 import { AppError } from '../errors.ts';
-import { createLogger, startService } from '../main.ts';
-import { DEMO, seedDemo } from '../seed/demo.ts';
-import { accountsCommands } from './accounts.ts';
-import { auditCommands } from './audit.ts';
-import { clientsCommands } from './clients.ts';
-import { keysCommands } from './keys.ts';
-import { registryCommands } from './registry.ts';
-import { operatorOf, print, withDatabase } from './shared.ts';
-import { staffCommands } from './staff.ts';
+import type { GetConfig } from './shared.ts';
 
-/** Builds the program; `config` is loaded lazily so `--help` works with a broken environment. */
-export function program(getConfig: () => Config = () => loadConfig()): Command {
+/**
+ * The command groups, each in its own file and imported only when the command line names it: a CLI process pays
+ * for the modules of its own command, not for the service's (`start`) nor the other groups'.
+ */
+const GROUPS: Record<string, () => Promise<(cli: Command, getConfig: GetConfig) => void>> = {
+  clients: async () => (await import('./clients.ts')).clientsCommands,
+  keys: async () => (await import('./keys.ts')).keysCommands,
+  audit: async () => (await import('./audit.ts')).auditCommands,
+  accounts: async () => (await import('./accounts.ts')).accountsCommands,
+  registry: async () => (await import('./registry.ts')).registryCommands,
+  staff: async () => (await import('./staff.ts')).staffCommands,
+};
+/** A command registered by a group file of another name. */
+const GROUP_OF: Record<string, string> = { sms: 'accounts' };
+/** The commands defined in this file. */
+const OWN = ['start', 'migrate', 'seed', 'config'];
+
+/**
+ * Builds the program; `config` is loaded lazily so `--help` works with a broken environment. With `argv`, only the
+ * command group it names is loaded (all of them for help, an unknown command or none, so those print as before).
+ */
+export async function program(getConfig: () => Config = () => loadConfig(), argv?: string[]): Promise<Command> {
   const cli = new Command('dinhdanh').description('National e-identity OpenID Connect provider').exitOverride();
+  const named = argv?.[2] === undefined ? undefined : (GROUP_OF[argv[2]] ?? argv[2]);
+  const known = named !== undefined && (OWN.includes(named) || Object.hasOwn(GROUPS, named));
+  const addGroup = async (name: string) => {
+    if (!known || named === name) (await GROUPS[name]!())(cli, getConfig);
+  };
 
   cli
     .command('start')
     .description('run the service (embedded PostgreSQL unless DATABASE_URL is set)')
     .action(async () => {
       const config = getConfig();
+      const [{ createLogger, startService }, { DEMO }] = await Promise.all([
+        import('../main.ts'),
+        import('../seed/demo.ts'),
+      ]);
       const log = createLogger(config);
       // A stray rejected promise is a bug to log, not a reason to drop every citizen's request on this node.
       process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
@@ -74,6 +92,11 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     .description('apply pending database migrations')
     .option('--operator <name>', 'who is migrating (default: the OS user)')
     .action(async (o) => {
+      const [{ migrateToLatest, openDatabase }, { audited }, { operatorOf }] = await Promise.all([
+        import('../db/index.ts'),
+        import('../audit/audited.ts'),
+        import('./shared.ts'),
+      ]);
       const database = await openDatabase(getConfig());
       try {
         // Not one transaction: the migrator commits each migration itself (and a migration may alter the audit
@@ -96,6 +119,12 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
     .option('--operator <name>', 'who is seeding (default: the OS user)')
     .action(async (o) => {
       const config = getConfig();
+      const [{ argon2idHasher }, { seedDemo }, { audited }, { operatorOf, print, withDatabase }] = await Promise.all([
+        import('../credentials/index.ts'),
+        import('../seed/demo.ts'),
+        import('../audit/audited.ts'),
+        import('./shared.ts'),
+      ]);
       await withDatabase(config, async ({ db }) => {
         const hasher = await argon2idHasher(config.argon2);
         const seeded = await audited(db, { type: 'operator', id: operatorOf(o) }, 'demo.seeded', async (trx) => {
@@ -106,7 +135,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       });
     });
 
-  clientsCommands(cli, getConfig);
+  await addGroup('clients');
 
   cli
     .command('config')
@@ -119,11 +148,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
       }
     });
 
-  keysCommands(cli, getConfig);
-  auditCommands(cli, getConfig);
-  accountsCommands(cli, getConfig);
-  registryCommands(cli, getConfig);
-  staffCommands(cli, getConfig);
+  for (const name of ['keys', 'audit', 'accounts', 'registry', 'staff']) await addGroup(name);
 
   return cli;
 }
@@ -131,7 +156,7 @@ export function program(getConfig: () => Config = () => loadConfig()): Command {
 /** Runs the CLI and maps failures to one line on stderr and an exit code. `start` keeps the process running. */
 export async function run(argv: string[]): Promise<void> {
   try {
-    await program().parseAsync(argv);
+    await (await program(undefined, argv)).parseAsync(argv);
     if (argv[2] !== 'start') process.exit(0);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -154,9 +154,11 @@ export interface Load {
 
 /**
  * Starts `workers` loops; each does a login, then refreshes and client_credentials grants, logging in again when
- * it has no refresh token (every sixth operation is a login anyway).
+ * it has no refresh token (every sixth operation is a login anyway). `pauseMs`: each worker waits that long after
+ * each operation (a steady load that leaves the machine's cores to others, as the fault tests want under
+ * `npm test`); 0, the default, runs as fast as the nodes answer.
  */
-export function startLoad(target: LoadTarget, opts: { workers: number }): Load {
+export function startLoad(target: LoadTarget, opts: { workers: number; pauseMs?: number }): Load {
   const tally: Tally = { outcomes: [], issued: [], logins: 0 };
   let running = true;
   let turn = 0;
@@ -202,6 +204,7 @@ export function startLoad(target: LoadTarget, opts: { workers: number }): Load {
           retryAfter: err.retryAfter,
         });
       }
+      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
     }
   };
   const done = Promise.all(Array.from({ length: opts.workers }, worker));

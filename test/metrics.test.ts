@@ -13,6 +13,7 @@ import { recordVerification, verifyChain } from '../src/audit/index.ts';
 import { addClient } from '../src/clients/index.ts';
 import { currentTotp } from '../src/credentials/index.ts';
 import type { Service } from '../src/main.ts';
+import { createMetrics } from '../src/metrics/index.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import {
@@ -268,5 +269,28 @@ describe('metrics', () => {
     assert.equal(await moved('dinhdanh_step_up_total', { outcome: 'wrong_code' }), wrong);
     assert.equal(await moved('dinhdanh_step_up_total', { outcome: 'code_locked' }), 2, 'the lock-out and the refusal');
     assert.equal(await moved('dinhdanh_step_up_total', { outcome: 'success' }), 0);
+  });
+  it('samples the event-loop delay only while requests come, health checks aside (an idle node does not wake for it)', async () => {
+    const metrics = createMetrics();
+    const lagMax = async () => sum(parse(await metrics.registry.metrics()), 'nodejs_eventloop_lag_max_seconds');
+    /** Blocks the event loop for `ms`, then lets it turn (a sample due meanwhile is taken late and records it). */
+    const stall = async (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {}
+      await new Promise((r) => setImmediate(r));
+    };
+    await lagMax(); // starts a period
+    for (let i = 0; i < 3; i++) await stall(40);
+    assert.equal(await lagMax(), 0, 'no request yet: nothing sampled');
+    metrics.request('GET', '/readyz', 200, 0.001);
+    metrics.request('GET', '/healthz', 200, 0.001);
+    for (let i = 0; i < 3; i++) await stall(40);
+    assert.equal(await lagMax(), 0, 'health checks are not traffic');
+    metrics.request('GET', '/account', 200, 0.01);
+    await until('a stall is measured once requests come', async () => {
+      await stall(40);
+      return (await lagMax()) >= 0.03;
+    });
+    assert.ok(has(parse(await metrics.registry.metrics()), 'nodejs_eventloop_lag_p99_seconds'), 'same families');
   });
 });

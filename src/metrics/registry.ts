@@ -8,6 +8,7 @@
  * registered clients (and are capped at MAX_CLIENTS distinct values all the same). No personal data is a label.
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** How a login attempt ended (the audit trail has the detail). */
@@ -77,14 +78,73 @@ const version = (() => {
   }
 })();
 
+/** prom-client's event-loop delay families, whose values loopDelayWhileBusy gives (same names). */
+const LOOP_DELAY = {
+  min: (h: IntervalHistogram) => h.min,
+  max: (h: IntervalHistogram) => h.max,
+  mean: (h: IntervalHistogram) => h.mean,
+  stddev: (h: IntervalHistogram) => h.stddev,
+  p50: (h: IntervalHistogram) => h.percentile(50),
+  p90: (h: IntervalHistogram) => h.percentile(90),
+  p99: (h: IntervalHistogram) => h.percentile(99),
+};
+type IntervalHistogram = ReturnType<typeof monitorEventLoopDelay>;
+
+/**
+ * The event-loop delay (`nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds`, as prom-client names them)
+ * sampled every 10 ms while the node serves requests (health checks aside), and not for a minute after the last one.
+ * prom-client samples for ever: 100 wakeups a second, about 0.3% of a core of an idle node, to measure a delay no
+ * request meets. A coarser period would not do: a value is the whole interval between two samples (10 ms at rest),
+ * so the dashboard would read the period as delay. Each scrape reads the period since the last (as prom-client's);
+ * 0 when nothing was sampled. Returns what a request calls.
+ */
+function loopDelayWhileBusy(registry: Registry): () => void {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  let lastRequestAt = 0;
+  let sampling = false;
+  const stopWhenIdle = () => {
+    const quiet = Date.now() - lastRequestAt;
+    if (quiet < 60_000) setTimeout(stopWhenIdle, 60_000 - quiet).unref();
+    else {
+      histogram.disable();
+      sampling = false;
+    }
+  };
+  const gauges = Object.keys(LOOP_DELAY).map((field, i) => {
+    const name = `nodejs_eventloop_lag_${field}_seconds`;
+    registry.removeSingleMetric(name);
+    return new Gauge({
+      name,
+      help: `The ${field} of the event loop delays recorded while requests come (seconds; 0 when none).`,
+      registers: [registry],
+      // The registry collects in order: the first sets them all, then starts the next period.
+      ...(i === 0
+        ? {
+            collect() {
+              const values = Object.values(LOOP_DELAY).map((f) => (histogram.count ? f(histogram) / 1e9 : 0));
+              for (const [j, g] of gauges.entries()) g.set(values[j]!);
+              histogram.reset();
+            },
+          }
+        : {}),
+    });
+  });
+  return () => {
+    lastRequestAt = Date.now();
+    if (sampling) return;
+    sampling = true;
+    histogram.enable();
+    setTimeout(stopWhenIdle, 60_000).unref();
+  };
+}
+
 /** Creates one node's registry with every dinhdanh family and Node's default metrics. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
-  // Event-loop delay sampled every 100 ms (prom-client's default, 10 ms, wakes an idle node 100 times a second: about
-  // 0.3% of a core). The sampling timer is always armed, so a stall still delays its next tick by the stall's length:
-  // max and percentiles keep catching stalls; only several within one period count as one.
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  // Node's defaults, but for the event-loop delay histogram (loopDelayWhileBusy: sampled only while requests come).
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 2 ** 31 - 1 });
+  const busy = loopDelayWhileBusy(registry);
   let sources: MetricSources = {};
   const clients = new Set<string>();
   const client = (id: string) => {
@@ -223,6 +283,7 @@ export function createMetrics(): Metrics {
   return {
     registry,
     request(method, route, status, seconds) {
+      if (route !== '/readyz' && route !== '/healthz') busy();
       const m = METHODS.has(method) ? method : '_OTHER';
       duration.observe({ method: m, route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
     },

@@ -263,6 +263,11 @@ describe('a command loads only what it runs', () => {
     for (const f of ['main.ts', 'http/app.ts', 'cli/clients.ts', 'cli/keys.ts', 'cli/accounts.ts', 'cli/staff.ts'])
       assert.ok(!loaded.includes(f), `${f} not loaded`);
   });
+  it('`clients --help` does not load the provider (the staff acts load it only to end sessions)', () => {
+    const loaded = loadedBy('clients', '--help');
+    assert.ok(loaded.includes('cli/clients.ts') && loaded.includes('admin/acts.ts'), loaded.join(' '));
+    for (const f of ['oidc/index.ts', 'oidc/provider.ts']) assert.ok(!loaded.includes(f), `${f} not loaded`);
+  });
 });
 
 describe('CLI with the service stopped', () => {

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
+import pg from 'pg';
+import { canonicalAroundSeq, canonicalJson } from '../src/audit/chain.ts';
 import { archiveEvents, createAuditQueue, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
 import { connect, type DB } from '../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
@@ -92,6 +94,45 @@ describe('audit chain', () => {
       assert.deepEqual(rows[i]!.details, { i, v, nested: { z: [v, 1], a: true } });
     }
     assert.equal((await verifyChain(db)).ok, true);
+  });
+
+  it('appends in one statement, the hash made by the database the same as the chain rule', async () => {
+    // A login writes its event in the request: before, five statements (begin, lock, last link, insert, commit).
+    const statements: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as { name?: string; text?: string } | string;
+      statements.push(typeof q === 'string' ? q : (q.name ?? q.text ?? ''));
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      await recordEvent(db, { actor: { type: 'citizen', id: 'a1' }, action: 'login', outcome: 'success' });
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    assert.deepEqual(statements, ['audit_append']);
+    await writeFive();
+    assert.deepEqual(await verifyChain(db), { ok: true, rows: 6, lastSeq: 6 });
+  });
+
+  it('splits canonical JSON around seq exactly, whatever the details hold', () => {
+    const contents = [
+      { actorType: 'system', actorId: null, action: 'a', subject: null, clientId: null, ip: null, userAgent: null },
+      { actorType: 'client', actorId: '"seq":0,"subject":', action: 'x', subject: 's', clientId: 'c', ip: '::1' },
+      { actorType: 'citizen', actorId: 'Ánh 🙂', action: 'y', subject: null, clientId: null, ip: null },
+    ].map((c, i) => ({
+      ...c,
+      userAgent: 'ua',
+      at: new Date(Date.UTC(2026, 10, 30, 1, 2, 3, i)),
+      outcome: 'success',
+      reason: null,
+      details: { seq: 7, subject: 'inner', nested: { z: [1, null], a: '\\' } },
+    }));
+    for (const c of contents)
+      for (const seq of [1, 42, 9007199254740991]) {
+        const [before, after] = canonicalAroundSeq(c);
+        assert.equal(`${before}${seq}${after}`, canonicalJson({ ...c, seq }));
+      }
   });
 
   it('writes a queued event within its interval, and retries a failed write with no further event to wake it', async () => {

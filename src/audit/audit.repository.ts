@@ -2,9 +2,9 @@
  * Queries over `audit_events` (partitioned by month on `at`: see partitions.repository.ts) and `audit_checkpoints`.
  * Appends are serialized by an advisory lock.
  */
-import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { type DB, runPrepared } from '../db/index.ts';
-import { type ChainedContent, chainHash, GENESIS } from './chain.ts';
+import { type ChainedContent, canonicalAroundSeq } from './chain.ts';
 import { removeArchived } from './partitions.repository.ts';
 
 /** A stored event: its content and both hashes. */
@@ -15,60 +15,34 @@ export interface StoredEvent extends ChainedContent {
 
 const LOCK = sql`select pg_advisory_xact_lock(hashtext('dinhdanh:audit'))`;
 
-const APPEND = `insert into audit_events (seq, at, actor_type, actor_id, action, subject, client_id, ip, user_agent, outcome,
-  reason, details, prev_hash, hash)
-select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-  $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[], $14::text[])`;
+/** Column arrays, one element per event (no per-value query building), and each event's canonical JSON around `seq`. */
+const APPEND = `select out_seq, out_prev_hash, out_hash from audit_append($1::timestamptz[], $2::text[], $3::text[],
+  $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],
+  $13::text[])`;
 
-/**
- * The last link of the chain: the newest row, else the newest checkpoint, else genesis. On the partitioned table
- * this is a Merge Append of one backward index probe per partition (primary key (seq, at)) under a Limit 1.
- */
-async function lastLink(trx: Kysely<DB>): Promise<{ seq: number; hash: string }> {
-  const row = await trx
-    .selectFrom('audit_events')
-    .select(['seq', 'hash'])
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (row) return { seq: Number(row.seq), hash: row.hash };
-  const cp = await trx
-    .selectFrom('audit_checkpoints')
-    .select(['seq', 'hash'])
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return cp ? { seq: Number(cp.seq), hash: cp.hash } : { seq: 0, hash: GENESIS };
-}
-
-/** Appends one event at the end of the chain, in its own transaction (or the caller's). */
+/** Appends one event at the end of the chain (in the caller's transaction, if it has one). */
 export async function appendEvent(db: Kysely<DB>, e: Omit<ChainedContent, 'seq' | 'at'>): Promise<StoredEvent> {
   return (await appendEvents(db, [e]))[0]!;
 }
 
 /**
- * Appends events in order, in one transaction under the lock (batched writers: one round of locking for many).
- * `clock` gives each event's time (tests place events in chosen months).
+ * Appends events in order, in one statement (the database function `audit_append` takes the chain's lock, reads the
+ * last link, numbers and hashes the events and inserts them; in the caller's transaction, if it has one, and under
+ * its lock until that commits). `clock` gives each event's time (tests place events in chosen months).
  */
 export async function appendEvents(
   db: Kysely<DB>,
   events: Omit<ChainedContent, 'seq' | 'at'>[],
   clock: () => Date = () => new Date(),
 ): Promise<StoredEvent[]> {
-  const run = async (trx: Transaction<DB> | Kysely<DB>) => {
-    await LOCK.execute(trx);
-    let last = await lastLink(trx);
-    const stored: StoredEvent[] = [];
-    for (const e of events) {
-      const content: ChainedContent = { ...e, seq: last.seq + 1, at: clock() };
-      const hash = chainHash(last.hash, content);
-      stored.push({ ...content, prevHash: last.hash, hash });
-      last = { seq: content.seq, hash };
-    }
-    // One statement for the whole batch whatever its size: column arrays unnested (no per-value query building).
-    const column = <K extends keyof StoredEvent>(k: K) => stored.map((e) => e[k]);
-    await runPrepared(trx, 'audit_append', APPEND, [
-      column('seq'),
+  const contents = events.map((e) => ({ ...e, at: clock() }));
+  const parts = contents.map(canonicalAroundSeq);
+  const column = <K extends keyof (typeof contents)[number]>(k: K) => contents.map((e) => e[k]);
+  const { rows: links } = await runPrepared<{ out_seq: string; out_prev_hash: string; out_hash: string }>(
+    db,
+    'audit_append',
+    APPEND,
+    [
       column('at'),
       column('actorType'),
       column('actorId'),
@@ -79,13 +53,17 @@ export async function appendEvents(
       column('userAgent'),
       column('outcome'),
       column('reason'),
-      stored.map((e) => JSON.stringify(e.details)),
-      column('prevHash'),
-      column('hash'),
-    ]);
-    return stored;
-  };
-  return db.isTransaction ? run(db) : db.transaction().execute(run);
+      contents.map((e) => JSON.stringify(e.details)),
+      parts.map(([before]) => before),
+      parts.map(([, after]) => after),
+    ],
+  );
+  return contents.map((c, i) => ({
+    ...c,
+    seq: Number(links[i]!.out_seq),
+    prevHash: links[i]!.out_prev_hash,
+    hash: links[i]!.out_hash,
+  }));
 }
 
 /** A stored row, as the table defines it (`seq` is a bigint: a string). */

@@ -7,16 +7,34 @@ import { createHash } from 'node:crypto';
 /** The hash before the first event. */
 export const GENESIS = '0'.repeat(64);
 
+/** An object's members as canonical JSON, `"key":value`, in key order (members whose value is undefined left out). */
+function canonicalMembers(value: Record<string, unknown>): [string, string][] {
+  return Object.entries(value)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => [k, `${JSON.stringify(k)}:${canonicalJson(v)}`]);
+}
+
 /** JSON with object keys sorted recursively; arrays keep their order. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
+  if (value && typeof value === 'object' && !(value instanceof Date))
+    return `{${canonicalMembers(value as Record<string, unknown>)
+      .map(([, m]) => m)
+      .join(',')}}`;
   return JSON.stringify(value instanceof Date ? value.toISOString() : value);
+}
+
+/**
+ * An event's canonical JSON in two parts around its `seq` value, which only the database knows when it appends
+ * (migrations/20261201T130000_audit_append.ts): `before + String(seq) + after === canonicalJson({ ...content, seq })`.
+ */
+export function canonicalAroundSeq(content: Omit<ChainedContent, 'seq'>): [before: string, after: string] {
+  const members = canonicalMembers({ ...content, seq: 0 });
+  const i = members.findIndex(([k]) => k === 'seq');
+  const join = (ms: [string, string][]) => ms.map(([, m]) => m).join(',');
+  const rest = join(members.slice(i + 1));
+  return [`{${join(members.slice(0, i))}${i > 0 ? ',' : ''}"seq":`, `${rest ? `,${rest}` : ''}}`];
 }
 
 /** The content of an event that the hash covers. */

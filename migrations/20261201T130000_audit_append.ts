@@ -1,0 +1,56 @@
+/**
+ * Appending to the audit chain in one statement: `audit_append` takes the chain's lock (the same advisory lock as
+ * before, so nodes of the previous version still serialize with it during a rolling deploy), reads the last link
+ * (the newest row, else the newest checkpoint, else genesis), numbers the events, hashes each over the previous hash
+ * and inserts them all. The caller sends each event's canonical JSON in two parts around its `seq`, which only the
+ * database knows: hash = SHA-256(prev_hash || '\n' || before || seq || after), the same bytes as chainHash in
+ * src/audit/chain.ts (verification stays in the application). Before: five statements per append (begin, lock, last
+ * link, insert, commit); a login wrote one append in its request. Frozen once landed.
+ */
+import { type Kysely, sql } from 'kysely';
+
+export async function up(db: Kysely<any>): Promise<void> {
+  await sql`
+create function audit_append(
+  p_at timestamptz[], p_actor_type text[], p_actor_id text[], p_action text[], p_subject text[], p_client_id text[],
+  p_ip text[], p_user_agent text[], p_outcome text[], p_reason text[], p_details jsonb[], p_before text[],
+  p_after text[]
+) returns table (out_seq bigint, out_prev_hash text, out_hash text)
+language plpgsql volatile as $fn$
+declare
+  last_seq bigint;
+  last_hash text;
+  n int := coalesce(array_length(p_at, 1), 0);
+  seqs bigint[] := '{}';
+  prevs text[] := '{}';
+  hashes text[] := '{}';
+begin
+  perform pg_advisory_xact_lock(hashtext('dinhdanh:audit'));
+  -- Read after the lock (a new snapshot per statement in read committed): the link the previous holder committed.
+  select e.seq, e.hash into last_seq, last_hash from audit_events e order by e.seq desc limit 1;
+  if last_seq is null then
+    select c.seq, c.hash into last_seq, last_hash from audit_checkpoints c order by c.seq desc limit 1;
+  end if;
+  if last_seq is null then
+    last_seq := 0;
+    last_hash := repeat('0', 64);
+  end if;
+  for i in 1 .. n loop
+    seqs := seqs || (last_seq + 1);
+    prevs := prevs || last_hash;
+    last_seq := last_seq + 1;
+    last_hash := encode(sha256(convert_to(last_hash || E'\n' || p_before[i] || last_seq::text || p_after[i], 'UTF8')), 'hex');
+    hashes := hashes || last_hash;
+  end loop;
+  insert into audit_events (seq, at, actor_type, actor_id, action, subject, client_id, ip, user_agent, outcome, reason,
+    details, prev_hash, hash)
+  select * from unnest(seqs, p_at, p_actor_type, p_actor_id, p_action, p_subject, p_client_id, p_ip, p_user_agent,
+    p_outcome, p_reason, p_details, prevs, hashes);
+  return query select * from unnest(seqs, prevs, hashes);
+end
+$fn$`.execute(db);
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  await sql`drop function audit_append`.execute(db);
+}

@@ -44,6 +44,7 @@ import { createApp, readinessCheck } from './http/index.ts';
 import { accountRoutes, enrollRoutes, homeRoutes, interactionRoutes, recoverRoutes } from './interactions/index.ts';
 import {
   cookieGeneration,
+  cookieSigner,
   deriveCodeKey,
   deriveCookieKeys,
   deriveCsrfSecret,
@@ -313,7 +314,7 @@ async function loadSecrets(config: Config, db: Kysely<DB>, master: Buffer): Prom
     },
     apply(app) {
       target = app ?? target;
-      if (target) target.keys = current;
+      if (target) target.keys = cookieSigner(current);
     },
   };
   await cookies.reload();

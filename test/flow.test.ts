@@ -3,6 +3,7 @@
  * PostgreSQL; the ID token verifies against the JWKS; userinfo answers; failures get precise errors, never a 500.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -27,10 +28,12 @@ import { startTestService } from './helpers/service.ts';
 let database: TestDatabase;
 let service: Service;
 let portal: oidc.Configuration;
+/** Set, so that the pairwise `sub` can be recomputed here: its formula must never change (every portal's users). */
+const PAIRWISE_SECRET = 'flow-test-pairwise-secret-0123456789abcdef';
 
 before(async () => {
   database = await freshDatabase();
-  service = await startTestService(database.url);
+  service = await startTestService(database.url, { PAIRWISE_SECRET });
   portal = await demoPortal(service.url);
 });
 after(async () => {
@@ -62,6 +65,13 @@ describe('authorization code + PKCE', () => {
     const { rows } = await sql<{ id: string }>`select id from accounts`.execute(service.db);
     assert.notEqual(payload.sub, rows[0]?.id, 'pairwise by default: not even the internal id');
     assert.match(String(payload.sub), /^[\w-]{43}$/);
+    // The formula is pinned: HMAC-SHA-256 under the secret (as UTF-8) of the portal's sector (the redirect URI's host)
+    // and the account id. A change would give every citizen a new `sub` at every portal.
+    const sector = new URL(DEMO_REDIRECT).host;
+    const demo = await sql<{ id: string }>`select a.id from accounts a join residents r on r.id = a.resident_id
+      where r.pin = ${DEMO_PIN}`.execute(service.db);
+    const expected = createHmac('sha256', PAIRWISE_SECRET).update(`${sector}\n${demo.rows[0]?.id}`).digest('base64url');
+    assert.equal(payload.sub, expected);
 
     const info = await oidc.fetchUserInfo(portal, tokens.access_token, String(payload.sub));
     assert.equal(info.name, 'Nguyễn Văn An');

@@ -13,6 +13,7 @@ import { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { RETRY_AFTER_SECONDS } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import { cookieSigner } from '../keys/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { commitRequest, discardRequest, inRequestScope, type ProviderHost, publicDocument } from '../oidc/index.ts';
 import {
@@ -187,7 +188,7 @@ export function createApp({
   // Behind one trusted proxy: the client IP is the last X-Forwarded-For entry it added, not one the client wrote.
   app.maxIpsCount = 1;
   // koa-mount runs the provider's middleware in this app's context: cookies must be signed with the same keys.
-  app.keys = cookieKeys;
+  app.keys = cookieSigner(cookieKeys);
   app.silent = true; // errors are logged by errorRenderer
   app.use(requestMetrics(metrics));
   app.use(requestLog(log));

@@ -1,4 +1,5 @@
 /** Keys: the master key, sealing, the secret root and derived secrets, signing keys and their lifecycle. */
+export { type CookieSigner, cookieSigner } from './cookie-signer.ts';
 export {
   deriveCodeKey,
   deriveCookieKeys,

@@ -138,3 +138,5 @@ server.on('request', async (req, res) => {
   );
 });
 process.stdout.write(`listening ${issuer}\n`);
+// Exit on SIGTERM (as bench/run.ts stops it) so that a --cpu-prof profile gets written.
+process.on('SIGTERM', () => process.exit(0));

@@ -513,7 +513,15 @@ try {
     return Array.from({ length: 64 }, (_, i) => `9${String(Math.floor(((i + 0.5) * n) / 64) + 1).padStart(11, '0')}`);
   }
 
-  const base = await startProcess(pinned(0, [process.execPath, 'bench/baseline.ts']), {}, /listening (\S+)/);
+  // With PROFILE_DIR the baseline's profile goes to PROFILE_DIR/baseline, to compare the two by module.
+  const baseProfile = process.env.PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}/baseline`]
+    : [];
+  const base = await startProcess(
+    pinned(0, [process.execPath, ...baseProfile, 'bench/baseline.ts']),
+    {},
+    /listening (\S+)/,
+  );
   children.push(base.child);
   const pins = await growRegistry(sizes[0]!);
   const targets: Target[] = [

@@ -97,9 +97,8 @@ export interface AccountProfile {
 export async function findAccountProfile(
   db: Kysely<DB>,
   accountId: string,
-  row?: AccountWithResidentRow | null,
+  row?: AccountWithResidentRow,
 ): Promise<AccountProfile | undefined> {
-  if (row === null) return undefined;
   if (!/^[0-9a-f-]{36}$/.test(accountId)) return undefined;
   const found = row ? accountWithResidentOf(row) : await selectAccountWithResident(db, accountId);
   if (!found) return undefined;

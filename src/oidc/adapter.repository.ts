@@ -93,13 +93,14 @@ export async function findPayload(
 
 /**
  * A live instance found by `findPayloads`, with its grant when it names one (`grant` undefined: no live grant) and,
- * for a token of an account, that account with its resident (`account` null: none; undefined: not read).
+ * for a token of an account, that account with its resident (always there and active: a token of any other is not
+ * live; undefined: not a token of an account).
  */
 export interface FoundPayload {
   payload: Payload;
   grantId: string | null;
   grant: Payload | undefined;
-  account: AccountWithResidentRow | null | undefined;
+  account: AccountWithResidentRow | undefined;
 }
 
 /** Finds live instances by (model, id) in one statement; keyed by `payloadKey(model, id)`. */
@@ -130,12 +131,13 @@ export async function findPayloads(
     if (r.client_disabled) continue;
     const holder =
       ACCOUNT_TOKEN_MODELS.has(r.model) && typeof r.payload.accountId === 'string' && UUID.test(r.payload.accountId);
-    if (holder && (r.account?.account_status !== 'active' || r.account?.status !== 'active')) continue;
+    const account = holder ? r.account : undefined;
+    if (account !== undefined && (account?.account_status !== 'active' || account.status !== 'active')) continue;
     found.set(payloadKey(r.model, r.id), {
       payload: withConsumed(r.payload, r.consumed_at),
       grantId: r.grant_id,
       grant: r.grant_payload ? withConsumed(r.grant_payload, r.grant_consumed_at) : undefined,
-      account: holder ? r.account : undefined,
+      account,
     });
   }
   return found;

@@ -51,7 +51,7 @@ const HELD_CONSUMES = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode'
  * and the writes it holds back until `commitRequest`.
  */
 interface RequestScope {
-  prefetched: Map<string, AdapterPayload | AccountWithResidentRow | null | undefined>;
+  prefetched: Map<string, AdapterPayload | AccountWithResidentRow | undefined>;
   pending?: PendingWrites;
   /** Run once the held writes are settled (see `WriteOutcome`); at once when none are held. */
   afterCommit: ((outcome: WriteOutcome) => void)[];
@@ -143,14 +143,14 @@ export function afterRequestCommit(f: (outcome: WriteOutcome) => void): void {
 }
 
 /**
- * The account (with its resident) read with a token earlier in this request, if any, taken once: `null` when the
- * token's account no longer exists; undefined when none was read (then read it).
+ * The account (with its resident) read with a token earlier in this request, if any, taken once; undefined when none
+ * was read (then read it). Never one that is gone or not active: its token was not live (see findPayloads).
  */
-export function prefetchedAccount(accountId: string): AccountWithResidentRow | null | undefined {
+export function prefetchedAccount(accountId: string): AccountWithResidentRow | undefined {
   const scope = requestScope.getStore()?.prefetched;
   const key = payloadKey('Account', accountId);
   if (!scope?.has(key)) return undefined;
-  const row = scope.get(key) as AccountWithResidentRow | null;
+  const row = scope.get(key) as AccountWithResidentRow;
   scope.delete(key);
   return row;
 }

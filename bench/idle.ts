@@ -29,6 +29,7 @@ import { freshDatabase } from '../test/helpers/db.ts';
 import { freePort, startNode } from '../test/helpers/process.ts';
 import { testEnv } from '../test/helpers/service.ts';
 import { until } from '../test/helpers/wait.ts';
+import { verdict } from './verdict.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -231,9 +232,7 @@ try {
     lines.push(`| ${text.replaceAll('|', '\\|')} | ${Math.round((n / seconds) * 60 * 10) / 10} | ${loopOf(text)} |`);
 
   // The verdict, in bench/run.ts's form: met, missed within the noise, or missed (exit 1).
-  const noise = Number(args.noise);
-  const outcome =
-    percent <= LIMIT_PERCENT ? 'met' : percent <= LIMIT_PERCENT * (1 + noise) ? 'missed (within noise)' : 'missed';
+  const outcome = verdict(percent, LIMIT_PERCENT, 'lower', Number(args.noise));
   lines.push('', `target idle node: ${percent} (at most ${LIMIT_PERCENT}): ${outcome}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (outcome === 'missed') process.exitCode = 1;

@@ -20,6 +20,7 @@ import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
 import { startEmbedded } from '../src/db/embedded.ts';
 import { cookieFetch } from './browser.ts';
+import { verdict } from './verdict.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -835,13 +836,8 @@ try {
       better: 'lower',
     });
   }
-  const outcome = (v: Verdict) => {
-    if (v.measured === null) return 'not measured';
-    const met = v.better === 'lower' ? v.measured <= v.limit : v.measured >= v.limit;
-    if (met) return 'met';
-    const beyond = v.better === 'lower' ? v.measured > v.limit * (1 + noise) : v.measured < v.limit * (1 - noise);
-    return beyond ? 'missed' : 'missed (within noise)';
-  };
+  const outcome = (v: Verdict) =>
+    v.measured === null ? 'not measured' : verdict(v.measured, v.limit, v.better, noise);
   const targetLines = verdicts.map(
     (v) =>
       `target ${v.target}: ${v.measured ?? '—'} (${v.better === 'lower' ? 'at most' : 'at least'} ${v.limit}): ${outcome(v)}`,

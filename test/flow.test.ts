@@ -160,6 +160,11 @@ describe('statements per login (issue 20, target 3)', () => {
       'limits-succeed', // failures cleared and the lease released together
       'oidc_upsert', // the interaction's result
     ]);
+    // The login's audit event: one statement (before: begin, the chain's lock, its last link, insert, commit).
+    assert.deepEqual(
+      passwordStep.filter((l) => audit.test(l)),
+      ['audit_append'],
+    );
     const [callback, authorizationStep] = await counted(() => follow(agent, location(login, start.url)));
     assert.ok(callback.url.startsWith(DEMO_REDIRECT), 'a code, consent remembered');
     const step = ours(authorizationStep);

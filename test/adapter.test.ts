@@ -9,11 +9,14 @@ import { type Kysely, sql } from 'kysely';
 import type { Adapter as OidcAdapter } from 'oidc-provider';
 import pg from 'pg';
 import { connect, type DB, runPrepared } from '../src/db/index.ts';
-import { prefetchedAccount, type WriteOutcome } from '../src/oidc/adapter.ts';
+import { deleteAccountPayloads, deleteAccountTokensOutside } from '../src/oidc/adapter.repository.ts';
+import { latestGrantId, prefetchedAccount, type WriteOutcome } from '../src/oidc/adapter.ts';
 import {
   afterRequestCommit,
   commitRequest,
   inRequestScope,
+  listAccountGrants,
+  listAccountSessions,
   postgresAdapter,
   purgeExpired,
   tokenVault,
@@ -328,5 +331,102 @@ describe('finds in one statement, with the grant and account read alongside (Per
       );
       assert.equal(await commitRequest(), true, 'nothing left to commit');
     });
+  });
+});
+
+describe("an account's grants and sessions are found by index (Performance II)", () => {
+  /**
+   * The plan PostgreSQL makes for the statement `f` sends (its text and values, captured), with sequential scans
+   * priced out: a plan that still scans has no usable index. Named statements are planned generically (as the pool
+   * runs them after a few executions), others with their values.
+   */
+  async function planOf(f: () => Promise<unknown>, match: RegExp): Promise<string> {
+    const sent: { text: string; values: unknown[]; named: boolean }[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as { name?: string; text?: string; values?: unknown[] } | string;
+      if (typeof q === 'string') sent.push({ text: q, values: (args[1] as unknown[]) ?? [], named: false });
+      else if (q?.text) sent.push({ text: q.text, values: q.values ?? (args[1] as unknown[]) ?? [], named: !!q.name });
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      await f();
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    const q = sent.find((s) => match.test(s.text));
+    assert.ok(q, `no statement matched ${match}`);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query('set enable_seqscan = off');
+      await client.query(`set plan_cache_mode = ${q.named ? 'force_generic_plan' : 'force_custom_plan'}`);
+      await client.query(`prepare probe as ${q.text}`);
+      const args = q.values.map((v) => client.escapeLiteral(String(v))).join(', ');
+      const { rows } = await client.query(`explain execute probe${args ? `(${args})` : ''}`);
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('at a sign-in (the remembered consent), on the citizen pages and at log-out everywhere', async () => {
+    const accountId = randomUUID();
+    const latest = await planOf(() => latestGrantId(db, accountId, 'portal'), /model = 'Grant'/);
+    assert.match(latest, /oidc_payloads_account/, latest);
+    const grants = await planOf(() => listAccountGrants(db, accountId), /"model" = \$1/);
+    assert.match(grants, /oidc_payloads_account/, grants);
+    const sessions = await planOf(() => listAccountSessions(db, accountId), /"model" = \$/);
+    assert.match(sessions, /oidc_payloads_account/, sessions);
+  });
+
+  it("deletes an account's codes and tokens through its grants, without reading every row (suspension, password change)", async () => {
+    const accountId = randomUUID();
+    for (const [label, f] of [
+      ['tokens outside a session', () => deleteAccountTokensOutside(db, accountId, 'keep')],
+      ['everything of the account', () => deleteAccountPayloads(db, [accountId])],
+    ] as const) {
+      const plan = await planOf(f, /^delete from "oidc_payloads" where "model" in .*"grant_id" in/);
+      assert.doesNotMatch(plan, /Seq Scan/, `${label}:\n${plan}`);
+      assert.match(plan, /oidc_payloads_account/, `${label}:\n${plan}`);
+    }
+  });
+
+  it("deletes all of an account's sessions, grants, codes, tokens and interactions, and nothing of another", async () => {
+    const [mine, theirs] = [randomUUID(), randomUUID()];
+    for (const accountId of [mine, theirs]) {
+      const g = `g-${accountId}`;
+      await new Adapter('Grant').upsert(g, { jti: g, accountId, clientId: 'portal' }, 600);
+      await new Adapter('Session').upsert(
+        `s-${accountId}`,
+        { jti: `s-${accountId}`, uid: `u-${accountId}`, accountId },
+        600,
+      );
+      await new Adapter('Interaction').upsert(`i-${accountId}`, { jti: `i-${accountId}`, accountId }, 600);
+      for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode'])
+        await new Adapter(model).upsert(`${model}-${accountId}`, { jti: 'x', accountId, grantId: g }, 600);
+    }
+    const rowsOf = async (accountId: string) =>
+      Number(
+        (
+          await sql<{
+            n: string;
+          }>`select count(*) as n from oidc_payloads where payload->>'accountId' = ${accountId}`.execute(db)
+        ).rows[0]?.n,
+      );
+    assert.equal(await deleteAccountPayloads(db, [mine]), 6);
+    assert.equal(await rowsOf(mine), 0);
+    assert.equal(await rowsOf(theirs), 6);
+  });
+
+  it('finds the newest live grant of the account for that portal', async () => {
+    const accountId = randomUUID();
+    const grants = new Adapter('Grant');
+    await grants.upsert('g-old', { jti: 'g-old', accountId, clientId: 'portal' }, 60);
+    await grants.upsert('g-new', { jti: 'g-new', accountId, clientId: 'portal' }, 3600);
+    await grants.upsert('g-other', { jti: 'g-other', accountId, clientId: 'other' }, 7200);
+    await grants.upsert('g-gone', { jti: 'g-gone', accountId, clientId: 'portal' }, -1);
+    assert.equal(await latestGrantId(db, accountId, 'portal'), 'g-new');
+    assert.equal(await latestGrantId(db, randomUUID(), 'portal'), undefined);
   });
 });

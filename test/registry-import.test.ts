@@ -574,11 +574,12 @@ describe('importResidents', () => {
           .executeTakeFirstOrThrow(),
       ),
     );
+    // Codes and tokens belong to a grant of their account, as oidc-provider issues them (they are found through it).
     const payload = (model: string, id: string, accountId: string) => ({
       model,
       id,
       payload: JSON.stringify({ accountId }),
-      grant_id: null,
+      grant_id: /Token$/.test(model) ? 'g1' : null,
       uid: null,
       user_code: null,
       expires_at: null,

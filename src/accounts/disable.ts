@@ -9,8 +9,11 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/index.ts';
 
-/** oidc-provider models that carry an accountId and would keep the account usable (sessions end by request). */
-const LIVE_MODELS = ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode'];
+/**
+ * oidc-provider models that carry an accountId and would keep the account usable, besides grants (sessions end by
+ * request). Each is issued under a grant of its account.
+ */
+const TOKEN_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode'];
 
 /**
  * Disables the accounts of these residents, deletes their grants, codes and tokens and requests the end of their
@@ -35,15 +38,23 @@ export async function disableAccountsOfResidents(db: Kysely<DB>, residentIds: st
         .set({ status: 'disabled', updated_at: sql`now()` })
         .where('id', 'in', disabled)
         .execute();
+    // Codes and tokens through the accounts' grants, then the grants: by index (grants by account, rows by grant),
+    // never a read of every token row.
+    const ids = accounts.map((a) => a.id);
+    const accountOf = sql<string>`payload->>'accountId'`;
     await trx
       .deleteFrom('oidc_payloads')
-      .where('model', 'in', LIVE_MODELS)
-      .where(
-        sql<string>`payload->>'accountId'`,
-        'in',
-        accounts.map((a) => a.id),
+      .where('model', 'in', TOKEN_MODELS)
+      .where('grant_id', 'in', (eb) =>
+        eb
+          .selectFrom('oidc_payloads as g')
+          .select('g.id')
+          .where('g.model', '=', 'Grant')
+          .where(sql<string>`g.payload->>'accountId'`, 'in', ids),
       )
+      .where(accountOf, 'in', ids)
       .execute();
+    await trx.deleteFrom('oidc_payloads').where('model', '=', 'Grant').where(accountOf, 'in', ids).execute();
     if (disabled.length) {
       await trx
         .insertInto('session_terminations')

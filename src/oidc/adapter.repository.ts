@@ -248,18 +248,50 @@ export async function purgeExpiredPayloads(db: Kysely<DB>, limit = 1000): Promis
   return Number(res.numDeletedRows);
 }
 
-/** Models that carry an accountId and end with the citizen's sessions. */
-const ACCOUNT_MODELS = ['Session', 'Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'Interaction'];
+/** Codes and tokens: each belongs to a grant of the account that holds it (oidc-provider issues none without one). */
+const TOKEN_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode'];
 
-/** Deletes every session, grant, code and token of these accounts; returns how many rows. */
+/**
+ * Deletes the codes and tokens of these accounts, found through the accounts' grants (by index: the grants of an
+ * account, then the rows of each grant), not by reading every token row. A token whose grant is gone is not usable
+ * anyway (oidc-provider refuses a token without its grant).
+ */
+function deleteAccountTokens(db: Kysely<DB>, accountIds: string[]) {
+  return db
+    .deleteFrom('oidc_payloads')
+    .where('model', 'in', TOKEN_MODELS)
+    .where('grant_id', 'in', (eb) =>
+      eb
+        .selectFrom('oidc_payloads as g')
+        .select('g.id')
+        .where('g.model', '=', 'Grant')
+        .where(sql<string>`g.payload->>'accountId'`, 'in', accountIds),
+    )
+    .where(sql<string>`payload->>'accountId'`, 'in', accountIds);
+}
+
+/**
+ * Deletes every session, grant, code, token and interaction of these accounts (in one transaction; the caller's, if
+ * it has one); returns how many rows. Sessions and grants by index, codes and tokens through the grants; interactions
+ * (an hour's worth at most) by model.
+ */
 export async function deleteAccountPayloads(db: Kysely<DB>, accountIds: string[]): Promise<number> {
   if (!accountIds.length) return 0;
-  const res = await db
-    .deleteFrom('oidc_payloads')
-    .where('model', 'in', ACCOUNT_MODELS)
-    .where(sql<string>`payload->>'accountId'`, 'in', accountIds)
-    .executeTakeFirst();
-  return Number(res.numDeletedRows);
+  const run = async (trx: Kysely<DB>) => {
+    const tokens = await deleteAccountTokens(trx, accountIds).executeTakeFirst();
+    const rest = await trx
+      .deleteFrom('oidc_payloads')
+      .where('model', 'in', ['Grant', 'Session'])
+      .where(sql<string>`payload->>'accountId'`, 'in', accountIds)
+      .executeTakeFirst();
+    const interactions = await trx
+      .deleteFrom('oidc_payloads')
+      .where('model', '=', 'Interaction')
+      .where(sql<string>`payload->>'accountId'`, 'in', accountIds)
+      .executeTakeFirst();
+    return Number(tokens.numDeletedRows + rest.numDeletedRows + interactions.numDeletedRows);
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 /** Grants an account has given: id, portal and scope. */
@@ -282,6 +314,22 @@ export async function selectAccountGrants(
   }));
 }
 
+// The model is written in the text (not a parameter): the prepared statement's plan can then use the partial index
+// of the account's grants and sessions (migrations/20261201T140000_account_payloads_index.ts).
+const LATEST_GRANT = `select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1
+  and payload->>'clientId' = $2 and (expires_at is null or expires_at > now())
+order by expires_at desc nulls first limit 1`;
+
+/** The newest live grant an account gave a client (by index: one statement at a sign-in from a new browser). */
+export async function selectLatestGrantId(
+  db: Kysely<DB>,
+  accountId: string,
+  clientId: string,
+): Promise<string | undefined> {
+  const { rows } = await runPrepared<{ id: string }>(db, 'oidc_latest_grant', LATEST_GRANT, [accountId, clientId]);
+  return rows[0]?.id;
+}
+
 /** Deletes a grant of this account and every code and token issued under it; false if it is not theirs. */
 export async function deleteAccountGrant(db: Kysely<DB>, accountId: string, grantId: string): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
@@ -298,7 +346,7 @@ export async function deleteAccountGrant(db: Kysely<DB>, accountId: string, gran
 }
 
 /**
- * Deletes the account's codes and tokens (refresh tokens included) except those of the session `keepSessionUid`
+ * Deletes the account's codes and tokens (refresh tokens included; found through its grants) except those of the session `keepSessionUid`
  * (none kept when undefined); returns how many rows.
  */
 export async function deleteAccountTokensOutside(
@@ -306,10 +354,7 @@ export async function deleteAccountTokensOutside(
   accountId: string,
   keepSessionUid: string | undefined,
 ): Promise<number> {
-  let q = db
-    .deleteFrom('oidc_payloads')
-    .where('model', 'in', ['AccessToken', 'RefreshToken', 'AuthorizationCode'])
-    .where(sql<string>`payload->>'accountId'`, '=', accountId);
+  let q = deleteAccountTokens(db, [accountId]);
   if (keepSessionUid) q = q.where(sql<boolean>`payload->>'sessionUid' is distinct from ${keepSessionUid}`);
   const res = await q.executeTakeFirst();
   return Number(res.numDeletedRows);

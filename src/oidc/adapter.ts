@@ -32,6 +32,7 @@ import {
   purgeExpiredPayloads,
   revokePayloadsByGrant,
   selectAccountGrants,
+  selectLatestGrantId,
   upsertPayload,
 } from './adapter.repository.ts';
 import { BEARER_MODELS, HASHED, type TokenVault } from './token-at-rest.ts';
@@ -351,10 +352,7 @@ export function postgresAdapter(db: Kysely<DB>, vault?: TokenVault): new (model:
 }
 
 /** The newest live grant a citizen gave a portal, if any. */
-export async function latestGrantId(db: Kysely<DB>, accountId: string, clientId: string): Promise<string | undefined> {
-  const grants = await selectAccountGrants(db, accountId);
-  return grants.find((g) => g.clientId === clientId)?.grantId;
-}
+export const latestGrantId = selectLatestGrantId;
 
 /** The portals a citizen has granted access to. */
 export const listAccountGrants = selectAccountGrants;

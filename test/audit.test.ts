@@ -13,7 +13,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { canonicalAroundSeq, canonicalJson } from '../src/audit/chain.ts';
+import { canonicalAroundAtAndSeq, canonicalJson } from '../src/audit/chain.ts';
 import { archiveEvents, createAuditQueue, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
 import { connect, type DB } from '../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
@@ -115,7 +115,7 @@ describe('audit chain', () => {
     assert.deepEqual(await verifyChain(db), { ok: true, rows: 6, lastSeq: 6 });
   });
 
-  it('splits canonical JSON around seq exactly, whatever the details hold', () => {
+  it('splits canonical JSON around at and seq exactly, whatever the details hold', () => {
     const contents = [
       { actorType: 'system', actorId: null, action: 'a', subject: null, clientId: null, ip: null, userAgent: null },
       { actorType: 'client', actorId: '"seq":0,"subject":', action: 'x', subject: 's', clientId: 'c', ip: '::1' },
@@ -130,8 +130,9 @@ describe('audit chain', () => {
     }));
     for (const c of contents)
       for (const seq of [1, 42, 9007199254740991]) {
-        const [before, after] = canonicalAroundSeq(c);
-        assert.equal(`${before}${seq}${after}`, canonicalJson({ ...c, seq }));
+        const { at, ...rest } = c;
+        const [p0, p1, p2] = canonicalAroundAtAndSeq(rest);
+        assert.equal(`${p0}${JSON.stringify(at.toISOString())}${p1}${seq}${p2}`, canonicalJson({ ...c, seq }));
       }
   });
 
@@ -220,6 +221,12 @@ describe('audit chain', () => {
       run(process.execPath, [writer, database.url, '60', 'B']),
     ]);
     assert.deepEqual(await verifyChain(db), { ok: true, rows: 120, lastSeq: 120 });
+    // Times follow the chain (taken under its lock, by the database's clock): an export by time misses nothing.
+    const ats = (await sql<{ at: Date }>`select at from audit_events order by seq`.execute(db)).rows.map((r) => +r.at);
+    assert.ok(
+      ats.every((t, i) => i === 0 || t >= ats[i - 1]!),
+      'at never goes back as seq goes on',
+    );
   });
 
   it('never overwrites an archive: an existing file is a one-line error and nothing is archived', async () => {

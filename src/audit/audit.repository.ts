@@ -4,7 +4,7 @@
  */
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { type DB, runPrepared } from '../db/index.ts';
-import { type ChainedContent, canonicalAroundSeq } from './chain.ts';
+import { type ChainedContent, canonicalAroundAtAndSeq } from './chain.ts';
 import { removeArchived } from './partitions.repository.ts';
 
 /** A stored event: its content and both hashes. */
@@ -15,10 +15,11 @@ export interface StoredEvent extends ChainedContent {
 
 const LOCK = sql`select pg_advisory_xact_lock(hashtext('dinhdanh:audit'))`;
 
-/** Column arrays, one element per event (no per-value query building), and each event's canonical JSON around `seq`. */
-const APPEND = `select out_seq, out_prev_hash, out_hash from audit_append($1::timestamptz[], $2::text[], $3::text[],
-  $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],
-  $13::text[])`;
+/** Column arrays, one element per event (no per-value query building), and each event's canonical JSON around `at`
+ * and `seq`. */
+const APPEND = `select out_seq, out_at, out_prev_hash, out_hash from audit_append($1::timestamptz[], $2::text[],
+  $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[],
+  $12::text[], $13::text[], $14::text[])`;
 
 /** Appends one event at the end of the chain (in the caller's transaction, if it has one). */
 export async function appendEvent(db: Kysely<DB>, e: Omit<ChainedContent, 'seq' | 'at'>): Promise<StoredEvent> {
@@ -27,23 +28,24 @@ export async function appendEvent(db: Kysely<DB>, e: Omit<ChainedContent, 'seq' 
 
 /**
  * Appends events in order, in one statement (the database function `audit_append` takes the chain's lock, reads the
- * last link, numbers and hashes the events and inserts them; in the caller's transaction, if it has one, and under
- * its lock until that commits). `clock` gives each event's time (tests place events in chosen months).
+ * last link, numbers, times and hashes the events and inserts them; in the caller's transaction, if it has one, and
+ * under its lock until that commits). Each event's time is the database's clock under the lock (so `at` never goes
+ * back as `seq` goes on), unless `clock` gives it (tests place events in chosen months).
  */
 export async function appendEvents(
   db: Kysely<DB>,
   events: Omit<ChainedContent, 'seq' | 'at'>[],
-  clock: () => Date = () => new Date(),
+  clock?: () => Date,
 ): Promise<StoredEvent[]> {
-  const contents = events.map((e) => ({ ...e, at: clock() }));
-  const parts = contents.map(canonicalAroundSeq);
-  const column = <K extends keyof (typeof contents)[number]>(k: K) => contents.map((e) => e[k]);
-  const { rows: links } = await runPrepared<{ out_seq: string; out_prev_hash: string; out_hash: string }>(
+  if (!events.length) return [];
+  const parts = events.map(canonicalAroundAtAndSeq);
+  const column = <K extends keyof (typeof events)[number]>(k: K) => events.map((e) => e[k]);
+  const { rows: links } = await runPrepared<{ out_seq: string; out_at: Date; out_prev_hash: string; out_hash: string }>(
     db,
     'audit_append',
     APPEND,
     [
-      column('at'),
+      events.map(() => clock?.() ?? null),
       column('actorType'),
       column('actorId'),
       column('action'),
@@ -53,14 +55,16 @@ export async function appendEvents(
       column('userAgent'),
       column('outcome'),
       column('reason'),
-      contents.map((e) => JSON.stringify(e.details)),
-      parts.map(([before]) => before),
-      parts.map(([, after]) => after),
+      events.map((e) => JSON.stringify(e.details)),
+      parts.map(([p0]) => p0),
+      parts.map(([, p1]) => p1),
+      parts.map(([, , p2]) => p2),
     ],
   );
-  return contents.map((c, i) => ({
-    ...c,
+  return events.map((e, i) => ({
+    ...e,
     seq: Number(links[i]!.out_seq),
+    at: links[i]!.out_at,
     prevHash: links[i]!.out_prev_hash,
     hash: links[i]!.out_hash,
   }));

@@ -26,15 +26,24 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * An event's canonical JSON in two parts around its `seq` value, which only the database knows when it appends
- * (migrations/20261201T130000_audit_append.ts): `before + String(seq) + after === canonicalJson({ ...content, seq })`.
+ * An event's canonical JSON in three parts around its `at` and `seq` values, which only the database knows when it
+ * appends (migrations/20261201T130000_audit_append.ts):
+ * `p0 + JSON.stringify(at.toISOString()) + p1 + String(seq) + p2 === canonicalJson({ ...content, at, seq })`.
  */
-export function canonicalAroundSeq(content: Omit<ChainedContent, 'seq'>): [before: string, after: string] {
-  const members = canonicalMembers({ ...content, seq: 0 });
-  const i = members.findIndex(([k]) => k === 'seq');
+export function canonicalAroundAtAndSeq(
+  content: Omit<ChainedContent, 'seq' | 'at'>,
+): [p0: string, p1: string, p2: string] {
+  const members = canonicalMembers({ ...content, at: 0, seq: 0 });
+  const at = members.findIndex(([k]) => k === 'at');
+  const seq = members.findIndex(([k]) => k === 'seq');
   const join = (ms: [string, string][]) => ms.map(([, m]) => m).join(',');
-  const rest = join(members.slice(i + 1));
-  return [`{${join(members.slice(0, i))}${i > 0 ? ',' : ''}"seq":`, `${rest ? `,${rest}` : ''}}`];
+  const between = join(members.slice(at + 1, seq));
+  const rest = join(members.slice(seq + 1));
+  return [
+    `{${join(members.slice(0, at))}${at > 0 ? ',' : ''}"at":`,
+    `${between ? `,${between}` : ''},"seq":`,
+    `${rest ? `,${rest}` : ''}}`,
+  ];
 }
 
 /** The content of an event that the hash covers. */

@@ -48,13 +48,27 @@ function scrub(value: unknown, depth = 0): unknown {
     return Object.fromEntries(
       Object.entries(value as Record<string, unknown>)
         .filter(([k]) => !SECRETISH.test(k))
-        .map(([k, v]) => [k, scrub(v, depth + 1)]),
+        .map(([k, v]) => [storable(k, 200), scrub(v, depth + 1)]),
     );
   }
-  return typeof value === 'string' ? value.slice(0, 500) : value;
+  return typeof value === 'string' ? storable(value, 500) : value;
 }
 
-const clip = (s: string | null | undefined, n: number) => (s ? s.slice(0, n) : null);
+/**
+ * `s` as PostgreSQL can store it exactly (so that the row matches its hash): at most `n` code units, never half a
+ * surrogate pair (a cut one is dropped), lone surrogates and NUL (which text and jsonb cannot hold) as U+FFFD.
+ */
+function storable(s: string, n: number): string {
+  let cut = s.length > n ? s.slice(0, n) : s;
+  const last = cut.charCodeAt(cut.length - 1);
+  if (s.length > n && last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut.toWellFormed().replaceAll('\u0000', '\ufffd');
+}
+
+/** Events per audit_append of the queue. */
+const BATCH = 2000;
+
+const clip = (s: string | null | undefined, n: number) => (s ? storable(s, n) : null);
 
 /** Appends an event to the chain. */
 export async function recordEvent(db: Kysely<DB>, e: AuditEvent): Promise<StoredEvent> {
@@ -92,13 +106,16 @@ export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void
       schedule(retryAt - Date.now()); // in backoff: the waiting events are written at the retry time
       return flushing;
     }
-    const batch = queue;
-    queue = [];
+    // At most BATCH events per statement: a backlog left by an outage is written in rounds that each fit in the
+    // statement timeout, instead of one statement that times out at every retry.
+    const batch = queue.slice(0, BATCH);
+    queue = queue.slice(BATCH);
     flushing = flushing.then(() =>
       appendEvents(db, batch.map(content)).then(
         () => {
           failures = 0;
           retryAt = 0;
+          if (queue.length) schedule(0); // the rest of a backlog (while closing, `close` drives the rounds)
           // What arrived during the write waits since then at most (an upper bound, never an underestimate).
           oldestAt = queue.length ? oldestAt : 0;
         },
@@ -145,7 +162,8 @@ export function createAuditQueue(db: Kysely<DB>, onError: (err: unknown) => void
         retryAt = 0;
         await flush();
         if (!queue.length || Date.now() >= deadline) return queue.length;
-        await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))));
+        // A failed write waits before the next try; a written round of a backlog goes on at once.
+        if (failures) await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))));
       }
     },
   };

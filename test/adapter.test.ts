@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import type { Adapter as OidcAdapter } from 'oidc-provider';
 import pg from 'pg';
-import { connect, type DB, runPrepared } from '../src/db/index.ts';
+import { POOL_MAX_USES } from '../src/db/connection.ts';
+import { connect, createPool, type DB, runPrepared } from '../src/db/index.ts';
 import { deleteAccountPayloads, deleteAccountTokensOutside } from '../src/oidc/adapter.repository.ts';
 import { latestGrantId, prefetchedAccount, type WriteOutcome } from '../src/oidc/adapter.ts';
 import {
@@ -138,6 +139,19 @@ describe('storage adapter', () => {
       { id: 'p2', grant_id: 'gp' },
       { id: 'p3', grant_id: null },
     ]);
+  });
+
+  it('replaces a pool connection after its uses (no plan made for a tiny table outlives its growth)', async () => {
+    const pool = createPool(database.url, { size: 1, maxUses: 3 });
+    try {
+      const pids = new Set<number>();
+      for (let i = 0; i < 9; i++)
+        pids.add((await pool.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+      assert.equal(pids.size, 3);
+      assert.equal(createPool(database.url).options.maxUses, POOL_MAX_USES, 'the service default');
+    } finally {
+      await pool.end();
+    }
   });
 
   it('never writes clients through the adapter', async () => {

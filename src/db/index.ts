@@ -4,7 +4,7 @@
 import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
-import { connectionOptions, type PoolOptions } from './connection.ts';
+import { connectionOptions, POOL_MAX_USES, type PoolOptions } from './connection.ts';
 import { startEmbedded } from './embedded.ts';
 import type { DB } from './schema.ts';
 import { asUnavailable, isAcquireTimeout, isUnavailable, temporarilyUnavailable } from './unavailable.ts';
@@ -52,6 +52,7 @@ export function createPool(url: string, options: number | PoolOptions = 10): pg.
   const pool = new pg.Pool({
     ...connectionOptions(url, o),
     max: o.size ?? 10,
+    maxUses: o.maxUses ?? POOL_MAX_USES,
     ...(o.acquireTimeoutMs ? { connectionTimeoutMillis: o.acquireTimeoutMs } : {}),
     Client,
   });

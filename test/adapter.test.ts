@@ -141,6 +141,14 @@ describe('storage adapter', () => {
     ]);
   });
 
+  it('closes its pool on destroy even when only prepared statements ran (a process then exits at once)', async () => {
+    const pool = createPool(database.url, 1);
+    const only = connect(pool);
+    await runPrepared(only, 'probe_one', 'select 1 as one', []);
+    await only.destroy();
+    assert.equal(pool.ended, true, 'before: its idle connection kept the process alive for 10 s');
+  });
+
   it('replaces a pool connection after its uses (no plan made for a tiny table outlives its growth)', async () => {
     const pool = createPool(database.url, { size: 1, maxUses: 3 });
     try {

@@ -126,6 +126,14 @@ export function connect(url: string | pg.Pool, options: number | PoolOptions = 1
   const pool = typeof url === 'string' ? createPool(url, options) : url;
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: kyselyPool(pool) }) });
   pools.set(db, pool);
+  // Kysely ends the pool only if it ever ran a query of its own (its driver starts lazily). One that only ran
+  // prepared statements (runPrepared uses the pool directly: an audit append, a token find) must close it too, or
+  // its idle connections keep the process alive for pg-pool's idle timeout (10 s) after `destroy`.
+  const destroy = db.destroy.bind(db);
+  db.destroy = async () => {
+    await destroy();
+    if (!pool.ending && !pool.ended) await pool.end();
+  };
   return db;
 }
 

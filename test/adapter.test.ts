@@ -25,6 +25,7 @@ import {
 import { insertResidents } from '../src/registry/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { resident } from './helpers/residents.ts';
+import { statementsOf } from './helpers/statements.ts';
 
 let database: TestDatabase;
 let db: Kysely<DB>;
@@ -363,26 +364,14 @@ describe("an account's grants and sessions are found by index (Performance II)",
    * runs them after a few executions), others with their values.
    */
   async function planOf(f: () => Promise<unknown>, match: RegExp): Promise<string> {
-    const sent: { text: string; values: unknown[]; named: boolean }[] = [];
-    const original = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      const q = args[0] as { name?: string; text?: string; values?: unknown[] } | string;
-      if (typeof q === 'string') sent.push({ text: q, values: (args[1] as unknown[]) ?? [], named: false });
-      else if (q?.text) sent.push({ text: q.text, values: q.values ?? (args[1] as unknown[]) ?? [], named: !!q.name });
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof original;
-    try {
-      await f();
-    } finally {
-      pg.Client.prototype.query = original;
-    }
+    const [, sent] = await statementsOf(f);
     const q = sent.find((s) => match.test(s.text));
     assert.ok(q, `no statement matched ${match}`);
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
       await client.query('set enable_seqscan = off');
-      await client.query(`set plan_cache_mode = ${q.named ? 'force_generic_plan' : 'force_custom_plan'}`);
+      await client.query(`set plan_cache_mode = ${q.name ? 'force_generic_plan' : 'force_custom_plan'}`);
       await client.query(`prepare probe as ${q.text}`);
       const args = q.values.map((v) => client.escapeLiteral(String(v))).join(', ');
       const { rows } = await client.query(`explain execute probe${args ? `(${args})` : ''}`);

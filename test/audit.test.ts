@@ -12,11 +12,11 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
-import pg from 'pg';
 import { canonicalAroundAtAndSeq, canonicalJson } from '../src/audit/chain.ts';
 import { archiveEvents, createAuditQueue, exportEvents, recordEvent, verifyChain } from '../src/audit/index.ts';
 import { connect, type DB } from '../src/db/index.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { labelOf, statementsOf } from './helpers/statements.ts';
 import { until } from './helpers/wait.ts';
 
 const run = promisify(execFile);
@@ -98,18 +98,10 @@ describe('audit chain', () => {
 
   it('appends in one statement, the hash made by the database the same as the chain rule', async () => {
     // A login writes its event in the request: before, five statements (begin, lock, last link, insert, commit).
-    const statements: string[] = [];
-    const original = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      const q = args[0] as { name?: string; text?: string } | string;
-      statements.push(typeof q === 'string' ? q : (q.name ?? q.text ?? ''));
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof original;
-    try {
-      await recordEvent(db, { actor: { type: 'citizen', id: 'a1' }, action: 'login', outcome: 'success' });
-    } finally {
-      pg.Client.prototype.query = original;
-    }
+    const [, sent] = await statementsOf(() =>
+      recordEvent(db, { actor: { type: 'citizen', id: 'a1' }, action: 'login', outcome: 'success' }),
+    );
+    const statements = sent.map(labelOf);
     assert.deepEqual(statements, ['audit_append']);
     await writeFive();
     assert.deepEqual(await verifyChain(db), { ok: true, rows: 6, lastSeq: 6 });

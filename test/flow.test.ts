@@ -9,7 +9,6 @@ import { gzipSync } from 'node:zlib';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import pg from 'pg';
 import type { Service } from '../src/main.ts';
 import { Agent, actionOf, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
@@ -24,6 +23,7 @@ import {
   submitLogin,
 } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
+import { labelOf, statementsOf } from './helpers/statements.ts';
 
 let database: TestDatabase;
 let service: Service;
@@ -127,21 +127,10 @@ describe('statements per login (issue 20, target 3)', () => {
   // the audit event's own statements and background loops are left out (they have their own owners and tests).
   const background = /backchannel_outbox|session_terminations|signing_keys|service_secrets|from "clients"/;
   const audit = /^(begin|commit|rollback)$|audit|pg_advisory_xact_lock/i;
-  /** Runs `f`, returning its result and the statements this process sent meanwhile. */
+  /** Runs `f`, returning its result and the labels of the statements this process sent meanwhile. */
   async function counted<T>(f: () => Promise<T>): Promise<[T, string[]]> {
-    const seen: string[] = [];
-    const original = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      const q = args[0] as { name?: string; text?: string } | string;
-      const label = typeof q === 'string' ? q : (q?.name ?? q?.text ?? '');
-      seen.push(label.replace(/\s+/g, ' ').trim());
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof original;
-    try {
-      return [await f(), seen];
-    } finally {
-      pg.Client.prototype.query = original;
-    }
+    const [result, sent] = await statementsOf(f);
+    return [result, sent.map(labelOf)];
   }
   const ours = (labels: string[]) => labels.filter((l) => !background.test(l) && !audit.test(l));
 

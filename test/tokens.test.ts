@@ -11,13 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import pg from 'pg';
 import { addClient } from '../src/clients/index.ts';
 import type { Service } from '../src/main.ts';
 import { Agent, csrfOf, location } from './helpers/agent.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { authorizationRequest, consentThrough, DEMO_PASSWORD, DEMO_PIN, loginThrough } from './helpers/flow.ts';
 import { startTestService } from './helpers/service.ts';
+import { statementsOf } from './helpers/statements.ts';
 
 const REDIRECT = 'http://localhost:4601/cb';
 const API = 'https://api.thue.example.vn';
@@ -122,32 +122,19 @@ describe('statements per token request (Performance II)', () => {
   // statements; background loops use others).
   it('refresh makes 2 (token with grant and account; consume with the new tokens), userinfo and introspection 1', async () => {
     const t = await login(new Agent());
-    const names: string[] = [];
-    const original = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      const q = args[0] as { name?: string } | string;
-      if (typeof q === 'object' && q?.name && /^(oidc_|account_)/.test(q.name)) names.push(q.name);
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof original;
-    try {
-      const counted = async (f: () => Promise<unknown>) => {
-        names.length = 0;
-        await f();
-        return [...names];
-      };
-      let r: oidc.TokenEndpointResponse | undefined;
-      assert.deepEqual(
-        await counted(async () => {
-          r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
-        }),
-        ['oidc_find_many', 'oidc_consume_and_save'],
-      );
-      const sub = (await oidc.tokenIntrospection(portal, r!.access_token)).sub;
-      assert.deepEqual(await counted(() => oidc.fetchUserInfo(portal, r!.access_token, sub!)), ['oidc_find_many']);
-      assert.deepEqual(await counted(() => oidc.tokenIntrospection(portal, r!.access_token)), ['oidc_find_many']);
-    } finally {
-      pg.Client.prototype.query = original;
-    }
+    /** The request paths' named statements (background loops use others) that `f` sent. */
+    const counted = async (f: () => Promise<unknown>) =>
+      (await statementsOf(f))[1].flatMap((q) => (q.name && /^(oidc_|account_)/.test(q.name) ? [q.name] : []));
+    let r: oidc.TokenEndpointResponse | undefined;
+    assert.deepEqual(
+      await counted(async () => {
+        r = await oidc.refreshTokenGrant(portal, t.refresh_token!);
+      }),
+      ['oidc_find_many', 'oidc_consume_and_save'],
+    );
+    const sub = (await oidc.tokenIntrospection(portal, r!.access_token)).sub;
+    assert.deepEqual(await counted(() => oidc.fetchUserInfo(portal, r!.access_token, sub!)), ['oidc_find_many']);
+    assert.deepEqual(await counted(() => oidc.tokenIntrospection(portal, r!.access_token)), ['oidc_find_many']);
   });
 });
 
